@@ -1,0 +1,43 @@
+"""The tables that pass between stages: each one is the contract between two jobs.
+
+`documents` (written by jobs/extract.py) is the base; every later stage keeps all of its columns and
+adds its own:
+
+* dedup  -> + cluster_id, cluster_size, lines_removed            (tables: deduped, duplicates)
+* filter -> + one column per signal, keep (bool), drop_reasons (array<string>)
+* score  -> + lang, lang_score, quality, domain, domain_scores, stream
+"""
+from __future__ import annotations
+
+from pyspark.sql import types as T
+
+DOCUMENTS = T.StructType([
+    T.StructField("doc_id", T.StringType(), False),        # stable: sha1 of (source, record id / input key)
+    T.StructField("source", T.StringType(), False),        # e.g. "crawl", "thealgorithms", "gsm8k"
+    T.StructField("url", T.StringType(), True),
+    T.StructField("url_canonical", T.StringType(), True),
+    T.StructField("domain", T.StringType(), True),         # registered host, lower case, no "www."
+    T.StructField("fetch_time", T.TimestampType(), True),  # WARC-Date (UTC); null for text datasets
+    T.StructField("warc_record_id", T.StringType(), True),
+    T.StructField("title", T.StringType(), True),
+    T.StructField("text", T.StringType(), False),
+    T.StructField("content_hash", T.StringType(), False),  # sha1 hex of the normalised text
+    T.StructField("n_chars", T.IntegerType(), False),
+    T.StructField("n_words", T.IntegerType(), False),
+    T.StructField("n_bytes_raw", T.LongType(), True),      # size of the input record payload
+    T.StructField("input_file", T.StringType(), False),
+    T.StructField("input_offset", T.LongType(), True),     # byte offset of the record (or line number)
+    T.StructField("html_lang", T.StringType(), True),      # <html lang> / Content-Language, if any
+    T.StructField("extraction", T.MapType(T.StringType(), T.StringType()), True),  # charset, extractor, ms, ...
+])
+
+REJECTS = T.StructType([
+    T.StructField("source", T.StringType(), False),
+    T.StructField("input_file", T.StringType(), False),
+    T.StructField("input_offset", T.LongType(), True),
+    T.StructField("record_type", T.StringType(), True),
+    T.StructField("url", T.StringType(), True),
+    T.StructField("warc_record_id", T.StringType(), True),
+    T.StructField("reason", T.StringType(), False),        # e.g. skipped.request, rejected.too_large
+    T.StructField("detail", T.StringType(), True),
+])

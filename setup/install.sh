@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up of a machine for this project:
+#   1. the Python dependencies listed in pyproject.toml, into the machine's Python (no virtualenv:
+#      torch is a large install, done once; later runs find everything satisfied in seconds);
+#   2. Delta Lake's jars from Maven Central into .jars/, so no Spark job needs the network at run time.
+# Safe to run again; it only fetches what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+deps=$("$PY" - <<'PYEOF'
+import tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))
+PYEOF
+)
+# Only call pip when something is missing or at the wrong version (pip's resolver is slow even when
+# everything is satisfied).
+if ! "$PY" - "$deps" <<'PYEOF'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+from packaging.requirements import Requirement
+bad = []
+for line in sys.argv[1].splitlines():
+    r = Requirement(line)
+    try:
+        if not r.specifier.contains(version(r.name), prereleases=True):
+            bad.append(line)
+    except PackageNotFoundError:
+        bad.append(line)
+if bad:
+    print("missing or mismatched:", ", ".join(bad))
+    sys.exit(1)
+PYEOF
+then
+  echo "$deps" | xargs -d '\n' "$PY" -m pip install --quiet --disable-pip-version-check
+fi
+
+# Delta jars: the delta-spark pip package and the jars must be the same version.
+DELTA_VERSION=$("$PY" -c "from importlib.metadata import version; print(version('delta-spark'))")
+SPARK_BINARY=$("$PY" -c "import pyspark; print('.'.join(pyspark.__version__.split('.')[:2]))")
+JARS=.jars
+if ! ls "$JARS"/delta-spark_*"$DELTA_VERSION".jar >/dev/null 2>&1; then
+  echo "fetching Delta Lake $DELTA_VERSION jars for Spark $SPARK_BINARY from Maven Central into $JARS/"
+  rm -rf "$JARS.tmp" && mkdir -p "$JARS.tmp"
+  mvn -q -f setup/pom.xml dependency:copy-dependencies \
+      -Ddelta.version="$DELTA_VERSION" -Dspark.binary="$SPARK_BINARY" \
+      -DincludeScope=runtime -DoutputDirectory="$PWD/$JARS.tmp/all"
+  # pyspark already ships Hadoop, Parquet, Jackson, Scala and logging jars: take only Delta's own,
+  # so that no second copy of a Spark dependency lands on the class path.
+  mv "$JARS.tmp"/all/delta-spark_*.jar "$JARS.tmp"/all/delta-storage-*.jar "$JARS.tmp"/
+  rm -rf "$JARS.tmp/all" "$JARS" && mv "$JARS.tmp" "$JARS"
+fi
+echo "set-up complete: python deps OK, Delta jars in $JARS/: $(ls $JARS | tr '\n' ' ')"

@@ -1,0 +1,1 @@
+"""fastText classifiers (language ID, quality, domain): training, metadata, batched scoring."""

@@ -1,0 +1,276 @@
+"""Default training sets built from the sample corpus (`../shared/corpus`, see curation/paths.py).
+
+Quality (`hq` vs `lq`), after Llama 3 / DCLM: reference-like text against raw web text.
+* hq: the main text trafilatura extracts from the annotated pages of
+  `extraction/trafilatura-eval` (clean article bodies), MATH problems with their worked solutions,
+  and the English Universal Declaration of Human Rights (one example per article).
+* lq: the full-page text of the same pages (navigation, footers, cookie banners and all), and the
+  boilerplate alone (the page's lines that the extraction dropped).
+  Positives and negatives come from the same pages, so the model learns boilerplate against
+  prose, not German against English.
+
+Domain (`general`, `math`, `code`):
+* math: GSM8K train (question + worked answer) and MATH (problem + solution);
+* code: TheAlgorithms source files (Python, Java, C++, Rust, Go);
+* general: web text from the same annotated pages (extracted main text and full-page text).
+  The pages in `CRAWL_CHECK` (web pages about code or maths) are kept out of training and used to
+  check that such pages in a crawl are recognised.
+
+Every example carries a group key; the held-out split is a stable hash of that key (all examples
+of one page fall on the same side), so the split never depends on file order or a random seed.
+Sampling to a size (`limit`) takes the examples with the smallest key hashes, also stable.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from curation.paths import corpus_dir
+
+HELDOUT_FRACTION = 0.2
+MIN_CHARS = 200
+
+# Pages of the annotated crawl that are about code or maths (URL -> expected domain). They are
+# excluded from the domain model's training data and scored by `crawl_check`.
+CRAWL_CHECK = {
+    "https://www.toptal.com/python/top-10-mistakes-that-python-programmers-make": "code",
+    "http://fouryears.eu/2019/10/21/interning-of-small-integers-in-python/": "code",
+    "https://www.geeks3d.com/hacklab/20190110/python-3-simple-http-request-with-the-socket-module/": "code",
+    "https://strangemachines.io/articles/performant-python": "code",
+    "https://hackernoon.com/how-to-scrape-google-with-python-bo7d2tal": "code",
+    "https://pythonspeed.com/articles/pipenv-docker/": "code",
+    "https://lemire.me/blog/2019/08/02/json-parsing-simdjson-vs-json-for-modern-c/": "code",
+    "http://www.netbits.us/docs/stunnel_rsync.html": "code",
+    "https://emacspeak.blogspot.com/2019/10/meta-programming-in-emacs-using.html": "code",
+    "https://en.wikipedia.org/wiki/T-distributed_stochastic_neighbor_embedding": "math",
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    label: str
+    text: str
+    group: str    # held-out split key (a page, a problem, a file)
+    source: str   # which part of the recipe it came from
+
+
+def stable_fraction(key: str) -> float:
+    """A number in [0, 1) fixed by `key` (first 8 bytes of its sha1)."""
+    return int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:16], 16) / 2.0 ** 64
+
+
+def is_heldout(key: str, fraction: float = HELDOUT_FRACTION) -> bool:
+    return stable_fraction("heldout:" + key) < fraction
+
+
+def split(examples: list[Example], fraction: float = HELDOUT_FRACTION
+          ) -> tuple[list[Example], list[Example]]:
+    train = [e for e in examples if not is_heldout(e.group, fraction)]
+    held = [e for e in examples if is_heldout(e.group, fraction)]
+    return train, held
+
+
+def _take(items: list, key: Callable, limit: int | None) -> list:
+    """Stable sample: the `limit` items with the smallest key hashes (all when limit is None)."""
+    if limit is None or limit >= len(items):
+        return items
+    return sorted(items, key=lambda x: stable_fraction("sample:" + key(x)))[:limit]
+
+
+# ---------------------------------------------------------------- corpus readers
+
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                yield json.loads(line)
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the default recipes need the sample corpus "
+                                "(set CURATION_CORPUS to its folder)")
+    return path
+
+
+_BLOCK = ("p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "table", "h1", "h2", "h3", "h4",
+          "h5", "h6", "header", "footer", "nav", "section", "article", "aside", "form", "option",
+          "blockquote", "pre", "dd", "dt", "title", "a", "button", "label", "figcaption")
+
+
+def page_text(html: bytes | str) -> str:
+    """All visible text of a page, one line per block (scripts and styles removed), as a naive
+    extractor without boilerplate removal would give it."""
+    import lxml.html
+    try:
+        doc = lxml.html.fromstring(html)
+    except Exception:
+        return ""
+    for bad in doc.xpath("//script|//style|//noscript|//template|//svg|//head/meta|//link"):
+        bad.drop_tree()
+    from lxml import etree
+    chunks: list[str] = []
+    for event, el in etree.iterwalk(doc, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else None
+        if event == "start":
+            if tag in _BLOCK:
+                chunks.append("\n")
+            if tag and el.text:
+                chunks.append(el.text)
+        else:
+            if tag in _BLOCK:
+                chunks.append("\n")
+            if el.tail:
+                chunks.append(el.tail)
+    lines = (re.sub(r"\s+", " ", ln).strip() for ln in "".join(chunks).splitlines())
+    return "\n".join(ln for ln in lines if ln)
+
+
+def _norm_line(s: str) -> str:
+    return re.sub(r"\W+", " ", s.lower()).strip()
+
+
+def _dropped_lines(full: str, main: str) -> str:
+    """The lines of `full` that the extraction `main` does not contain (after normalisation)."""
+    kept = {_norm_line(ln) for ln in main.splitlines()}
+    blob = "\n".join(kept)
+    out = []
+    for ln in full.splitlines():
+        n = _norm_line(ln)
+        if n and n not in kept and not (len(n) > 30 and n in blob):
+            out.append(ln)
+    return "\n".join(out)
+
+
+def eval_pages(corpus: Path | None = None, limit: int | None = None,
+               exclude: set[str] | frozenset = frozenset()) -> list[dict]:
+    """The annotated pages: {url, file, main (trafilatura), full (all text), boilerplate}."""
+    import trafilatura
+    base = _require((corpus or corpus_dir()) / "extraction" / "trafilatura-eval")
+    meta = json.loads((base / "evaldata.json").read_text())
+    items = [(u, v["file"]) for u, v in sorted(meta.items()) if u not in exclude]
+    items = _take(items, key=lambda x: x[0], limit=limit)
+    pages = []
+    for url, name in items:
+        path = base / "cache" / (name + ".gz")
+        if not path.exists():
+            path = base / "eval" / (name + ".gz")
+        if not path.exists():
+            continue
+        html = gzip.open(path).read()
+        main = trafilatura.extract(html, url=url, include_comments=False) or ""
+        full = page_text(html)
+        boiler = _dropped_lines(full, main)
+        pages.append({"url": url, "file": name, "main": main, "full": full, "boilerplate": boiler})
+    return pages
+
+
+def math_problems(corpus: Path | None = None, limit_gsm8k: int | None = None,
+                  limit_math: int | None = None) -> list[Example]:
+    base = (corpus or corpus_dir()) / "math"
+    out = []
+    gsm = [r for r in _read_jsonl(_require(base / "gsm8k" / "train.jsonl"))]
+    gsm = _take(list(enumerate(gsm)), key=lambda x: f"gsm8k:{x[0]}", limit=limit_gsm8k)
+    for i, r in gsm:
+        text = r["question"] + "\n" + re.sub(r"<<[^>]*>>", "", r["answer"])
+        out.append(Example("math", text, f"gsm8k:{i}", "gsm8k"))
+    mth = [r for r in _read_jsonl(_require(base / "math-hendrycks" / "math" / "test.jsonl"))]
+    mth = _take(list(enumerate(mth)), key=lambda x: f"math:{x[0]}", limit=limit_math)
+    for i, r in mth:
+        out.append(Example("math", r["problem"] + "\n" + r["solution"], f"math:{i}", "math"))
+    return out
+
+
+def code_files(corpus: Path | None = None, limit: int | None = None) -> list[Example]:
+    rows = list(_read_jsonl(_require((corpus or corpus_dir()) / "code" / "thealgorithms.jsonl.gz")))
+    rows = _take(rows, key=lambda r: f"{r['repo']}/{r['path']}", limit=limit)
+    return [Example("code", r["content"], f"code:{r['repo']}/{r['path']}", f"thealgorithms-{r['language']}")
+            for r in rows if r.get("content")]
+
+
+def udhr_english(corpus: Path | None = None) -> list[str]:
+    """The English UDHR, one text per article (preamble first)."""
+    import lxml.html
+    p = _require((corpus or corpus_dir()) / "multilingual" / "udhr" / "declaration" / "eng.html.gz")
+    doc = lxml.html.fromstring(gzip.open(p).read())
+    parts = []
+    for art in doc.xpath("//article|//header"):
+        t = "\n".join(re.sub(r"\s+", " ", x.text_content()).strip()
+                      for x in art.xpath(".//h2|.//h3|.//p|.//li"))
+        if t.strip():
+            parts.append(t)
+    return parts
+
+
+# ---------------------------------------------------------------- recipes
+
+def quality_default(corpus: Path | None = None, limit: int | None = None) -> list[Example]:
+    """hq: article bodies, MATH solutions, UDHR (en); lq: full pages and their boilerplate.
+
+    `limit` caps the number of pages (and scales the MATH sample) for quick runs and tests.
+    """
+    pages = eval_pages(corpus, limit=limit)
+    ex: list[Example] = []
+    for p in pages:
+        g = "page:" + p["url"]
+        if len(p["main"]) >= MIN_CHARS:
+            ex.append(Example("hq", p["main"], g, "trafilatura-main"))
+        if len(p["full"]) >= MIN_CHARS:
+            ex.append(Example("lq", p["full"], g, "full-page"))
+        if len(p["boilerplate"]) >= MIN_CHARS // 2:
+            ex.append(Example("lq", p["boilerplate"], g, "boilerplate"))
+    n_math = max(20, len(pages) // 3)
+    ex += [Example("hq", e.text, e.group, "math-solution")
+           for e in math_problems(corpus, limit_gsm8k=0, limit_math=n_math)]
+    ex += [Example("hq", t, f"udhr:{i}", "udhr-en") for i, t in enumerate(udhr_english(corpus))]
+    return ex
+
+
+def domain_default(corpus: Path | None = None, limit: int | None = None) -> list[Example]:
+    """general: web pages (main text and full page); math: GSM8K + MATH; code: TheAlgorithms.
+
+    Classes are sampled to comparable sizes; `limit` caps the examples per class.
+    """
+    n = limit or 1600
+    pages = eval_pages(corpus, limit=limit, exclude=set(CRAWL_CHECK))
+    ex: list[Example] = []
+    for p in pages:
+        g = "page:" + p["url"]
+        if len(p["main"]) >= MIN_CHARS:
+            ex.append(Example("general", p["main"], g, "web-main"))
+        if len(p["full"]) >= MIN_CHARS:
+            ex.append(Example("general", p["full"], g, "web-full"))
+    ex += math_problems(corpus, limit_gsm8k=n // 2, limit_math=n // 2)
+    ex += code_files(corpus, limit=n)
+    return ex
+
+
+def crawl_check(corpus: Path | None = None) -> list[tuple[str, str, str]]:
+    """(url, expected domain, extracted text) for the crawl pages about code or maths."""
+    import trafilatura
+    base = _require((corpus or corpus_dir()) / "extraction" / "trafilatura-eval")
+    meta = json.loads((base / "evaldata.json").read_text())
+    out = []
+    for url, want in sorted(CRAWL_CHECK.items()):
+        if url not in meta:
+            continue
+        name = meta[url]["file"]
+        path = base / "cache" / (name + ".gz")
+        if not path.exists():
+            path = base / "eval" / (name + ".gz")
+        text = trafilatura.extract(gzip.open(path).read(), url=url) or ""
+        out.append((url, want, text))
+    return out
+
+
+RECIPES: dict[str, dict[str, Callable[..., list[Example]]]] = {
+    "quality": {"default": quality_default},
+    "domain": {"default": domain_default},
+}

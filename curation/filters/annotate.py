@@ -1,0 +1,157 @@
+"""A batch of documents -> the same batch plus one column per signal (no Spark here).
+
+`annotate_batch(pdf, cfg, log_q)` runs every signal over a pandas frame with at least `text`
+(and, when present, `url`, `lang`, `html_lang`). The Spark stage calls it per Arrow batch through
+`mapInPandas`; tests and notebooks call it directly. A document whose signals fail gets
+`filter_error` set (and is dropped by `decide` with reason `error`), never a crashed task.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+
+from curation.filters import c4, dirty_words, gopher, pii, repetition, token_kl, url_blocklist
+from curation.filters.text import lines_of, words_of
+
+# (column, Spark SQL type) for every column annotate adds, in order.
+SIGNAL_COLUMNS: list[tuple[str, str]] = [
+    ("filter_lang", "string"), ("filter_lang_source", "string"),
+    ("dup_line_frac", "double"), ("dup_line_char_frac", "double"),
+    ("dup_para_frac", "double"), ("dup_para_char_frac", "double"),
+    *[(f"top_{n}gram_char_frac", "double") for n in repetition.TOP_NS],
+    *[(f"dup_{n}gram_char_frac", "double") for n in repetition.DUP_NS],
+    ("gopher_word_count", "int"), ("gopher_mean_word_len", "double"),
+    ("gopher_symbol_word_ratio", "double"), ("gopher_bullet_line_frac", "double"),
+    ("gopher_ellipsis_line_frac", "double"), ("gopher_alpha_word_frac", "double"),
+    ("gopher_stop_word_count", "int"),
+    ("c4_terminal_punct_line_frac", "double"), ("c4_short_line_frac", "double"),
+    ("c4_boilerplate_line_count", "int"), ("c4_lorem_ipsum", "boolean"), ("c4_curly_brace", "boolean"),
+    ("c4_sentence_count", "int"), ("fineweb_newline_word_ratio", "double"),
+    ("dirty_word_count", "int"), ("dirty_word_ratio", "double"),
+    ("token_count", "int"), ("token_kl", "double"),
+    ("url_block_hits", "array<string>"), ("url_soft_banned_count", "int"), ("url_blocked", "boolean"),
+    *[(c, "int") for c in pii.COUNT_COLUMNS.values()], ("pii_total", "int"),
+    ("filter_error", "string"),
+]
+SIGNAL_NAMES = [c for c, _ in SIGNAL_COLUMNS]
+_INT_COLS = [c for c, t in SIGNAL_COLUMNS if t == "int"]
+_LANG_TAG = re.compile(r"^[a-z]{2,3}$")
+
+
+def normalise_lang(tag) -> str | None:
+    """'en-US' -> 'en', 'DE' -> 'de', 'unknown'/''/None -> None."""
+    if tag is None or (isinstance(tag, float) and np.isnan(tag)):
+        return None
+    t = str(tag).strip().lower().replace("_", "-").split("-")[0].split(",")[0].strip()
+    if t.startswith("__label__"):
+        t = t[len("__label__"):]
+    return t if _LANG_TAG.match(t) else None
+
+
+def resolve_languages(pdf: pd.DataFrame, text_col: str, detect: bool, threshold: float
+                      ) -> tuple[list[str | None], list[str]]:
+    """The language every signal uses: `lang` if present, else `html_lang`, else fastText lid.176."""
+    n = len(pdf)
+    langs: list[str | None] = [None] * n
+    src = ["none"] * n
+    for col in ("lang", "html_lang"):
+        if col in pdf.columns:
+            vals = pdf[col].tolist()
+            for i in range(n):
+                if langs[i] is None:
+                    lg = normalise_lang(vals[i])
+                    if lg:
+                        langs[i], src[i] = lg, col
+    todo = [i for i in range(n) if langs[i] is None]
+    if detect and todo:
+        from classifiers.langid import detect_languages
+        texts = pdf[text_col].tolist()
+        preds = detect_languages([texts[i] or "" for i in todo], threshold=threshold)
+        for i, (lg, _score) in zip(todo, preds):
+            lg = normalise_lang(lg)
+            if lg:
+                langs[i], src[i] = lg, "fasttext"
+    return langs, src
+
+
+def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None,
+                   timings: dict | None = None) -> pd.DataFrame:
+    """Return `pdf` with every signal column added (and `text` redacted when cfg pii.redact)."""
+    tcol = cfg["text_column"]
+    if tcol not in pdf.columns:
+        raise KeyError(f"input has no text column {tcol!r}; columns: {list(pdf.columns)}")
+    tm = timings if timings is not None else defaultdict(float)
+    texts = [t if isinstance(t, str) else "" for t in pdf[tcol].tolist()]
+    urls = pdf["url"].tolist() if "url" in pdf.columns else [None] * len(pdf)
+
+    t0 = time.perf_counter()
+    langs, lang_src = resolve_languages(pdf, tcol, cfg["lang"]["detect"], cfg["lang"]["min_score"])
+    tm["lang"] += time.perf_counter() - t0
+
+    kl_vals: list[float | None] = [None] * len(texts)
+    tok_counts = [0] * len(texts)
+    if cfg["token_kl"]["enabled"] and log_q is not None:
+        t0 = time.perf_counter()
+        ids = token_kl.encode_batch(texts, cfg["token_kl"]["encoding"], cfg["token_kl"]["max_chars"])
+        tm["token_kl.tokenize"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i, a in enumerate(ids):
+            tok_counts[i] = len(a)
+            kl_vals[i] = token_kl.kl_divergence(a, log_q)
+        tm["token_kl.divergence"] += time.perf_counter() - t0
+
+    dw = cfg["dirty_words"]
+    uc = cfg["url"]
+    pii_types = tuple(cfg["pii"]["types"])
+    rows = []
+    redacted = []
+    for i, text in enumerate(texts):
+        row: dict = {}
+        try:
+            t0 = time.perf_counter()
+            lines = lines_of(text)
+            words = words_of(text)
+            t1 = time.perf_counter(); tm["split"] += t1 - t0
+            row.update(repetition.line_signals(text))
+            t2 = time.perf_counter(); tm["repetition.lines"] += t2 - t1
+            row.update(repetition.ngram_signals(words))
+            t3 = time.perf_counter(); tm["repetition.ngrams"] += t3 - t2
+            row.update(gopher.gopher_signals(text, words, lines))
+            t4 = time.perf_counter(); tm["gopher"] += t4 - t3
+            row.update(c4.c4_signals(text, words, lines))
+            t5 = time.perf_counter(); tm["c4_fineweb"] += t5 - t4
+            row.update(dirty_words.dirty_word_signals(text, len(words), langs[i], dw["fallback_langs"],
+                                                      dw["lists_dir"]))
+            t6 = time.perf_counter(); tm["dirty_words"] += t6 - t5
+            row.update(url_blocklist.url_signals(urls[i], uc["block_categories"],
+                                                 uc["soft_banned_threshold"], uc["lists_dir"]))
+            t7 = time.perf_counter(); tm["url"] += t7 - t6
+            counts, red = pii.pii_signals(text, pii_types)
+            row.update(counts)
+            tm["pii"] += time.perf_counter() - t7
+            redacted.append(red)
+            row["filter_error"] = None
+        except Exception as e:  # a bad document gets a recorded reason, never a crashed task
+            row = {"filter_error": f"{type(e).__name__}: {e}"[:500]}
+            redacted.append(text)
+        row["filter_lang"] = langs[i]
+        row["filter_lang_source"] = lang_src[i]
+        row["token_count"] = tok_counts[i]
+        row["token_kl"] = kl_vals[i]
+        rows.append(row)
+    sig = pd.DataFrame(rows, columns=SIGNAL_NAMES, index=pdf.index)
+    for c in _INT_COLS:
+        sig[c] = sig[c].fillna(0).astype("int32")
+    for c, t in SIGNAL_COLUMNS:
+        if t == "boolean":
+            sig[c] = sig[c].fillna(False).astype(bool)
+        elif t == "array<string>":
+            sig[c] = sig[c].apply(lambda v: v if isinstance(v, list) else [])
+    out = pdf.drop(columns=[c for c in SIGNAL_NAMES if c in pdf.columns])
+    if cfg["pii"]["redact"]:
+        out = out.assign(**{tcol: redacted})
+    return pd.concat([out, sig], axis=1)

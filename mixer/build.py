@@ -1,0 +1,447 @@
+"""Building a mix on Spark: `build_mix(spark, spec, output_dir)` / `run_mix(...)`.
+
+1. Read every source's Delta table at its current version (recorded), apply its filter.
+2. Tokenize in parallel (`mapInPandas` + tiktoken `encode_ordinary_batch`); in the same pass mark
+   documents held out (stable doc_id hash), down-sampled, empty. Tokens go to a work Parquet table
+   as uint32 bytes, once.
+3. From the token counts alone (no tokens move): drop duplicate doc_ids (recorded), make the plan
+   (exact row targets, epochs, feasibility), and give every document occurrence of every pass its
+   offset in its source's stream: a running sum over (seed, source, pass, doc_id) order.
+4. Cut each occurrence into per-row pieces; the interleave (computed on the driver from the row
+   counts alone) gives each source row its global row number. Pieces are range-partitioned and
+   sorted by (row, position) and written once.
+5. The driver streams that sorted table and writes the shards, index, manifest and report into a
+   temporary folder that then replaces the output folder.
+
+Everything is a function of the data, the spec and the seed, never of partitioning: the output is
+byte-identical however the inputs are partitioned.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from curation.stats import RunStats
+from curation.tables import read_table, table_version
+from mixer import order as morder
+from mixer.interleave import interleave
+from mixer.pack import assemble_row, doc_pieces
+from mixer.plan import make_plan
+from mixer.report import format_report, mix_report
+from mixer.shards import FORMAT_VERSION, ShardWriter, write_json
+from mixer.spec import DEFAULTS, SpecError, load_spec, source_shares, spec_hash
+from mixer.tokenizer import get_tokenizer
+
+__all__ = ["DEFAULTS", "build_mix", "run_mix"]
+
+TRAIN, HELDOUT = "train", "heldout"
+
+
+def _log(msg: str) -> None:
+    print(f"[mix] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- per-batch functions (workers)
+
+def tokenize_batches(names, seed, downsample, heldout_fraction, tokenizer, max_doc_tokens):
+    """mapInPandas function: (src, doc_id, text) -> status, content hash, token counts and bytes."""
+    def fn(batches):
+        tok = get_tokenizer(tokenizer)
+        for pdf in batches:
+            n = len(pdf)
+            status = np.full(n, TRAIN, dtype=object)
+            chash = np.zeros(n, dtype=np.int64)
+            texts = pdf["text"].tolist()
+            ids = pdf["doc_id"].tolist()
+            srcs = pdf["src"].tolist()
+            todo = []
+            for i in range(n):
+                d, t = ids[i], texts[i]
+                if d is None or d == "":
+                    status[i] = "null_doc_id"
+                elif t is None or not str(t).strip():
+                    status[i] = "empty_text"
+                else:
+                    chash[i] = int.from_bytes(hashlib.blake2b(
+                        t.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
+                        signed=True)
+                    if morder.is_heldout(d, heldout_fraction):
+                        status[i] = HELDOUT
+                    elif not morder.keep_downsampled(seed, names[srcs[i]], d,
+                                                     downsample[srcs[i]]):
+                        status[i] = "downsampled"
+                    todo.append(i)
+            toks = [None] * n
+            kept = np.zeros(n, dtype=np.int64)
+            orig = np.zeros(n, dtype=np.int64)
+            todo = [i for i in todo if status[i] in (TRAIN, HELDOUT)]
+            if todo:
+                ids_batch = tok.encode_batch([texts[i] for i in todo], num_threads=1)
+                for i, t in zip(todo, ids_batch):
+                    orig[i] = len(t)
+                    if max_doc_tokens and len(t) > max_doc_tokens:
+                        t = t[:max_doc_tokens]
+                    kept[i] = len(t)
+                    toks[i] = np.asarray(t, dtype="<u4").tobytes()
+            yield pd.DataFrame({"src": pdf["src"].astype("int32"), "doc_id": pdf["doc_id"],
+                                "status": status, "chash": chash, "n": kept, "n_orig": orig,
+                                "tokens": toks})
+    return fn
+
+
+TOKENS_SCHEMA = ("src int, doc_id string, status string, chash long, n long, n_orig long, "
+                 "tokens binary")
+
+
+def order_keys(seed: int):
+    """mapInPandas function adding the order key of every (unit, pass, doc_id)."""
+    def fn(batches):
+        for pdf in batches:
+            pdf["key"] = np.fromiter(
+                (morder.order_key(seed, k, p, d) for k, p, d in
+                 zip(pdf["keyname"], pdf["pass"], pdf["doc_id"])), dtype=np.int64, count=len(pdf))
+            yield pdf
+    return fn
+
+
+def cut_pieces(seq_len: int, eot: int, row_g: dict):
+    """mapInPandas function: document occurrences -> (g, pos, piece) per row they touch."""
+    def fn(batches):
+        for pdf in batches:
+            gs, poss, pcs = [], [], []
+            for u, off, take, tb in zip(pdf["u"], pdf["offset"], pdf["take"], pdf["tokens"]):
+                toks = np.frombuffer(tb, dtype="<u4")
+                gmap = row_g[int(u)]
+                for r, pos, piece in doc_pieces(int(off), int(take), toks, eot, seq_len):
+                    gs.append(int(gmap[r]))
+                    poss.append(pos)
+                    pcs.append(piece.tobytes())
+            yield pd.DataFrame({"g": np.asarray(gs, dtype=np.int64),
+                                "pos": np.asarray(poss, dtype=np.int32), "piece": pcs})
+    return fn
+
+
+# ---------------------------------------------------------------------------------- the build
+
+def _read_sources(spark, spec, input_path):
+    from pyspark.sql import functions as F
+    from pyspark.errors import AnalysisException
+    frames, versions = [], []
+    for i, x in enumerate(spec["sources"]):
+        path = x["table"] or input_path
+        if not path:
+            raise SpecError(f"source {x['name']!r} names no table and no --input was given")
+        v = table_version(spark, path)
+        if v is None:
+            raise SpecError(f"source {x['name']!r}: {path} is not a Delta table")
+        df = read_table(spark, path, version=v)
+        for c in (x["id_column"], x["text_column"]):
+            if c not in df.columns:
+                raise SpecError(f"source {x['name']!r}: table {path} has no column {c!r} "
+                                f"(columns: {df.columns})")
+        if x["filter"]:
+            try:
+                df = df.where(x["filter"])
+                df.schema  # analyse now: a bad filter fails here, naming the source
+            except AnalysisException as e:
+                raise SpecError(f"source {x['name']!r}: bad filter {x['filter']!r}: "
+                                f"{str(e).splitlines()[0]}") from None
+        frames.append(df.select(F.lit(i).cast("int").alias("src"),
+                                F.col(x["id_column"]).cast("string").alias("doc_id"),
+                                F.col(x["text_column"]).cast("string").alias("text")))
+        versions.append({str(path): v})
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out, versions
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    old = None
+    if final.exists():
+        old = final.with_name(final.name + f".old-{uuid.uuid4().hex[:8]}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
+              stats_path: str | None = None, work_dir: str | None = None) -> RunStats:
+    """Build one stage's token stream from `spec` (a resolved dict, a dict of overrides or a
+    YAML path) into `output_dir` (replaced atomically). Returns the run statistics; the report
+    and manifest are in `stats.info`."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    spec = load_spec(spec) if not (isinstance(spec, dict) and spec.get("_resolved")) else spec
+    spec.pop("_resolved", None)
+    if not spec["sources"]:
+        raise SpecError("the spec has no sources")
+    sh = spec_hash(spec)
+    stats = RunStats("mix", config_hash=sh)
+    tok = get_tokenizer(spec["tokenizer"])
+    L, seed = spec["seq_len"], spec["seed"]
+    names = [x["name"] for x in spec["sources"]]
+    cats = list(spec["categories"])
+    S, C = len(names), len(cats)
+    src_cat = [cats.index(x["category"]) for x in spec["sources"]]
+    out = Path(output_dir).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(work_dir or out.parent / f".{out.name}.work-{stats.run_id}")
+    tmp = out.with_name(f".{out.name}.tmp-{stats.run_id}")
+    t0 = time.time()
+    try:
+        # 1-2. read and tokenize once
+        docs, versions = _read_sources(spark, spec, input_path)
+        _log(f"tokenizing {S} sources with {tok.name} ({tok.fingerprint})")
+        tokfn = tokenize_batches(names, seed, [x["downsample"] for x in spec["sources"]],
+                                 spec["heldout_fraction"], spec["tokenizer"],
+                                 spec["max_doc_tokens"])
+        docs.mapInPandas(tokfn, TOKENS_SCHEMA).write.mode("overwrite") \
+            .option("compression", "none").parquet(str(work / "tokens"))
+        stats.set("seconds.tokenize", round(time.time() - t0, 3))
+        tokens = spark.read.parquet(str(work / "tokens"))
+
+        # 3a. duplicates of a doc_id within a source: keep the smallest content hash
+        meta = tokens.select("src", "doc_id", "status", "chash", "n", "n_orig")
+        live = F.col("status").isin(TRAIN, HELDOUT)
+        w = Window.partitionBy("src", "doc_id").orderBy("chash")
+        meta = meta.withColumn("_rn", F.when(live, F.row_number().over(w))) \
+            .withColumn("status", F.when(F.col("_rn") > 1, F.lit("duplicate_doc_id"))
+                        .otherwise(F.col("status"))).drop("_rn").cache()
+        agg = meta.groupBy("src", "status").agg(
+            F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens"),
+            F.sum(F.when(F.col("n") < F.col("n_orig"), 1).otherwise(0)).alias("truncated"),
+            F.sum(F.col("n_orig") - F.col("n")).alias("tokens_truncated")).collect()
+        counts = {(r["src"], r["status"]): r for r in agg}
+        exact_dups = meta.where(F.col("status") == "duplicate_doc_id").count() > 0
+
+        def c(i, st, k):
+            r = counts.get((i, st))
+            return int(r[k] or 0) if r is not None else 0
+
+        for i, nm in enumerate(names):
+            for st in ("null_doc_id", "empty_text", "downsampled", "duplicate_doc_id", HELDOUT,
+                       TRAIN):
+                v = c(i, st, "docs")
+                stats.add(f"documents.{st}", v)
+                if v:
+                    stats.add(f"documents.{st}.{nm}", v)
+            stats.add("documents.in", sum(c(i, st, "docs") for (j, st) in counts if j == i))
+        # 3b. plan
+        avail = [c(i, TRAIN, "tokens") for i in range(S)]
+        ndocs = [c(i, TRAIN, "docs") for i in range(S)]
+        plan = make_plan(spec, source_shares(spec), avail, ndocs)
+        order = interleave([s.target_rows for s in plan.sources])
+        N = plan.n_rows
+        _log(f"plan: {N:,} rows of {L} = {plan.total_tokens:,} tokens; epochs "
+             + ", ".join(f"{s.name} {s.epochs:.2f}" for s in plan.sources))
+
+        # held out: one unit per category, distinct documents, whole rows only
+        held = meta.where(F.col("status") == HELDOUT) \
+            .withColumn("cat", F.element_at(F.array(*[F.lit(k) for k in src_cat]),
+                                             F.col("src") + 1))
+        wh = Window.partitionBy("cat", "doc_id").orderBy("src", "chash")
+        held = held.withColumn("_rn", F.row_number().over(wh)).where("_rn = 1").drop("_rn")
+        hagg = {r["cat"]: (int(r["docs"]), int(r["tokens"] or 0)) for r in held.groupBy("cat")
+                .agg(F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens")).collect()}
+        h_avail = [hagg.get(k, (0, 0))[1] for k in range(C)]
+        h_rows = [a // L for a in h_avail]
+        h_order = interleave(h_rows)
+        H = len(h_order)
+
+        # units: train sources 0..S-1, held-out categories S..S+C-1
+        unit_rows = [s.target_rows for s in plan.sources] + h_rows
+        unit_avail = avail + h_avail
+        unit_passes = [s.passes for s in plan.sources] + [1 if r else 0 for r in h_rows]
+        unit_key = names + [f"heldout:{k}" for k in cats]
+        row_g = {}
+        for u in range(S):
+            row_g[u] = np.flatnonzero(order == u).astype(np.int64)
+        for k in range(C):
+            row_g[S + k] = N + np.flatnonzero(h_order == k).astype(np.int64)
+        units = spark.createDataFrame(
+            [(u, unit_key[u], unit_passes[u], unit_rows[u] * L, unit_avail[u])
+             for u in range(S + C) if unit_rows[u] > 0],
+            "u int, keyname string, passes int, need long, avail long")
+
+        train_occ = meta.where(F.col("status") == TRAIN).select(
+            F.col("src").alias("u"), "src", "doc_id", "chash", (F.col("n") + 1).alias("len"))
+        held_occ = held.select((F.col("cat") + S).cast("int").alias("u"), "src", "doc_id",
+                               "chash", (F.col("n") + 1).alias("len"))
+        occ = train_occ.unionByName(held_occ).join(F.broadcast(units), "u") \
+            .withColumn("pass", F.explode(F.sequence(F.lit(0), F.col("passes") - 1)))
+        from pyspark.sql import types as T
+        key_schema = T.StructType(list(occ.schema.fields) + [T.StructField("key", T.LongType())])
+        occ = occ.mapInPandas(order_keys(seed), key_schema)
+        wo = Window.partitionBy("u", "pass").orderBy("key", "doc_id") \
+            .rowsBetween(Window.unboundedPreceding, -1)
+        occ = occ.withColumn("offset", F.col("pass") * F.col("avail")
+                             + F.coalesce(F.sum("len").over(wo), F.lit(0))) \
+            .where(F.col("offset") < F.col("need")) \
+            .withColumn("take", F.least(F.col("len"), F.col("need") - F.col("offset"))) \
+            .select("u", "src", "doc_id", "chash", "pass", "offset", "take", "len").cache()
+        uagg = {r["u"]: r for r in occ.groupBy("u").agg(
+            F.count("*").alias("occurrences"),
+            F.sum(F.when(F.col("pass") == 0, 1).otherwise(0)).alias("documents"),
+            F.sum("take").alias("tokens"),
+            F.sum(F.col("len") - F.col("take")).alias("dropped")).collect()}
+
+        # 4. pieces, in global row order
+        tok_side = tokens.where(F.col("status").isin(TRAIN, HELDOUT)) \
+            .select("src", "doc_id", "chash", "tokens")
+        if exact_dups:
+            tok_side = tok_side.dropDuplicates(["src", "doc_id", "chash"])
+        joined = occ.select("u", "src", "doc_id", "chash", "offset", "take") \
+            .join(tok_side, ["src", "doc_id", "chash"]).select("u", "offset", "take", "tokens")
+        pieces = joined.mapInPandas(cut_pieces(L, tok.eot_id, row_g),
+                                    "g long, pos int, piece binary")
+        nparts = max(1, min(512, (N + H) // 256 + 1))
+        pieces.repartitionByRange(nparts, "g").sortWithinPartitions("g", "pos") \
+            .write.mode("overwrite").option("compression", "none").parquet(str(work / "rows"))
+        stats.set("seconds.spark", round(time.time() - t0, 3))
+
+        # 5. stream rows to the shards
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        main_w = ShardWriter(tmp, L, spec["shard_rows"])
+        held_w = ShardWriter(tmp / "heldout", L, spec["shard_rows"])
+        _write_rows(work / "rows", N, H, order, h_order, L, main_w, held_w)
+        main_shards, held_shards = main_w.close(), held_w.close()
+        stats.set("seconds.write", round(time.time() - t0 - stats.counters["seconds.spark"], 3))
+
+        # manifest + report
+        tinfo = tok.info()
+        per_source, src_entries = [], []
+        for i, s in enumerate(plan.sources):
+            ua = uagg.get(i)
+            ps = {"documents": int(ua["documents"]) if ua else 0,
+                  "occurrences": int(ua["occurrences"]) if ua else 0,
+                  "documents_truncated": c(i, TRAIN, "truncated"),
+                  "tokens_truncated": c(i, TRAIN, "tokens_truncated"),
+                  "tokens_dropped": int(ua["dropped"]) if ua else 0,
+                  "documents_heldout": c(i, HELDOUT, "docs"),
+                  "documents_downsampled": c(i, "downsampled", "docs")}
+            per_source.append(ps)
+            src_entries.append({"name": s.name, "category": s.category,
+                                "target_tokens": s.target_tokens, "tokens": s.target_tokens,
+                                "documents": ps["documents"], "epochs": round(s.epochs, 6),
+                                "available_tokens": s.available_tokens,
+                                "delta_versions": versions[i]})
+            stats.add("tokens.dropped", ps["tokens_dropped"])
+            stats.add("documents.truncated", ps["documents_truncated"])
+            stats.add("tokens.truncated", ps["tokens_truncated"])
+        all_versions = {}
+        for v in versions:
+            all_versions.update(v)
+        fp = hashlib.sha256(json.dumps([sh, sorted(all_versions.items()), tinfo["fingerprint"],
+                                        seed, L, N]).encode()).hexdigest()[:16]
+        h_entries = [{"name": k, "category": k, "target_tokens": h_rows[j] * L,
+                      "tokens": h_rows[j] * L,
+                      "documents": hagg.get(j, (0, 0))[0], "epochs": 1.0 if h_rows[j] else 0.0,
+                      "tokens_dropped": h_avail[j] - h_rows[j] * L}
+                     for j, k in enumerate(cats)]
+        heldout_info = {"n_rows": H, "rows": {k: h_rows[j] for j, k in enumerate(cats)},
+                        "documents": {k: hagg.get(j, (0, 0))[0] for j, k in enumerate(cats)},
+                        "tokens_dropped": sum(h_avail) - H * L}
+        report = mix_report(spec["stage"], plan, order, per_source, spec["report_window_rows"],
+                            heldout_info)
+        base = {"format_version": FORMAT_VERSION, "stage": spec["stage"], "seq_len": L,
+                "dtype": "uint32", "tokenizer": tinfo, "spec_hash": sh, "seed": seed,
+                "delta_versions": all_versions}
+        manifest = {**base, "n_rows": N, "total_tokens": N * L, "shards": main_shards,
+                    "sources": src_entries, "categories": spec["categories"],
+                    "fingerprint": fp, "plan": plan.to_dict(), "spec": spec}
+        hfp = hashlib.sha256((fp + ":heldout").encode()).hexdigest()[:16]
+        hmanifest = {**base, "stage": spec["stage"] + ":heldout", "n_rows": H,
+                     "total_tokens": H * L, "shards": held_shards, "sources": h_entries,
+                     "categories": {k: (h_rows[j] / H if H else 0.0) for j, k in enumerate(cats)},
+                     "heldout_fraction": spec["heldout_fraction"], "fingerprint": hfp}
+        write_json(tmp / "manifest.json", manifest)
+        write_json(tmp / "mix_report.json", report)
+        write_json(tmp / "heldout" / "manifest.json", hmanifest)
+        _replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        for name in ("meta", "occ"):
+            df = locals().get(name)
+            if df is not None:
+                df.unpersist()
+
+    stats.set("rows", N)
+    stats.set("rows.heldout", H)
+    stats.set("tokens.out", N * L)
+    stats.set("tokens.available", sum(avail))
+    stats.set("tokens_per_second", round(sum(avail) / max(time.time() - t0, 1e-9), 1))
+    stats.info.update({"output": str(out), "fingerprint": fp, "spec_hash": sh,
+                       "tokenizer": tinfo["fingerprint"]})
+    stats.report, stats.manifest = report, manifest  # for callers (benchmarks, notebooks)
+    print(format_report(report), file=sys.stderr, flush=True)
+    return stats
+
+
+def _write_rows(rows_dir: Path, N: int, H: int, order, h_order, L: int, main_w, held_w) -> None:
+    """Stream the (g, pos, piece) table, sorted by g, into the two writers in row order."""
+    import pyarrow.parquet as pq
+    files = sorted(rows_dir.glob("part-*.parquet"))
+    firsts = []
+    for f in files:
+        pf = pq.ParquetFile(f)
+        if pf.metadata.num_rows == 0:
+            continue
+        firsts.append((pf.read_row_group(0, columns=["g"]).column(0)[0].as_py(), f))
+    firsts.sort()
+    expect, cur_g, cur = 0, None, []
+    total = N + H
+    step = max(1, total // 10)
+
+    def flush():
+        nonlocal expect
+        if cur_g != expect:
+            raise RuntimeError(f"mix rows out of order: expected row {expect}, got {cur_g}")
+        data, starts = assemble_row(cur, L)
+        if cur_g < N:
+            main_w.add(int(order[cur_g]), data, starts)
+        else:
+            held_w.add(int(h_order[cur_g - N]), data, starts)
+        expect += 1
+        if expect % step == 0:
+            _log(f"writing shards: {expect:,}/{total:,} rows")
+
+    for _, f in firsts:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=4096,
+                                                     columns=["g", "pos", "piece"]):
+            gs = batch.column(0).to_numpy()
+            ps = batch.column(1).to_numpy()
+            pcs = batch.column(2).to_pylist()
+            for g, p, b in zip(gs, ps, pcs):
+                if g != cur_g:
+                    if cur_g is not None:
+                        flush()
+                    cur_g, cur = int(g), []
+                cur.append((int(p), b))
+    if cur_g is not None:
+        flush()
+    if expect != total:
+        raise RuntimeError(f"mix wrote {expect} rows, planned {total}")
+
+
+def run_mix(spark, input_path: str | None, output_path: str, config=None,
+            stats_path: str | None = None, spec_path: str | None = None) -> RunStats:
+    """The stage entry point: `config` is the spec (dict of overrides or YAML path); `input_path`
+    is the default table for sources that name none."""
+    spec = load_spec(spec_path or config)
+    stats = build_mix(spark, {**spec, "_resolved": True}, output_path, input_path=input_path)
+    stats.record(spark, stats_path, echo=True)
+    return stats

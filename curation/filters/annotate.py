@@ -46,9 +46,10 @@ def normalise_lang(tag) -> str | None:
     """'en-US' -> 'en', 'DE' -> 'de', 'unknown'/''/None -> None."""
     if tag is None or (isinstance(tag, float) and np.isnan(tag)):
         return None
-    t = str(tag).strip().lower().replace("_", "-").split("-")[0].split(",")[0].strip()
+    t = str(tag).strip().lower()
     if t.startswith("__label__"):
         t = t[len("__label__"):]
+    t = t.replace("_", "-").split("-")[0].split(",")[0].strip()
     return t if _LANG_TAG.match(t) else None
 
 

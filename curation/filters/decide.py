@@ -39,8 +39,10 @@ class Rule:
 RULES: list[Rule] = [
     *[Rule("repetition", f"max_{c}", c, "max") for c in
       ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac")],
-    *[Rule("repetition", f"max_top_{n}gram_char_frac", f"top_{n}gram_char_frac", "max") for n in TOP_NS],
-    *[Rule("repetition", f"max_dup_{n}gram_char_frac", f"dup_{n}gram_char_frac", "max") for n in DUP_NS],
+    *[Rule("repetition", f"max_top_{n}gram_char_frac", f"top_{n}gram_char_frac", "max",
+           ("lang_not_in", "ngram_exempt_langs")) for n in TOP_NS],
+    *[Rule("repetition", f"max_dup_{n}gram_char_frac", f"dup_{n}gram_char_frac", "max",
+           ("lang_not_in", "ngram_exempt_langs")) for n in DUP_NS],
     Rule("gopher", "min_words", "gopher_word_count", "min"),
     Rule("gopher", "max_words", "gopher_word_count", "max"),
     Rule("gopher", "min_mean_word_len", "gopher_mean_word_len", "min",

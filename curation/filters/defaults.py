@@ -22,6 +22,9 @@ DEFAULTS: dict = {
         "max_dup_5gram_char_frac": 0.15, "max_dup_6gram_char_frac": 0.14,
         "max_dup_7gram_char_frac": 0.13, "max_dup_8gram_char_frac": 0.12,
         "max_dup_9gram_char_frac": 0.11, "max_dup_10gram_char_frac": 0.10,
+        # word n-grams are character n-grams in scripts without spaces: far more repetitive,
+        # so the n-gram rules (not the line/paragraph ones) are off for these languages
+        "ngram_exempt_langs": NO_SPACE_LANGS,
     },
     "gopher": {                    # Gopher quality filter
         "min_words": 50, "max_words": 100_000,

@@ -5,7 +5,9 @@ boundaries; a boundary is any character that is not a letter, digit or combining
 Arabic and accented Latin words are not cut in the middle. Terms written in a script without spaces
 (Chinese, Japanese, Thai, ...) cannot have word boundaries, so they match as substrings: that is the
 only sensible rule there, and it over-counts short Thai or Chinese terms that occur inside longer words
-(a known limitation of list-based filtering, noted in docs/stages/filter.md). Multi-word terms match
+(a known limitation of list-based filtering, noted in docs/stages/filter.md); single-character terms
+in those scripts are skipped (Chinese 性 "sex" is also the suffix "-ness": 重要性 "importance"
+would count). Multi-word terms match
 with any run of whitespace between their words.
 
 Languages map to list files through `LANG_TO_LISTS` (fastText codes -> file names: `tl` -> `fil`,
@@ -54,7 +56,11 @@ def _term_pattern(term: str) -> str:
     return f"(?<![{_WORDCHAR}]){body}(?![{_WORDCHAR}])"
 
 
+MIN_NO_SPACE_TERM_CHARS = 2
+
+
 def compile_terms(terms: list[str]) -> re.Pattern | None:
+    terms = [t for t in terms if not (has_no_space_script(t) and len(t) < MIN_NO_SPACE_TERM_CHARS)]
     if not terms:
         return None
     # longest first so a longer term wins over its prefix at the same position

@@ -165,6 +165,14 @@ def _read_sources(spark, spec, input_path):
     return out, versions
 
 
+def resolve_spec(spec) -> dict:
+    """A resolved spec from a YAML path, a dict of overrides, or an already resolved dict (marked
+    with `_resolved: True`, which is removed)."""
+    if isinstance(spec, dict) and spec.get("_resolved"):
+        return {k: v for k, v in spec.items() if k != "_resolved"}
+    return load_spec(spec)
+
+
 def _replace_dir(tmp: Path, final: Path) -> None:
     old = None
     if final.exists():
@@ -183,10 +191,10 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    spec = load_spec(spec) if not (isinstance(spec, dict) and spec.get("_resolved")) else spec
-    spec.pop("_resolved", None)
+    spec = resolve_spec(spec)
     if not spec["sources"]:
         raise SpecError("the spec has no sources")
+    input_path = input_path or spec["input"]
     sh = spec_hash(spec)
     stats = RunStats("mix", config_hash=sh)
     tok = get_tokenizer(spec["tokenizer"])
@@ -441,7 +449,7 @@ def run_mix(spark, input_path: str | None, output_path: str, config=None,
             stats_path: str | None = None, spec_path: str | None = None) -> RunStats:
     """The stage entry point: `config` is the spec (dict of overrides or YAML path); `input_path`
     is the default table for sources that name none."""
-    spec = load_spec(spec_path or config)
+    spec = resolve_spec(spec_path or config)
     stats = build_mix(spark, {**spec, "_resolved": True}, output_path, input_path=input_path)
     stats.record(spark, stats_path, echo=True)
     return stats

@@ -21,6 +21,7 @@ CATEGORIES = ("general", "math", "code", "multilingual")
 DEFAULTS = {
     "stage": "pretrain",
     "kind": "mix",                       # mix | eval_candidate
+    "input": None,                       # default Delta table for sources naming none (--input wins)                       # mix | eval_candidate
     "total_tokens": 4_194_304,           # rounded down to whole rows of seq_len
     "seq_len": 2048,
     "seed": 1234,
@@ -39,7 +40,7 @@ DEFAULTS = {
 SOURCE_DEFAULTS = {
     "name": None,            # unique, used in the order hash and the manifest
     "category": None,        # one of the spec's categories
-    "table": None,           # Delta path; None -> the job's --input table
+    "table": None,           # Delta path; None -> the job's --input, else the spec's `input`
     "filter": None,          # SQL predicate, e.g. "stream = 'math' AND quality >= 0.5"
     "weight": 1.0,           # share of its category's tokens (normalised within the category)
     "max_epochs": 4.0,       # repetition cap; beyond it the build fails (or rescales)

@@ -1,0 +1,55 @@
+"""Build one training stage's token stream: `spark-submit jobs/mix.py --spec FILE --output DIR`.
+
+Tokenizes the scored documents named by the spec's sources in parallel, samples them in exact token
+proportions and writes token shards, index, manifest and mix report (docs/token-shards.md,
+docs/stages/mix.md).
+"""
+import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
+
+from jobs.cli import base_parser, session, stats_path  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = base_parser(__doc__.splitlines()[0])
+    p.add_argument("--spec", required=False, default=None,
+                   help="mix spec YAML (configs/mix/pretrain.yaml, anneal.yaml, eval_candidate.yaml); "
+                        "--config is accepted as a synonym")
+    p.add_argument("--output", required=True, help="output folder (replaced atomically)")
+    p.add_argument("--input", default=None,
+                   help="Delta table for sources that name none (default: the spec's `input`)")
+    p.add_argument("--total-tokens", type=int, default=None, help="override the spec's total_tokens")
+    p.add_argument("--seed", type=int, default=None, help="override the spec's seed")
+    args = p.parse_args(argv)
+    spec_file = args.spec or args.config
+    if not spec_file:
+        p.error("--spec FILE is required")
+
+    from curation.config import load_yaml
+    from mixer.build import run_mix
+    from mixer.plan import InfeasibleMix
+    from mixer.spec import SpecError, load_spec
+    from pathlib import Path
+
+    raw = load_yaml(spec_file)
+    for k, v in (("total_tokens", args.total_tokens), ("seed", args.seed)):
+        if v is not None:
+            raw[k] = v
+    if raw.get("base") and not Path(raw["base"]).is_absolute():  # relative to the spec file
+        raw["base"] = str(Path(spec_file).resolve().parent / raw["base"])
+    try:
+        spec = load_spec(raw)
+    except SpecError as e:
+        print(f"mix: bad spec {spec_file}: {e}", file=sys.stderr)
+        return 2
+    spark = session(args, f"mix-{spec['stage']}")
+    try:
+        run_mix(spark, args.input, args.output, config={**spec, "_resolved": True},
+                stats_path=stats_path(args, args.output))
+    except (InfeasibleMix, SpecError) as e:
+        print(f"mix: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

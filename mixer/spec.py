@@ -57,7 +57,10 @@ class SpecError(ConfigError):
 def _source(raw: dict, where: str) -> dict:
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: a source must be a mapping, got {raw!r}")
-    s = merge(SOURCE_DEFAULTS, raw, where=f"{where}.")
+    try:
+        s = merge(SOURCE_DEFAULTS, raw, where=f"{where}.")
+    except ConfigError as e:
+        raise SpecError(str(e)) from None
     if not s["name"] or not isinstance(s["name"], str):
         raise SpecError(f"{where}: every source needs a `name`")
     for k in ("weight", "max_epochs", "downsample"):
@@ -83,7 +86,12 @@ def load_spec(spec: str | Path | dict | None, base_dir: str | Path | None = None
         raw = copy.deepcopy(spec or {})
     cats = raw.pop("categories", None)
     cand = raw.pop("candidate", None)
-    s = merge({k: v for k, v in DEFAULTS.items() if k not in ("categories", "candidate")}, raw)
+    try:
+        s = merge({k: v for k, v in DEFAULTS.items() if k not in ("categories", "candidate")}, raw)
+    except SpecError:
+        raise
+    except ConfigError as e:
+        raise SpecError(str(e)) from None
     s["categories"] = dict(cats) if cats is not None else dict(DEFAULTS["categories"])
     s["candidate"] = merge(DEFAULTS["candidate"], cand or {}, where="candidate.")
     for k in ("total_tokens", "seq_len", "seed", "max_doc_tokens", "shard_rows",

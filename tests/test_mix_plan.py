@@ -1,0 +1,182 @@
+"""The mixer's pure parts: spec, integer targets, epoch cap, interleave, packing, shard format."""
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from mixer.interleave import interleave, prefix_deviation, window_deviation
+from mixer.order import is_heldout, order_key
+from mixer.pack import assemble_row, doc_pieces
+from mixer.plan import InfeasibleMix, apportion, make_plan
+from mixer.shards import ShardReader, ShardWriter, write_json
+from mixer.spec import SpecError, load_spec, source_shares
+
+
+def _spec(**kw):
+    s = {"stage": "t", "total_tokens": 100 * 64, "seq_len": 64,
+         "sources": [{"name": n, "category": n, "max_epochs": 2}
+                     for n in ("general", "math", "code", "multilingual")]}
+    s.update(kw)
+    return load_spec(s)
+
+
+def test_apportion_is_exact_and_proportional():
+    for total in (0, 1, 7, 100, 12345):
+        shares = [Fraction(1, 2), Fraction(1, 4), Fraction(17, 100), Fraction(8, 100)]
+        r = apportion(total, shares)
+        assert sum(r) == total
+        assert all(abs(x - total * float(s)) < 1 for x, s in zip(r, shares))
+    assert apportion(3, [Fraction(1, 3)] * 3) == [1, 1, 1]
+    assert apportion(1, [Fraction(1, 2)] * 2) == [1, 0]  # ties go to the earlier source
+
+
+def test_default_category_weights_and_source_shares():
+    s = _spec(sources=[{"name": "g1", "category": "general", "weight": 3},
+                       {"name": "g2", "category": "general", "weight": 1},
+                       {"name": "m", "category": "math"}, {"name": "c", "category": "code"},
+                       {"name": "ml", "category": "multilingual"}])
+    assert s["categories"] == {"general": 0.5, "math": 0.25, "code": 0.17, "multilingual": 0.08}
+    sh = source_shares(s)
+    assert sh == [Fraction(3, 8), Fraction(1, 8), Fraction(1, 4), Fraction(17, 100),
+                  Fraction(8, 100)]
+    assert sum(sh) == 1
+
+
+def test_plan_targets_add_up_and_epochs():
+    s = _spec()
+    p = make_plan(s, source_shares(s), [10_000, 2_000, 5_000, 1_000], [10, 2, 5, 1])
+    assert p.n_rows == 100 and sum(x.target_rows for x in p.sources) == 100
+    assert [x.target_rows for x in p.sources] == [50, 25, 17, 8]
+    assert p.total_tokens == sum(x.target_tokens for x in p.sources) == 6400
+    math = p.sources[1]
+    assert math.epochs == pytest.approx(1600 / 2000) and math.passes == 1
+
+
+def test_epoch_cap_failure_names_source_feasible_total_and_epochs():
+    s = _spec()
+    # math needs 1600 tokens; it has 500 with a cap of 2 epochs
+    with pytest.raises(InfeasibleMix) as e:
+        make_plan(s, source_shares(s), [10_000, 500, 5_000, 1_000], [10, 2, 5, 1])
+    msg = str(e.value)
+    assert "'math'" in msg and "3.20 epochs" in msg and "max_epochs is 2" in msg
+    # math may fill floor(2*500/64) = 15 rows; at 62 rows its exact share is 15.5 and largest
+    # remainder rounding gives it 15 (63 rows would give it 16)
+    assert e.value.largest_feasible_tokens == 62 * 64
+    assert apportion(63, source_shares(s))[1] == 16
+    assert f"{62 * 64:,}" in msg
+    assert "'general'" not in msg
+
+
+def test_rescale_shrinks_to_largest_feasible_total():
+    s = _spec(on_infeasible="rescale")
+    p = make_plan(s, source_shares(s), [10_000, 500, 5_000, 1_000], [10, 2, 5, 1])
+    assert p.rescaled and p.n_rows == 62
+    assert all(x.epochs <= x.max_epochs for x in p.sources)
+    assert p.sources[1].passes == 2
+
+
+def test_source_without_documents_is_infeasible():
+    s = _spec()
+    with pytest.raises(InfeasibleMix, match="has none"):
+        make_plan(s, source_shares(s), [10_000, 0, 5_000, 1_000], [10, 0, 5, 1])
+
+
+def test_spec_validation_errors():
+    with pytest.raises(SpecError, match="unknown config key"):
+        _spec(totl_tokens=5)
+    with pytest.raises(SpecError, match="not one of"):
+        _spec(sources=[{"name": "x", "category": "poetry"}])
+    with pytest.raises(SpecError, match="no source"):
+        _spec(sources=[{"name": "g", "category": "general"}])
+    with pytest.raises(SpecError, match="duplicate source"):
+        _spec(categories={"general": 1}, sources=[{"name": "g", "category": "general"}] * 2)
+
+
+def test_eval_candidate_is_30_percent_candidate_70_percent_base():
+    s = load_spec({"kind": "eval_candidate", "total_tokens": 6400, "seq_len": 64,
+                   "sources": [{"name": n, "category": n} for n in
+                               ("general", "math", "code", "multilingual")],
+                   "candidate": {"sources": [{"name": "cand", "table": "/x"}]}})
+    assert s["categories"]["candidate"] == pytest.approx(0.3)
+    assert s["categories"]["general"] == pytest.approx(0.35)
+    assert sum(s["categories"].values()) == pytest.approx(1.0)
+    assert s["sources"][-1]["category"] == "candidate"
+
+
+def test_shipped_specs_load():
+    from curation.paths import PROJECT_ROOT
+    for name in ("pretrain", "anneal", "eval_candidate"):
+        s = load_spec(PROJECT_ROOT / "configs" / "mix" / f"{name}.yaml")
+        assert sum(source_shares(s)) == 1
+
+
+def test_interleave_every_prefix_within_one_row():
+    rng = random.Random(0)
+    for _ in range(20):
+        rows = [rng.randint(0, 60) for _ in range(rng.randint(1, 6))]
+        if not sum(rows):
+            continue
+        order = interleave(rows)
+        assert [int(np.sum(order == s)) for s in range(len(rows))] == rows
+        assert prefix_deviation(order, rows) < 1.0
+    order = interleave([50, 25, 17, 8])
+    dev = window_deviation(order, [50, 25, 17, 8], 20)
+    assert max(dev.values()) <= 2 / 20 + 1e-9
+
+
+def test_order_key_is_a_pure_function_and_passes_reshuffle():
+    ids = [f"d{i}" for i in range(50)]
+    p0 = sorted(ids, key=lambda d: (order_key(1, "s", 0, d), d))
+    assert p0 == sorted(ids, key=lambda d: (order_key(1, "s", 0, d), d))
+    assert p0 != sorted(ids, key=lambda d: (order_key(1, "s", 1, d), d))
+    assert p0 != sorted(ids, key=lambda d: (order_key(2, "s", 0, d), d))
+    frac = np.mean([is_heldout(f"x{i}", 0.1) for i in range(5000)])
+    assert 0.08 < frac < 0.12
+
+
+def test_pieces_cover_rows_with_boundaries():
+    L, eot = 8, 99
+    docs = [np.arange(1, 6, dtype="<u4"), np.arange(10, 21, dtype="<u4"), np.array([7], "<u4")]
+    off, rows = 0, {}
+    for d in docs:
+        for r, pos, piece in doc_pieces(off, len(d) + 1, d, eot, L):
+            rows.setdefault(r, []).append((pos, piece.tobytes()))
+        off += len(d) + 1
+    # 6 + 12 + 2 = 20 tokens -> rows 0, 1 full, row 2 partial (4 tokens)
+    b0, s0 = assemble_row(rows[0], L)
+    assert np.frombuffer(b0, "<u4").tolist() == [1, 2, 3, 4, 5, 99, 10, 11] and s0 == [0, 6]
+    b1, s1 = assemble_row(rows[1], L)
+    assert np.frombuffer(b1, "<u4").tolist() == [12, 13, 14, 15, 16, 17, 18, 19] and s1 == [0]
+    with pytest.raises(ValueError, match="holds 4 tokens"):
+        assemble_row(rows[2], L)
+    # a cut occurrence (the end of a source's target) keeps only `take` tokens
+    cut = list(doc_pieces(3, 4, np.arange(1, 10, dtype="<u4"), eot, L))
+    assert [(r, p, x.tolist()) for r, p, x in cut] == [(0, 3, [1, 2, 3, 4])]
+
+
+def test_shard_writer_reader_roundtrip(tmp_path):
+    L = 4
+    w = ShardWriter(tmp_path, L, shard_rows=2)
+    rows = [np.arange(i * L, (i + 1) * L, dtype="<u4") for i in range(5)]
+    for i, r in enumerate(rows):
+        w.add(i % 2, r.tobytes(), [0] if i % 2 else [0, 2])
+    shards = w.close()
+    assert [s["rows"] for s in shards] == [2, 2, 1]
+    write_json(tmp_path / "manifest.json", {"format_version": 1, "seq_len": L, "shards": shards,
+                                            "sources": [{"name": "a"}, {"name": "b"}]})
+    rd = ShardReader(tmp_path)
+    assert len(rd) == 5
+    for i in range(5):
+        toks, starts = rd.row(i)
+        assert toks.tolist() == rows[i].tolist()
+        assert starts.tolist() == ([0] if i % 2 else [0, 2])
+    assert (tmp_path / "shard_00002.bin").stat().st_size == L * 4
+    first = (tmp_path / "index.npz").read_bytes()
+    w2 = ShardWriter(tmp_path / "again", L, shard_rows=2)
+    for i, r in enumerate(rows):
+        w2.add(i % 2, r.tobytes(), [0] if i % 2 else [0, 2])
+    w2.close()
+    assert (tmp_path / "again" / "index.npz").read_bytes() == first  # no timestamps inside

@@ -1,0 +1,388 @@
+"""The deduplication stage: `documents` -> `deduped` (+ `<output>_duplicates`), in four steps, each
+switchable in the config, in this order:
+
+1. url:   one document per canonical URL (the most recent fetch);
+2. exact: one document per normalised-text hash;
+3. near:  MinHash signatures (vectorised, `minhash.py`) -> LSH band buckets (`lsh.py`) -> star
+          edges from each bucket's smallest node -> optional exact Jaccard check -> connected
+          components in Spark (`components.py`) -> one document per component;
+4. lines: lines repeated in more than `threshold` documents of a bucket are removed (`lines.py`);
+          documents left shorter than `min_chars` are dropped.
+
+Survivor rule in every step: the most recent `fetch_time` (nulls last), then the smallest
+`doc_id`; a pure function of the rows, so the same whatever the partitioning. Every removed
+document is in the duplicates table with its reason and the survivor it folded into (resolved
+through all steps); `lines_too_short` documents have no survivor. Survivors carry `cluster_id` (the
+survivor's own doc_id) and `cluster_size` (itself plus every document folded into it).
+
+Only small columns (ids, keys, times) are shuffled for steps 1-3; text is read where it is needed
+and nothing is collected to the driver.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.window import Window
+
+from curation.config import config_hash, merge
+from curation.dedup import lines as line_dedup
+from curation.dedup import lsh, minhash
+from curation.dedup.components import _materialise, connected_components
+from curation.dedup.exact import normalized_hash_col
+from curation.stats import RunStats
+from curation.tables import read_table, write_table
+
+DEFAULTS: dict = {
+    "url": {
+        "enabled": True,
+        "recompute": False,          # True: recompute url_canonical from url with canonicalize_url
+    },
+    "exact": {
+        "enabled": True,
+    },
+    "minhash": {
+        "enabled": True,
+        "ngram": 5,                  # word n-gram shingles
+        "num_perm": 112,             # signature length (>= bands * rows)
+        "bands": 14,                 # FineWeb: 14 x 8, threshold ~0.72
+        "rows": 8,
+        "target_threshold": None,    # e.g. 0.8: choose bands x rows for this Jaccard instead
+        "seed": 1,                   # seed of the permutations
+        "verify": "none",            # "none" | "jaccard": check candidate edges by exact Jaccard
+        "verify_threshold": 0.7,
+        "max_rounds": 100,           # connected-components rounds before giving up
+    },
+    "lines": {
+        "enabled": True,
+        "threshold": 6,              # remove a line seen in more than 6 documents of a bucket
+        "bucket_size": 30_000_000,   # documents per bucket (Llama 3: 30M)
+        "min_chars": 100,            # drop a document left shorter than this after removal
+        "skip_sources": ["thealgorithms"],   # code shares lines like "}" legitimately
+    },
+}
+
+DUPLICATES = T.StructType([
+    T.StructField("doc_id", T.StringType(), False),
+    T.StructField("duplicate_of", T.StringType(), True),   # the survivor; null for lines_too_short
+    T.StructField("reason", T.StringType(), False),        # url | exact | near | lines_too_short
+    T.StructField("source", T.StringType(), True),
+    T.StructField("url", T.StringType(), True),
+    T.StructField("fetch_time", T.TimestampType(), True),
+])
+REASONS = ("url", "exact", "near", "lines_too_short")
+REQUIRED = ("doc_id", "text", "fetch_time", "url", "url_canonical", "source")
+
+
+def _log(msg: str) -> None:
+    print(f"[dedup] {msg}", file=sys.stderr, flush=True)
+
+
+def resolve_config(config: dict | None) -> dict:
+    cfg = merge(DEFAULTS, config)
+    m = cfg["minhash"]
+    if m["target_threshold"] is not None:
+        m["bands"], m["rows"] = lsh.choose_bands(float(m["target_threshold"]), int(m["num_perm"]))
+    if m["bands"] * m["rows"] > m["num_perm"]:
+        raise ValueError(f"minhash.bands x rows = {m['bands'] * m['rows']} exceeds "
+                         f"num_perm = {m['num_perm']}")
+    if m["verify"] not in ("none", "jaccard"):
+        raise ValueError("minhash.verify must be 'none' or 'jaccard'")
+    if cfg["lines"]["threshold"] < 1 or cfg["lines"]["bucket_size"] < 1:
+        raise ValueError("lines.threshold and lines.bucket_size must be >= 1")
+    return cfg
+
+
+def _survivor_order():
+    """The stable survivor rule: most recent fetch first (nulls last), then the smallest doc_id."""
+    return [F.col("fetch_time").desc_nulls_last(), F.col("doc_id").asc()]
+
+
+def _fold(alive: DataFrame, key: str, reason: str) -> tuple[DataFrame, DataFrame]:
+    """Keep one row per non-null `key`; returns (alive after, removed(doc_id, rep, reason))."""
+    w = Window.partitionBy(key).orderBy(*_survivor_order())
+    ranked = (alive.withColumn("_rn", F.row_number().over(w))
+              .withColumn("_rep", F.first("doc_id").over(w)))
+    dup = F.col(key).isNotNull() & (F.col("_rn") > 1)
+    removed = ranked.where(dup).select("doc_id", F.col("_rep").alias("rep"),
+                                       F.lit(reason).alias("reason"))
+    kept = ranked.where(~dup).drop("_rn", "_rep")
+    return kept, removed
+
+
+# ---- near duplicates ---------------------------------------------------------------------------
+
+BAND_SCHEMA = T.StructType([T.StructField("band", T.IntegerType(), False),
+                            T.StructField("bucket", T.LongType(), False),
+                            T.StructField("_node", T.LongType(), False)])
+
+
+def band_rows_fn(num_perm: int, ngram: int, bands: int, rows: int, seed: int):
+    """mapInArrow function: (_node, text) batches -> one (band, bucket, _node) row per band."""
+    def fn(batches):
+        perms = minhash.permutations(num_perm, seed)
+        for rb in batches:
+            if rb.num_rows == 0:
+                continue
+            nodes = rb.column("_node").to_numpy(zero_copy_only=False)
+            hashes, counts = minhash.shingle_hashes(rb.column("text"), ngram)
+            sig = minhash.signatures_from_shingles(hashes, counts, *perms)
+            keep = counts > 0                 # no shingles: never a candidate
+            bh = lsh.band_hashes(sig[keep], bands, rows)
+            k = int(keep.sum())
+            yield pa.RecordBatch.from_arrays([
+                pa.array(np.tile(np.arange(bands, dtype=np.int32), k)),
+                pa.array(bh.reshape(-1)),
+                pa.array(np.repeat(nodes[keep].astype(np.int64), bands)),
+            ], schema=pa.schema([("band", pa.int32()), ("bucket", pa.int64()),
+                                 ("_node", pa.int64())]))
+    return fn
+
+
+def near_duplicate_edges(texts: DataFrame, m: dict) -> DataFrame:
+    """Candidate edges (src, dst): each band bucket's members linked to its smallest node."""
+    bands = texts.mapInArrow(
+        band_rows_fn(int(m["num_perm"]), int(m["ngram"]), int(m["bands"]), int(m["rows"]),
+                     int(m["seed"])), BAND_SCHEMA)
+    w = Window.partitionBy("band", "bucket")
+    return (bands.withColumn("_min", F.min("_node").over(w))
+            .where(F.col("_node") != F.col("_min"))
+            .select(F.col("_node").alias("src"), F.col("_min").alias("dst")).distinct())
+
+
+def verify_edges(edges: DataFrame, texts: DataFrame, ngram: int, threshold: float) -> DataFrame:
+    """Keep the candidate edges whose two documents have exact shingle Jaccard >= threshold."""
+    a = texts.select(F.col("_node").alias("src"), F.col("text").alias("text_a"))
+    b = texts.select(F.col("_node").alias("dst"), F.col("text").alias("text_b"))
+    pairs = edges.join(a, "src").join(b, "dst")
+
+    @F.pandas_udf(T.DoubleType())
+    def jac(ta: pd.Series, tb: pd.Series) -> pd.Series:
+        return pd.Series([minhash.jaccard(x, y, ngram) for x, y in zip(ta, tb)], dtype=float)
+
+    return (pairs.withColumn("_j", jac("text_a", "text_b")).where(F.col("_j") >= threshold)
+            .select("src", "dst"))
+
+
+# ---- line dedup ----------------------------------------------------------------------------------
+
+LINE_SCHEMA = T.StructType([T.StructField("_node", T.LongType(), False),
+                            T.StructField("_bucket", T.IntegerType(), False),
+                            T.StructField("_line", T.LongType(), False)])
+
+
+def _line_rows(batches):
+    for rb in batches:
+        if rb.num_rows == 0:
+            continue
+        texts = rb.column("text").to_pylist()
+        idx, h = line_dedup.distinct_line_hashes(texts)
+        yield pa.RecordBatch.from_arrays([
+            pa.array(rb.column("_node").to_numpy(zero_copy_only=False)[idx].astype(np.int64)),
+            pa.array(rb.column("_bucket").to_numpy(zero_copy_only=False)[idx].astype(np.int32)),
+            pa.array(h)], names=["_node", "_bucket", "_line"])
+
+
+LINE_RESULT = T.StructType([T.StructField("text", T.StringType()),
+                            T.StructField("lines_removed", T.IntegerType())])
+
+
+@F.pandas_udf(LINE_RESULT)
+def _remove_lines_udf(text: pd.Series, bad: pd.Series) -> pd.DataFrame:
+    out_t, out_n = [], []
+    for t, b in zip(text, bad):
+        nt, n = line_dedup.remove_lines(t, b if b is not None else ())
+        out_t.append(nt)
+        out_n.append(n)
+    return pd.DataFrame({"text": out_t, "lines_removed": pd.Series(out_n, dtype="int32")})
+
+
+# ---- the stage -----------------------------------------------------------------------------------
+
+def run_dedup(spark, input_path: str, output_path: str, config: dict | None = None,
+              stats_path: str | None = None) -> RunStats:
+    """Deduplicate the `documents` table at `input_path` into `output_path` (Delta, replaced) and
+    `<output_path>_duplicates`; returns the run's statistics (also appended to `stats_path`)."""
+    cfg = resolve_config(config)
+    stats = RunStats("dedup", config_hash(cfg))
+    stats.info.update(input=input_path, output=output_path)
+    t_start = time.time()
+    docs = read_table(spark, input_path)
+    missing = [c for c in REQUIRED if c not in docs.columns]
+    if missing:
+        raise ValueError(f"{input_path} is not a documents table: missing columns {missing}")
+    docs = docs.withColumn("_node", F.xxhash64("doc_id"))
+
+    # Small per-document metadata, materialised once: everything steps 1-3 shuffle.
+    url_key = F.col("url_canonical")
+    if cfg["url"]["recompute"]:
+        from curation.urls import canonicalize_url
+
+        @F.pandas_udf(T.StringType())
+        def canon(u: pd.Series) -> pd.Series:
+            return u.map(lambda x: canonicalize_url(x) if x is not None else None)
+        url_key = canon("url")
+    meta = _materialise(docs.select(
+        "doc_id", "_node", "source", "url", "fetch_time", url_key.alias("_url_key"),
+        normalized_hash_col("text").alias("_text_hash")))
+    counts = meta.agg(F.count(F.lit(1)).alias("n"), F.count("doc_id").alias("n_id"),
+                      F.countDistinct("doc_id").alias("d_id"),
+                      F.countDistinct("_node").alias("d_node")).first()
+    n_in = int(counts["n"])
+    if counts["n_id"] != n_in:
+        raise ValueError(f"{input_path}: {n_in - counts['n_id']} documents have a null doc_id")
+    if counts["d_id"] != n_in:
+        raise ValueError(f"{input_path}: doc_id is not unique ({n_in - counts['d_id']} repeated "
+                         "rows); was the documents table appended to twice?")
+    if counts["d_node"] != n_in:
+        raise RuntimeError("64-bit node id collision between two doc_ids; cannot continue")
+    stats.set("docs.in", n_in)
+    _log(f"{n_in:,} documents in ({time.time() - t_start:.1f} s)")
+
+    alive = meta
+    removed_parts: list[DataFrame] = []
+    for step, key in (("url", "_url_key"), ("exact", "_text_hash")):
+        if not cfg[step]["enabled"]:
+            stats.set(f"removed.{step}", 0)
+            continue
+        t0 = time.time()
+        alive, removed = _fold(alive, key, step)
+        alive = _materialise(alive)
+        removed = _materialise(removed)
+        n = removed.count()
+        stats.set(f"removed.{step}", n)
+        removed_parts.append(removed)
+        _log(f"{step}: {n:,} removed ({time.time() - t0:.1f} s)")
+
+    near_map = None
+    if cfg["minhash"]["enabled"]:
+        t0 = time.time()
+        m = cfg["minhash"]
+        texts = docs.join(alive.select("_node"), "_node", "left_semi").select("_node", "text")
+        edges = _materialise(near_duplicate_edges(texts, m))
+        n_edges = edges.count()
+        stats.set("near.candidate_edges", n_edges)
+        if m["verify"] == "jaccard":
+            edges = _materialise(verify_edges(edges, texts, int(m["ngram"]),
+                                              float(m["verify_threshold"])))
+            n_ok = edges.count()
+            stats.set("near.edges_rejected_by_jaccard", n_edges - n_ok)
+        _log(f"near: {n_edges:,} candidate edges ({time.time() - t0:.1f} s)")
+        comps, rounds = connected_components(edges, max_rounds=int(m["max_rounds"]))
+        stats.set("near.components_rounds", rounds)
+        members = alive.join(comps.withColumnRenamed("node", "_node"), "_node")
+        w = Window.partitionBy("component").orderBy(*_survivor_order())
+        ranked = members.withColumn("_rn", F.row_number().over(w)).withColumn(
+            "_rep", F.first("doc_id").over(w))
+        near_map = _materialise(ranked.where(F.col("_rn") > 1).select(
+            "doc_id", F.col("_rep").alias("rep"), F.lit("near").alias("reason")))
+        n_near = near_map.count()
+        stats.set("removed.near", n_near)
+        stats.set("near.clusters", ranked.where(F.col("_rn") == 1).count())
+        alive = _materialise(alive.join(near_map.select("doc_id"), "doc_id", "left_anti"))
+        removed_parts.append(near_map)
+        _log(f"near: {n_near:,} removed in {rounds} component rounds ({time.time() - t0:.1f} s)")
+    else:
+        stats.set("removed.near", 0)
+
+    # Resolve every removed document to its final survivor (url -> exact -> near).
+    if removed_parts:
+        removed = removed_parts[0]
+        for part in removed_parts[1:]:
+            removed = removed.unionByName(part)
+        for part in removed_parts[1:]:
+            later = part.select(F.col("doc_id").alias("rep"), F.col("rep").alias("_rep2"))
+            removed = removed.join(later, "rep", "left").select(
+                "doc_id", F.coalesce("_rep2", "rep").alias("rep"), "reason")
+        removed = _materialise(removed)
+    else:
+        removed = spark.createDataFrame([], "doc_id string, rep string, reason string")
+    sizes = removed.groupBy(F.col("rep").alias("doc_id")).agg(
+        (F.count(F.lit(1)) + 1).cast("long").alias("cluster_size"))
+
+    survivors = (docs.join(alive.select("_node"), "_node", "left_semi")
+                 .join(sizes, "doc_id", "left")
+                 .withColumn("cluster_id", F.col("doc_id"))
+                 .withColumn("cluster_size", F.coalesce("cluster_size", F.lit(1)).cast("long")))
+    n_surv = alive.count()
+
+    # Line dedup.
+    lc = cfg["lines"]
+    too_short = spark.createDataFrame([], "_node long")
+    if lc["enabled"] and n_surv:
+        t0 = time.time()
+        n_buckets = max(1, math.ceil(n_surv / int(lc["bucket_size"])))
+        eligible = survivors.where(~F.col("source").isin(list(lc["skip_sources"]))) \
+            if lc["skip_sources"] else survivors
+        lines = eligible.select(
+            "_node", "text",
+            F.pmod(F.xxhash64("doc_id", F.lit("lines")), F.lit(n_buckets)).cast("int")
+            .alias("_bucket")).mapInArrow(_line_rows, LINE_SCHEMA)
+        w = Window.partitionBy("_bucket", "_line")
+        bad = _materialise(lines.withColumn("_n", F.count(F.lit(1)).over(w))
+                           .where(F.col("_n") > int(lc["threshold"]))
+                           .groupBy("_node").agg(F.collect_list("_line").alias("_bad")))
+        changed = _materialise(
+            survivors.join(bad, "_node").select("_node", _remove_lines_udf("text", "_bad").alias("r"))
+            .select("_node", F.col("r.text").alias("_new_text"),
+                    F.col("r.lines_removed").alias("lines_removed")))
+        agg = changed.agg(F.count(F.lit(1)).alias("docs"), F.sum("lines_removed").alias("lines"),
+                          F.sum((F.length("_new_text") < int(lc["min_chars"])).cast("int"))
+                          .alias("short")).first()
+        stats.set("lines.docs_changed", int(agg["docs"] or 0))
+        stats.set("lines.removed", int(agg["lines"] or 0))
+        stats.set("lines.buckets", n_buckets)
+        too_short = changed.where(F.length("_new_text") < int(lc["min_chars"])).select("_node")
+        survivors = (survivors.join(changed, "_node", "left")
+                     .join(too_short.withColumn("_short", F.lit(True)), "_node", "left")
+                     .where(F.col("_short").isNull()).drop("_short"))
+        words = F.size(F.split(F.trim("_new_text"), r"\s+"))
+        survivors = (survivors
+                     .withColumn("text", F.coalesce("_new_text", "text"))
+                     .withColumn("n_chars", F.when(F.col("_new_text").isNotNull(),
+                                                   F.length("_new_text").cast("int"))
+                                 .otherwise(F.col("n_chars")))
+                     .withColumn("n_words", F.when(F.col("_new_text").isNotNull(),
+                                                   F.when(F.length(F.trim("_new_text")) == 0, 0)
+                                                   .otherwise(words).cast("int"))
+                                 .otherwise(F.col("n_words")))
+                     .withColumn("lines_removed",
+                                 F.coalesce("lines_removed", F.lit(0)).cast("int"))
+                     .drop("_new_text"))
+        stats.set("removed.lines_too_short", int(agg["short"] or 0))
+        _log(f"lines: {int(agg['lines'] or 0):,} lines removed from {int(agg['docs'] or 0):,} "
+             f"documents, {int(agg['short'] or 0):,} dropped ({time.time() - t0:.1f} s)")
+    else:
+        survivors = survivors.withColumn("lines_removed", F.lit(0).cast("int"))
+        stats.set("removed.lines_too_short", 0)
+        stats.set("lines.removed", 0)
+
+    base_cols = [c for c in docs.columns if c != "_node"]
+    out = survivors.select(*base_cols, "cluster_id", "cluster_size", "lines_removed")
+    write_table(out, output_path, user_metadata=f"dedup config {stats.config_hash}")
+
+    dups = (removed.select("doc_id", F.col("rep").alias("duplicate_of"), "reason")
+            .unionByName(too_short.join(meta, "_node").select(
+                "doc_id", F.lit(None).cast("string").alias("duplicate_of"),
+                F.lit("lines_too_short").alias("reason")).drop("_node"))
+            .join(meta.select("doc_id", "source", "url", "fetch_time"), "doc_id", "left"))
+    write_table(dups.select(*[F.col(f.name).cast(f.dataType) for f in DUPLICATES.fields]),
+                output_path.rstrip("/") + "_duplicates",
+                user_metadata=f"dedup config {stats.config_hash}")
+
+    n_out = read_table(spark, output_path).count()
+    stats.set("docs.out", n_out)
+    removed_total = sum(stats.counters.get(f"removed.{r}", 0) for r in REASONS)
+    if n_in - removed_total != n_out:
+        raise RuntimeError(f"dedup accounting mismatch: {n_in} in - {removed_total} removed "
+                           f"!= {n_out} out")
+    stats.info.update(bands=str(cfg["minhash"]["bands"]), rows=str(cfg["minhash"]["rows"]))
+    stats.record(spark, stats_path)
+    return stats

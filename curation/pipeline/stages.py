@@ -1,0 +1,189 @@
+"""The curation pipeline as a list of stages, built from the pipeline config.
+
+extract.<source> (one per source) -> documents (union) -> dedup -> filter -> score
+  -> mix.<name> (one per mix spec: pretrain, anneal) -> train -> report
+
+Each stage calls the SAME library entry point as its job and notebook (`run_<stage>(spark, input,
+output, config=..., stats_path=...)`); the only code here is the glue that names the tables.
+Until a stage's module exists in the checkout, `run_stages` stops before running anything and names
+the missing stage.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+
+import yaml
+
+from curation.pipeline.config import (corpus_path, deep_update, project_path, stage_config,
+                                      table_path, work_path)
+from curation.pipeline.core import Stage
+from curation.paths import PROJECT_ROOT
+
+# Where each stage's implementation lives ("module:function") and the issue that builds it.
+ENTRIES = {
+    "extract": ("curation.extract.stage:run_extract", "#2"),
+    "documents": ("curation.pipeline.stages:union_documents", ""),
+    "dedup": ("curation.dedup.stage:run_dedup", "#3"),
+    "filter": ("curation.filters.stage:run_filter", "#4"),
+    "score": ("classifiers.stage:run_score", "#5"),
+    "mix": ("mixer.build:build_mix", "#6"),
+    "train": ("trainer.run:main", "#7"),
+    "report": ("curation.report:build_report", ""),
+}
+
+
+def stats_of(path: str) -> str:
+    return path.rstrip("/") + "_stats"
+
+
+# ----------------------------------------------------------------------------- glue per stage
+
+def public(config: dict) -> dict:
+    """A stage config without the pipeline's own bookkeeping keys (those start with `_`; they
+    are part of the fingerprint but not of the stage's config)."""
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def _call_extract(ctx, source: dict):
+    opts = dict(source.get("options") or {})
+    return ctx.entry(ctx.spark, ctx.inputs, ctx.outputs[0], config=public(ctx.config) or None,
+                     stats_path=ctx.stage.stats_path, source=source["name"], **opts)
+
+
+def union_documents(spark, inputs: list[str], output: str, stats_path: str | None = None):
+    """The per-source extracted tables as one `documents` table (one overwrite commit)."""
+    from curation.stats import RunStats, count_by
+    from curation.tables import read_table, write_table
+    stats = RunStats("documents")
+    df = None
+    for p in inputs:
+        t = read_table(spark, p)
+        df = t if df is None else df.unionByName(t, allowMissingColumns=True)
+    write_table(df, output)
+    out = read_table(spark, output)
+    stats.update(count_by(out, "source"), prefix="documents.source.")
+    stats.set("documents.out", sum(v for k, v in stats.counters.items()
+                                   if k.startswith("documents.source.")))
+    stats.record(spark, stats_path)
+    return stats
+
+
+def _call_documents(ctx):
+    return ctx.entry(ctx.spark, ctx.inputs, ctx.outputs[0], stats_path=ctx.stage.stats_path)
+
+
+def _call_table_stage(ctx):
+    return ctx.entry(ctx.spark, ctx.inputs[0], ctx.outputs[0], config=public(ctx.config) or None,
+                     stats_path=ctx.stage.stats_path)
+
+
+def mix_spec(cfg: dict, name: str, scored: str) -> dict:
+    """The mix spec for one stream: the spec YAML, the pipeline's overrides, and every source
+    table that names the default scored table pointed at this run's scored table."""
+    path = project_path(cfg["mix"]["specs"][name])
+    if not os.path.isfile(path):
+        return {"_missing_config": cfg["mix"]["specs"][name]}
+    spec = yaml.safe_load(open(path)) or {}
+    spec = deep_update(spec, cfg["mix"].get("overrides"))
+
+    def repoint(node):
+        if isinstance(node, dict):
+            return {k: (scored if k in ("table", "path", "input") and isinstance(v, str)
+                        and v.rstrip("/").endswith("scored") else repoint(v))
+                    for k, v in node.items()}
+        if isinstance(node, list):
+            return [repoint(x) for x in node]
+        return node
+    return repoint(spec)
+
+
+def _call_mix(ctx):
+    if "_missing_config" in ctx.config:
+        raise FileNotFoundError(f"mix spec {ctx.config['_missing_config']} not found "
+                                "(set mix.specs in the pipeline config)")
+    return ctx.entry(ctx.spark, public(ctx.config), ctx.outputs[0])
+
+
+def trainer_config(cfg: dict, mix_dirs: dict[str, str], out_dir: str) -> dict:
+    base = yaml.safe_load(open(project_path(cfg["trainer"]["config"]))) or {}
+    tc = deep_update(base, cfg["trainer"].get("overrides"))
+    tc = deep_update(tc, {"out_dir": out_dir})
+    for st in tc.get("stages", []) if isinstance(tc.get("stages"), list) else []:
+        name = st.get("name")
+        if name in mix_dirs:
+            st["data"] = mix_dirs[name]
+    return tc
+
+
+def _call_train(ctx):
+    """`python -m trainer.run --config FILE` in its own process (the trainer knows nothing of
+    Spark); the trainer resumes from its own checkpoints if a previous run was killed."""
+    if "_missing_config" in ctx.config:
+        raise FileNotFoundError(f"trainer config {ctx.config['_missing_config']} not found "
+                                "(set trainer.config in the pipeline config)")
+    out_dir = os.path.dirname(ctx.outputs[0])
+    os.makedirs(out_dir, exist_ok=True)
+    cfg_file = os.path.join(out_dir, "pipeline_trainer_config.yaml")
+    with open(cfg_file, "w") as f:
+        yaml.safe_dump(public(ctx.config), f, sort_keys=False)
+    py = ctx.stage.config.get("_python") or sys.executable
+    cmd = [py, "-m", "trainer.run", "--config", cfg_file]
+    print("[pipeline] " + " ".join(cmd), flush=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+    subprocess.run(cmd, check=True, cwd=str(PROJECT_ROOT), env=env)
+    return {"config": cfg_file}
+
+
+def _call_report(ctx):
+    return ctx.entry(ctx.spark, ctx.stage.config["_pipeline"], ctx.outputs[0])
+
+
+# ----------------------------------------------------------------------------- the list
+
+def build_stages(cfg: dict) -> list[Stage]:
+    stages: list[Stage] = []
+
+    def add(name, key, call, inputs, outputs, config=None, **kw):
+        entry, issue = ENTRIES[key]
+        stages.append(Stage(name=name, entry=entry, call=call, inputs=list(inputs),
+                            outputs=list(outputs), config=config or {}, issue=issue, **kw))
+
+    extract_cfg = stage_config(cfg, "extract")
+    extracted = []
+    for src in cfg["sources"]:
+        out = table_path(cfg, "extracted", src["name"])
+        extracted.append(out)
+        inputs = [corpus_path(cfg, p) for p in src["paths"]]
+        c = dict(extract_cfg, _source=src)
+        add(f"extract.{src['name']}", "extract", functools.partial(_call_extract, source=src),
+            inputs, [out], c, stats_path=stats_of(out))
+    docs = table_path(cfg, "documents")
+    add("documents", "documents", _call_documents, extracted, [docs], stats_path=stats_of(docs),
+        code=["curation/pipeline/stages.py"])
+    prev = docs
+    for name, key in (("dedup", "deduped"), ("filter", "filtered"), ("score", "scored")):
+        out = table_path(cfg, key)
+        add(name, name, _call_table_stage, [prev], [out], stage_config(cfg, name),
+            stats_path=stats_of(out))
+        prev = out
+    scored = prev
+    mix_dirs = {}
+    for mname in cfg["mix"]["specs"]:
+        out = table_path(cfg, "mix", mname)
+        mix_dirs[mname] = out
+        add(f"mix.{mname}", "mix", _call_mix, [scored], [out], mix_spec(cfg, mname, scored))
+    train_dir = table_path(cfg, "train")
+    tcfg = trainer_config(cfg, mix_dirs, train_dir) if os.path.isfile(
+        project_path(cfg["trainer"]["config"])) else {"_missing_config": cfg["trainer"]["config"]}
+    if cfg["trainer"].get("python"):
+        tcfg["_python"] = cfg["trainer"]["python"]
+    add("train", "train", _call_train, list(mix_dirs.values()),
+        [os.path.join(train_dir, "metrics.jsonl")], tcfg, code=["trainer"])
+    if cfg["report"]["enabled"]:
+        add("report", "report", _call_report, [], [table_path(cfg, "report", "index.html")],
+            {"_pipeline": cfg}, always=True, code=["curation/report"])
+    return stages

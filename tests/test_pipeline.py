@@ -1,0 +1,175 @@
+"""The orchestrator's skip/resume logic, on a real Spark session and real Delta tables written by
+two trivial stages registered here (the curation stages themselves are tested by their owners)."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from curation.pipeline import (MissingStageError, Stage, StageFailed, load_pipeline_config,
+                               run_stages, select)
+from curation.pipeline.core import STATE_FILE, PipelineState
+from curation.tables import read_table, table_version, write_table
+
+CALLS: list[str] = []
+
+
+def make_numbers(spark, output, n, fail=False):
+    """Stage 1: a Delta table of the numbers 0..n-1."""
+    CALLS.append("make")
+    write_table(spark.range(n).withColumnRenamed("id", "x"), output)
+    return {"rows": n}
+
+
+def double(spark, inp, output, fail=None):
+    """Stage 2: x*2 of stage 1's table; `fail` raises (an error, or a kill)."""
+    CALLS.append("double")
+    if fail == "error":
+        raise ValueError("boom")
+    if fail == "kill":
+        raise KeyboardInterrupt  # what a killed process looks like from inside: no cleanup
+    from pyspark.sql import functions as F
+    write_table(read_table(spark, inp).select((F.col("x") * 2).alias("y")), output)
+    return {"rows": read_table(spark, output).count()}
+
+
+def chain(tmp, n=5, fail=None, code="v1"):
+    a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
+    return [
+        Stage("make", make_numbers, lambda c: c.entry(c.spark, c.outputs[0], **c.config),
+              outputs=[a], config={"n": n}, code_version=code),
+        Stage("double", double, lambda c: c.entry(c.spark, c.inputs[0], c.outputs[0], **c.config),
+              inputs=[a], outputs=[b], config={"fail": fail} if fail else {}, code_version="v1"),
+    ]
+
+
+def statuses(results):
+    return [(r.name, r.status) for r in results]
+
+
+@pytest.fixture
+def work(tmp_path):
+    CALLS.clear()
+    return str(tmp_path)
+
+
+def test_skip_then_rerun_on_config_code_or_force(spark, work):
+    quiet = dict(log=lambda *_: None)
+    r1 = run_stages(spark, chain(work), work, **quiet)
+    assert statuses(r1) == [("make", "ran"), ("double", "ran")]
+    vb = table_version(spark, os.path.join(work, "b"))
+    r2 = run_stages(spark, chain(work), work, **quiet)
+    assert statuses(r2) == [("make", "skipped"), ("double", "skipped")]
+    assert CALLS == ["make", "double"]
+    assert table_version(spark, os.path.join(work, "b")) == vb
+    assert sorted(r.y for r in read_table(spark, os.path.join(work, "b")).collect()) == [0, 2, 4, 6, 8]
+    # forcing one stage re-runs only that one
+    r = run_stages(spark, chain(work), work, force=["double"], **quiet)
+    assert statuses(r) == [("make", "skipped"), ("double", "ran")]
+    with pytest.raises(ValueError, match="unknown stage"):
+        run_stages(spark, chain(work), work, force=["nope"], **quiet)
+    # a config change re-runs the stage and, through its new table version, everything downstream
+    r = run_stages(spark, chain(work, n=7), work, **quiet)
+    assert statuses(r) == [("make", "ran"), ("double", "ran")]
+    assert "config" in r[0].reason and "inputs" in r[1].reason
+    assert read_table(spark, os.path.join(work, "b")).count() == 7
+    # so does a code change
+    r = run_stages(spark, chain(work, n=7, code="v2"), work, **quiet)
+    assert r[0].status == "ran" and "code" in r[0].reason and r[1].status == "ran"
+
+
+def test_killed_or_failed_run_resumes_at_first_unfinished_stage(spark, work):
+    quiet = dict(log=lambda *_: None)
+    with pytest.raises(KeyboardInterrupt):
+        run_stages(spark, chain(work, fail="kill"), work, **quiet)
+    state = json.load(open(os.path.join(work, STATE_FILE)))
+    assert state["stages"]["make"]["status"] == "done"
+    assert state["stages"]["double"]["status"] == "running"
+    CALLS.clear()
+    r = run_stages(spark, chain(work), work, **quiet)
+    assert statuses(r) == [("make", "skipped"), ("double", "ran")]
+    assert "did not finish" in r[1].reason
+    assert read_table(spark, os.path.join(work, "b")).count() == 5
+    # an exception: recorded as failed with its message; the next run starts at that stage
+    with pytest.raises(StageFailed, match="double.*boom"):
+        run_stages(spark, chain(work, fail="error"), work, **quiet)
+    st = PipelineState(os.path.join(work, STATE_FILE))
+    assert st.get("make")["status"] == "done" and st.get("double")["status"] == "failed"
+    assert "boom" in st.get("double")["error"]
+    CALLS.clear()
+    r = run_stages(spark, chain(work), work, **quiet)
+    assert statuses(r) == [("make", "skipped"), ("double", "ran")] and CALLS == ["double"]
+
+
+def test_missing_or_rewritten_output_reruns(spark, work):
+    import shutil
+    run_stages(spark, chain(work), work, log=lambda *_: None)
+    shutil.rmtree(os.path.join(work, "b"))
+    r = run_stages(spark, chain(work), work, log=lambda *_: None)
+    assert statuses(r) == [("make", "skipped"), ("double", "ran")] and "missing" in r[1].reason
+    # someone overwrote stage 1's output by hand: stage 1 runs again to restore it
+    write_table(spark.range(3).withColumnRenamed("id", "x"), os.path.join(work, "a"))
+    r = run_stages(spark, chain(work), work, log=lambda *_: None)
+    assert r[0].status == "ran" and "changed since" in r[0].reason
+    assert read_table(spark, os.path.join(work, "b")).count() == 5
+
+
+def test_missing_stage_fails_before_running_anything(spark, work):
+    stages = chain(work) + [Stage("later", "curation.no_such_stage_module:run_it",
+                                  lambda c: None, issue="#99")]
+    with pytest.raises(MissingStageError, match=r"'later'.*curation.no_such_stage_module.*#99"):
+        run_stages(spark, stages, work, log=lambda *_: None)
+    assert CALLS == [] and not os.path.exists(os.path.join(work, "a"))
+    stages[-1].entry = "curation.pipeline.core:no_such_function"
+    with pytest.raises(MissingStageError, match="has no 'no_such_function'"):
+        run_stages(spark, stages, work, log=lambda *_: None)
+
+
+def test_stage_that_writes_nothing_is_not_marked_done(spark, work):
+    st = [Stage("lazy", lambda *a: None, lambda c: None, outputs=[os.path.join(work, "never")],
+                code_version="1")]
+    with pytest.raises(StageFailed, match="did not write"):
+        run_stages(spark, st, work, log=lambda *_: None)
+    assert PipelineState(os.path.join(work, STATE_FILE)).get("lazy")["status"] == "failed"
+
+
+def test_pipeline_config_and_stage_list():
+    from curation.pipeline.stages import build_stages
+    cfg = load_pipeline_config(None, {"work_dir": "/tmp/w"})
+    stages = build_stages(cfg)
+    names = [s.name for s in stages]
+    assert names[:6] == [f"extract.{s}" for s in
+                         ("crawl", "thealgorithms", "gsm8k", "math", "tatoeba", "udhr")]
+    assert names[6:] == ["documents", "dedup", "filter", "score", "mix.pretrain", "mix.anneal",
+                         "train", "report"]
+    by = {s.name: s for s in stages}
+    assert by["dedup"].inputs == ["/tmp/w/documents"] and by["dedup"].outputs == ["/tmp/w/deduped"]
+    assert by["score"].inputs == ["/tmp/w/filtered"]
+    assert by["mix.anneal"].inputs == ["/tmp/w/scored"]
+    assert by["train"].inputs == ["/tmp/w/mix/pretrain", "/tmp/w/mix/anneal"]
+    assert by["crawl" and "extract.crawl"].inputs[0].endswith("crawl/*.warc.gz")
+    assert [s.name for s in select(stages, only=["extract"])] == names[:6]
+    assert [s.name for s in select(stages, start="dedup", until="score")] == ["dedup", "filter", "score"]
+    from curation.config import ConfigError
+    with pytest.raises(ConfigError, match="unknown config key"):
+        load_pipeline_config(None, {"stagez": {}})
+    # the shipped YAML is the defaults
+    from curation.paths import PROJECT_ROOT
+    from curation.pipeline import DEFAULTS
+    assert load_pipeline_config(PROJECT_ROOT / "configs" / "pipeline.yaml") == DEFAULTS
+
+
+def test_union_documents(spark, tmp_path):
+    from curation.pipeline.stages import union_documents
+    from curation.stats import latest_run
+    a, b, out = (str(tmp_path / n) for n in ("a", "b", "docs"))
+    write_table(spark.createDataFrame([("1", "crawl", "t1")], "doc_id string, source string, text string"), a)
+    write_table(spark.createDataFrame([("2", "gsm8k", "t2", "x"), ("3", "gsm8k", "t3", "y")],
+                                      "doc_id string, source string, text string, extra string"), b)
+    union_documents(spark, [a, b], out, stats_path=out + "_stats")
+    union_documents(spark, [a, b], out, stats_path=out + "_stats")  # rerun replaces
+    rows = sorted((r.doc_id, r.source, r.extra) for r in read_table(spark, out).collect())
+    assert rows == [("1", "crawl", None), ("2", "gsm8k", "x"), ("3", "gsm8k", "y")]
+    s = latest_run(spark, out + "_stats", "documents")
+    assert s["documents.source.gsm8k"] == 2 and s["documents.out"] == 3

@@ -232,7 +232,7 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
             F.sum(F.when(F.col("n") < F.col("n_orig"), 1).otherwise(0)).alias("truncated"),
             F.sum(F.col("n_orig") - F.col("n")).alias("tokens_truncated")).collect()
         counts = {(r["src"], r["status"]): r for r in agg}
-        exact_dups = meta.where(F.col("status") == "duplicate_doc_id").count() > 0
+        exact_dups = any(st == "duplicate_doc_id" for (_, st) in counts)
 
         def c(i, st, k):
             r = counts.get((i, st))

@@ -1,0 +1,162 @@
+"""The Spark mix build on real corpus text: exact shares, repetition and its cap, document
+boundaries, held-out documents, and byte-identical output whatever the partitioning."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from mixer.build import build_mix
+from mixer.order import is_heldout
+from mixer.plan import InfeasibleMix, apportion
+from mixer.sample_table import sample_documents, write_sample_table
+from mixer.shards import ShardReader
+from mixer.spec import load_spec, source_shares
+from mixer.tokenizer import get_tokenizer
+
+PER_STREAM = 40
+L = 128
+SMALL_MATH = "stream = 'math' AND source = 'gsm8k' AND substr(doc_id, 1, 1) IN ('0','1','2','3','4')"
+
+
+def spec(**kw):
+    s = {"stage": "test", "total_tokens": 96 * L, "seq_len": L, "seed": 7,
+         "heldout_fraction": 0.1, "shard_rows": 40, "report_window_rows": 16,
+         "sources": [
+             {"name": "general", "category": "general", "filter": "stream = 'general'"},
+             {"name": "math_small", "category": "math", "filter": SMALL_MATH, "max_epochs": 6},
+             {"name": "code", "category": "code", "filter": "stream = 'code'"},
+             {"name": "multilingual", "category": "multilingual",
+              "filter": "stream = 'multilingual'"}]}
+    s.update(kw)
+    return s
+
+
+@pytest.fixture(scope="module")
+def built(spark, corpus, tmp_path_factory):
+    d = tmp_path_factory.mktemp("mix")
+    a, b = str(d / "table_a"), str(d / "table_b")
+    write_sample_table(spark, corpus, a, per_stream=PER_STREAM, partitions=1)
+    write_sample_table(spark, corpus, b, per_stream=PER_STREAM, partitions=7)
+    st_a = build_mix(spark, spec(), str(d / "out_a"), input_path=a)
+    old = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", "3")
+    try:
+        st_b = build_mix(spark, spec(), str(d / "out_b"), input_path=b)
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", old)
+    return {"dir": d, "a": a, "out_a": d / "out_a", "out_b": d / "out_b", "stats": st_a,
+            "stats_b": st_b, "docs": sample_documents(corpus, PER_STREAM)}
+
+
+def _source_docs(docs, name):
+    if name == "math_small":
+        return [x for x in docs if x["stream"] == "math" and x["source"] == "gsm8k"
+                and x["doc_id"][0] in "01234"]
+    return [x for x in docs if x["stream"] == name]
+
+
+def test_exact_integer_shares(built):
+    rd = ShardReader(built["out_a"])
+    m = rd.manifest
+    s = load_spec(spec())
+    want = apportion(96, source_shares(s))
+    got = [int(np.sum(rd.index["source"] == i)) for i in range(4)]
+    assert got == want == [src["tokens"] // L for src in m["sources"]]
+    assert m["n_rows"] == 96 and m["total_tokens"] == 96 * L == sum(x["tokens"] for x in m["sources"])
+    assert [s["rows"] for s in m["shards"]] == [40, 40, 16]
+    for i, sh in enumerate(m["shards"]):
+        assert (built["out_a"] / sh["file"]).stat().st_size == sh["rows"] * L * 4
+    r = built["stats"].report
+    assert r["max_prefix_deviation_rows"] < 1.0
+    assert r["max_abs_share_error"] < 1 / 96
+    assert m["tokenizer"]["fingerprint"] == get_tokenizer().fingerprint
+    assert m["fingerprint"] and m["spec_hash"] and list(m["delta_versions"].values()) == [0]
+
+
+def test_document_boundaries_are_recorded_after_every_eot(built):
+    rd = ShardReader(built["out_a"])
+    eot = rd.manifest["tokenizer"]["eot_id"]
+    assert len(rd) == 96
+    for i in range(len(rd)):
+        toks, starts = rd.row(i)
+        expect = [0] + [p + 1 for p in np.flatnonzero(toks == eot) if p + 1 < L]
+        assert starts.tolist() == expect, f"row {i}"
+
+
+def _stream_docs(rd, src):
+    """The complete documents of one source, in stream order (rows of that source concatenated)."""
+    eot = rd.manifest["tokenizer"]["eot_id"]
+    rows = [rd.row(i)[0] for i in range(len(rd)) if rd.index["source"][i] == src]
+    toks = np.concatenate(rows).tolist() if rows else []
+    out, cur = [], []
+    for t in toks:
+        if t == eot:
+            out.append(tuple(cur))
+            cur = []
+        else:
+            cur.append(t)
+    return out  # the trailing, cut document is not included
+
+
+def test_documents_are_whole_and_repetition_reshuffles_passes(built):
+    rd = ShardReader(built["out_a"])
+    tok = get_tokenizer()
+    src = rd.manifest["sources"][1]
+    assert src["name"] == "math_small" and 1.5 < src["epochs"] <= 6
+    train = [x for x in _source_docs(built["docs"], "math_small") if not is_heldout(x["doc_id"], 0.1)]
+    known = {tuple(tok.encode(x["text"])) for x in train}
+    assert len(known) == len(train) == src["documents"]
+    seen = _stream_docs(rd, 1)
+    assert set(seen) <= known                       # every document is whole and from its source
+    n = len(known)
+    full = int(src["epochs"])
+    c = Counter(seen)
+    assert all(c[k] >= full for k in known)         # each full pass holds every document once
+    assert max(c.values()) <= full + 1
+    assert seen[:n] != seen[n:2 * n]                # the second pass is reshuffled
+    assert set(seen[:n]) == known                   # the first pass is a permutation
+    for i, s in enumerate(rd.manifest["sources"]):  # other sources: whole documents too
+        if i != 1:
+            allowed = {tuple(tok.encode(x["text"])) for x in _source_docs(built["docs"], s["name"])}
+            assert set(_stream_docs(rd, i)) <= allowed
+
+
+def test_heldout_documents_never_train(built):
+    rd = ShardReader(built["out_a"])
+    hd = ShardReader(built["out_a"] / "heldout")
+    assert [s["name"] for s in hd.manifest["sources"]] == ["general", "math", "code", "multilingual"]
+    assert len(hd) > 0 and hd.manifest["tokenizer"] == rd.manifest["tokenizer"]
+    tok = get_tokenizer()
+    held = {tuple(tok.encode(x["text"])) for x in built["docs"] if is_heldout(x["doc_id"], 0.1)}
+    train = set()
+    for i in range(4):
+        train |= set(_stream_docs(rd, i))
+    held_seen = set()
+    for i in range(4):
+        held_seen |= set(_stream_docs(hd, i))
+    assert held_seen and held_seen <= held
+    assert not (train & held)
+
+
+def test_byte_identical_whatever_the_partitioning(built):
+    a, b = built["out_a"], built["out_b"]
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and
+                   (p.suffix in (".bin", ".npz")))
+    assert len(files) >= 5
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    ra = (a / "mix_report.json").read_text()
+    assert ra == (b / "mix_report.json").read_text()
+
+
+def test_epoch_cap_failure_names_the_source(spark, built):
+    bad = spec()
+    bad["sources"][1]["max_epochs"] = 1
+    with pytest.raises(InfeasibleMix) as e:
+        build_mix(spark, bad, str(built["dir"] / "out_fail"), input_path=built["a"])
+    msg = str(e.value)
+    assert "'math_small'" in msg and "max_epochs is 1" in msg and "largest feasible" in msg
+    assert 0 < e.value.largest_feasible_tokens < 96 * L
+    assert not (built["dir"] / "out_fail").exists()

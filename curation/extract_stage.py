@@ -1,0 +1,377 @@
+"""The extraction stage: raw crawls and text datasets in, the `documents` Delta table out.
+
+    run_extract(spark, input_path, output_path, config=None, stats_path=None, *, fmt=None,
+                source=None, text_field=None, lang=None) -> RunStats
+
+Data flow: the input globs are expanded on the driver (file names only); one Spark task per file
+plans its byte ranges (`curation.warc.plan_file`: record-gzipped WARCs are indexed by gzip member
+and split into ranges of `split_bytes`); the ranges (metadata only) are spread one per partition;
+each task reads its range and turns every record into exactly one output row, a document or a
+reject (`process_task`). The rows are persisted once; documents go to `output_path`, rejects to
+`<output_path>_rejects`, counters to the stats table.
+
+Several sources share one table: a run writes only the rows of its `source` (Delta `replaceWhere`
+on the `source` partition), so crawl, code, math and multilingual runs into the same path build the
+full table, and re-running a source replaces its rows instead of appending.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import hashlib
+import os
+import sys
+import time
+import unicodedata
+
+from curation import html as html_mod
+from curation.sources import iter_jsonl, iter_parquet, iter_plain, lang_from_path, parse_text_field
+from curation.urls import canonicalize_url, domain_of
+from curation.warc import Problem, RawRecord, iter_records, plan_file
+
+DEFAULTS = {
+    "split_bytes": 8_000_000,       # record-gzipped WARCs are split into ranges of about this size
+    "max_bytes": 5_000_000,         # payload size cap (HTML and WET text): rejected.too_large
+    "timeout_s": 10.0,              # per-document extraction time limit: rejected.timeout
+    "min_chars": 1,                 # shorter extracted text: rejected.empty
+    "html": {                       # trafilatura options (see curation/html.py)
+        "favor_precision": False,
+        "favor_recall": False,
+        "include_tables": True,
+        "include_comments": False,
+        "keep_math_images": True,
+        "strip_markdown": True,
+    },
+    "html_content_types": ["text/html", "application/xhtml+xml", "application/xml", "text/xml"],
+    "text": {                       # text datasets (jsonl, parquet, text)
+        "text_field": "text",       # a field, a list of fields, or a "{a}\n{b}" template
+        "join": "\n\n",             # separator when text_field is a list
+        "url_field": None,
+        "title_field": None,
+        "id_field": None,
+        "lines_per_doc": 20,        # plain text: consecutive lines per document
+        "lang": None,               # a language hint stored in html_lang
+        "lang_pattern": None,       # regex whose group 1 in the file path is the language hint
+    },
+}
+
+FORMATS = ("warc", "jsonl", "parquet", "text", "html")
+SKIP_TYPES = ("warcinfo", "request", "metadata", "revisit", "continuation", "unknown")
+
+
+# ---------------------------------------------------------------- per-record logic (engine-free)
+
+def sha1(s: str) -> str:
+    return hashlib.sha1(s.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def normalise_for_hash(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def make_doc_id(source: str, key: str) -> str:
+    return sha1(f"{source}\x00{key}")
+
+
+def parse_warc_date(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    v = value.strip()
+    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%S%z",
+                "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+        try:
+            d = dt.datetime.strptime(v, fmt)
+        except ValueError:
+            continue
+        if d.tzinfo is not None:
+            d = d.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        if 1990 <= d.year <= 2100:
+            return d
+        return None
+    return None
+
+
+def _doc_row(source, file, offset, key, text, *, url=None, title=None, fetch=None, record_id=None,
+             n_bytes=None, html_lang=None, extraction=None, record_type=None) -> dict:
+    return {
+        "_kind": "doc", "doc_id": make_doc_id(source, key), "source": source, "url": url,
+        "url_canonical": canonicalize_url(url), "domain": domain_of(url), "fetch_time": fetch,
+        "warc_record_id": record_id, "title": title, "text": text,
+        "content_hash": sha1(normalise_for_hash(text)), "n_chars": len(text),
+        "n_words": len(text.split()), "n_bytes_raw": n_bytes, "input_file": file,
+        "input_offset": offset, "html_lang": html_lang, "extraction": extraction or {},
+        "record_type": record_type, "reason": None, "detail": None,
+    }
+
+
+def _reject_row(source, file, offset, record_type, reason, detail=None, url=None, record_id=None,
+                n_bytes=None) -> dict:
+    return {"_kind": "reject", "source": source, "input_file": file, "input_offset": offset,
+            "record_type": record_type, "url": url, "warc_record_id": record_id, "reason": reason,
+            "detail": detail, "n_bytes_raw": n_bytes}
+
+
+def _is_html(rec: RawRecord, html_types) -> bool:
+    ct = (rec.content_type or "").split(";")[0].strip().lower()
+    if ct:
+        return ct in html_types
+    head = (rec.payload or b"")[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+
+
+def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict) -> dict:
+    """One output row (document or reject) for one WARC/ARC/WET record or unreadable region."""
+    file_key = os.path.basename(rec.file)
+    if isinstance(rec, Problem):
+        return _reject_row(source, rec.file, rec.offset, "corrupt", rec.reason, rec.detail)
+    rt = rec.rec_type
+    common = dict(url=rec.url, record_id=rec.record_id, n_bytes=rec.payload_len)
+    if rt in SKIP_TYPES or rt not in ("response", "resource", "conversion"):
+        return _reject_row(source, rec.file, rec.offset, rt, f"skipped.{rt if rt in SKIP_TYPES else 'other_type'}",
+                           None, **common)
+    if rec.error:
+        return _reject_row(source, rec.file, rec.offset, rt, "rejected.payload_error", rec.error, **common)
+    if cfg["max_bytes"] and rec.payload_len > cfg["max_bytes"]:
+        return _reject_row(source, rec.file, rec.offset, rt, "rejected.too_large",
+                           f"{rec.payload_len} bytes > {cfg['max_bytes']}", **common)
+    key = rec.record_id or f"{file_key}\x00{rec.offset}\x00{rec.url or ''}"
+    fetch = parse_warc_date(rec.date)
+    if rt == "conversion":  # WET: the text is already extracted
+        text = (rec.payload or b"").decode("utf-8", "replace").strip()
+        if len(text) < max(1, cfg["min_chars"]):
+            return _reject_row(source, rec.file, rec.offset, rt, "rejected.empty", None, **common)
+        return _doc_row(source, rec.file, rec.offset, key, text, url=rec.url, fetch=fetch,
+                        record_id=rec.record_id, n_bytes=rec.payload_len,
+                        extraction={"extractor": "wet"}, record_type=rt)
+    if rec.http_status is not None and rec.http_status and not 200 <= rec.http_status < 300:
+        return _reject_row(source, rec.file, rec.offset, rt, "skipped.http_status",
+                           str(rec.http_status), **common)
+    if not _is_html(rec, cfg["html_content_types"]):
+        return _reject_row(source, rec.file, rec.offset, rt, "skipped.non_html",
+                           (rec.content_type or "")[:100], **common)
+    hcfg = {**cfg["html"], "max_bytes": cfg["max_bytes"], "timeout_s": cfg["timeout_s"],
+            "min_chars": cfg["min_chars"]}
+    ex = html_mod.extract_html(rec.payload or b"", url=rec.url,
+                               http_charset=html_mod.charset_from_content_type(rec.content_type),
+                               cfg=hcfg)
+    if ex.text is None:
+        return _reject_row(source, rec.file, rec.offset, rt, ex.reason, ex.detail, **common)
+    lang = ex.html_lang or (rec.content_language.split(",")[0].strip()[:35] if rec.content_language else None)
+    meta = dict(ex.meta)
+    if rec.date and fetch is None:
+        meta["bad_date"] = rec.date[:64]
+    return _doc_row(source, rec.file, rec.offset, key, ex.text, url=rec.url, title=ex.title,
+                    fetch=fetch, record_id=rec.record_id, n_bytes=rec.payload_len,
+                    html_lang=lang, extraction=meta, record_type=rt)
+
+
+def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None) -> dict:
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if path.endswith(".gz"):
+        import gzip
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            return _reject_row(source, path, 0, "file", "rejected.bad_gzip", str(e)[:200])
+    hcfg = {**cfg["html"], "max_bytes": cfg["max_bytes"], "timeout_s": cfg["timeout_s"],
+            "min_chars": cfg["min_chars"]}
+    ex = html_mod.extract_html(data, cfg=hcfg)
+    if ex.text is None:
+        return _reject_row(source, path, 0, "file", ex.reason, ex.detail, n_bytes=len(data))
+    return _doc_row(source, path, 0, os.path.basename(path), ex.text, title=ex.title,
+                    n_bytes=len(data), html_lang=ex.html_lang or lang_hint, extraction=ex.meta,
+                    record_type="file")
+
+
+def process_task(task: tuple, source: str, cfg: dict, log=None):
+    """All output rows of one task: (file, start, end, layout, fmt)."""
+    path, start, end, layout, fmt = task
+    t0 = time.time()
+    n = 0
+    tcfg = cfg["text"]
+    lang_hint = tcfg.get("lang") or lang_from_path(path, tcfg.get("lang_pattern"))
+    try:
+        if fmt == "warc":
+            for rec in iter_records(path, start, end, layout, max_bytes=cfg["max_bytes"], log=log):
+                n += 1
+                yield warc_record_to_row(rec, source, cfg)
+        elif fmt == "html":
+            n += 1
+            yield html_file_to_row(path, source, cfg, lang_hint)
+        else:
+            it = {"jsonl": iter_jsonl, "parquet": iter_parquet, "text": iter_plain}[fmt](path, tcfg)
+            base = os.path.basename(path)
+            for d in it:
+                n += 1
+                if isinstance(d, Problem):
+                    yield _reject_row(source, d.file, d.offset, "line", d.reason, d.detail)
+                    continue
+                text = d["text"].strip()
+                if len(text) < max(1, cfg["min_chars"]):
+                    yield _reject_row(source, path, d["offset"], "line", "rejected.empty")
+                    continue
+                key = d["key"] or f"{base}\x00{d['offset']}"
+                yield _doc_row(source, path, d["offset"], key, text, url=d["url"], title=d["title"],
+                               n_bytes=d["n_bytes"], html_lang=lang_hint,
+                               extraction={"extractor": fmt}, record_type="line")
+    except Exception as e:  # an unreadable file: recorded, the rest of the job goes on
+        yield _reject_row(source, path, start, "file", "corrupt.unreadable_file",
+                          f"{type(e).__name__}: {str(e)[:300]}")
+    if log:
+        log(f"[extract] {os.path.basename(path)} [{start}:{'' if end is None else end}] "
+            f"{n} records in {time.time() - t0:.1f}s")
+
+
+# ---------------------------------------------------------------- Spark wiring
+
+def guess_format(path: str) -> str:
+    p = path.lower()
+    if p.endswith(".gz"):
+        p = p[:-3]
+    if p.endswith((".warc", ".arc", ".wet", ".wat")) or ".warc" in p or p.endswith(".arc"):
+        return "warc"
+    if p.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if p.endswith(".parquet"):
+        return "parquet"
+    if p.endswith((".html", ".htm", ".xhtml")):
+        return "html"
+    return "text"
+
+
+def expand_inputs(inputs) -> list[str]:
+    """Paths, globs (`**` allowed) and directories -> a sorted list of files."""
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    files: set[str] = set()
+    for pat in inputs:
+        for part in str(pat).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if os.path.isdir(part):
+                part = os.path.join(part, "**", "*")
+            hits = glob.glob(part, recursive=True) if any(c in part for c in "*?[") else [part]
+            for h in hits:
+                if os.path.isfile(h):
+                    files.add(os.path.abspath(h))
+                elif not os.path.exists(h):
+                    raise FileNotFoundError(f"input not found: {h}")
+    if not files:
+        raise FileNotFoundError(f"no input files match {inputs}")
+    return sorted(files)
+
+
+def _unified_schema():
+    from pyspark.sql import types as T
+    from curation.schema import DOCUMENTS
+    fields = [T.StructField("_kind", T.StringType(), False)]
+    fields += [T.StructField(f.name, f.dataType, True) for f in DOCUMENTS.fields]
+    fields += [T.StructField("record_type", T.StringType(), True),
+               T.StructField("reason", T.StringType(), True),
+               T.StructField("detail", T.StringType(), True)]
+    return T.StructType(fields)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _write_source(df, path: str, source: str, partition: str = "source") -> None:
+    """Replace only `source`'s rows of the Delta table at `path` (create it if absent)."""
+    from curation.tables import is_delta_table
+    spark = df.sparkSession
+    w = df.write.format("delta").partitionBy(partition)
+    if is_delta_table(spark, path):
+        lit = source.replace("'", "''")
+        w.mode("overwrite").option("replaceWhere", f"{partition} = '{lit}'").save(path)
+    else:
+        w.mode("overwrite").save(path)
+
+
+def run_extract(spark, input_path, output_path: str, config: dict | None = None,
+                stats_path: str | None = None, *, fmt: str | None = None, source: str | None = None,
+                text_field=None, lang: str | None = None):
+    """Extract `input_path` (paths/globs, str or list) into the documents table at `output_path`."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from curation.config import config_hash, merge
+    from curation.schema import DOCUMENTS, REJECTS
+    from curation.stats import RunStats
+
+    cfg = merge(DEFAULTS, config or {})
+    if text_field is not None:
+        cfg["text"]["text_field"] = parse_text_field(text_field)
+    if lang is not None:
+        cfg["text"]["lang"] = lang
+    files = expand_inputs(input_path)
+    fmt = fmt or guess_format(files[0])
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
+    if fmt == "text" and all(guess_format(f) == "warc" for f in files):
+        fmt = "warc"
+    source = source or ("crawl" if fmt == "warc" else
+                        os.path.basename(files[0]).split(".")[0])
+    stats = RunStats("extract", config_hash=config_hash({**cfg, "format": fmt, "source": source}))
+    stats.info.update({"source": source, "format": fmt, "output": output_path})
+    stats.set("files", len(files))
+    stats.set("bytes.in", sum(os.path.getsize(f) for f in files))
+    _log(f"[extract] source={source} format={fmt}: {len(files)} files, "
+         f"{stats.counters['bytes.in'] / 1e6:.1f} MB -> {output_path}")
+
+    sc = spark.sparkContext
+    split = int(cfg["split_bytes"])
+    if fmt == "warc":
+        tasks = sc.parallelize(files, max(1, min(len(files), 256))) \
+            .flatMap(lambda f: [(p, s, e, lay, "warc") for (p, s, e, lay) in plan_file(f, split)]) \
+            .collect()   # metadata only: (file, start, end, layout)
+    else:
+        tasks = [(f, 0, None, "whole", fmt) for f in files]
+    tasks.sort(key=lambda t: (t[0], t[1]))
+    stats.set("tasks", len(tasks))
+    _log(f"[extract] {len(tasks)} tasks")
+
+    bcfg = sc.broadcast(cfg)
+    src = source
+
+    def run_partition(it):
+        c = bcfg.value
+        for task in it:
+            for row in process_task(task, src, c, log=_log):
+                yield row
+
+    names = [f.name for f in _unified_schema().fields]
+    rows = sc.parallelize(tasks, max(1, len(tasks))).mapPartitions(run_partition) \
+        .map(lambda d: tuple(d.get(n) for n in names))
+    out = spark.createDataFrame(rows, _unified_schema()).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        docs = out.where(F.col("_kind") == "doc").select(
+            *[F.col(f.name).cast(f.dataType) for f in DOCUMENTS.fields])
+        rejects = out.where(F.col("_kind") == "reject").select(
+            *[F.col(f.name).cast(f.dataType) for f in REJECTS.fields])
+        _write_source(docs, output_path, source)
+        _write_source(rejects, output_path.rstrip("/") + "_rejects", source)
+        agg = out.groupBy("_kind", "record_type", "reason").agg(
+            F.count("*").alias("n"), F.sum("n_bytes_raw").alias("b"),
+            F.sum("n_chars").alias("c")).collect()
+    finally:
+        out.unpersist()
+    for r in agg:
+        n = int(r["n"])
+        stats.add("records.seen", n)
+        if r["_kind"] == "doc":
+            stats.add("documents", n)
+            stats.add("chars.out", int(r["c"] or 0))
+        else:
+            stats.add(r["reason"], n)
+            stats.add("rejects", n)
+        stats.add(f"records.{r['record_type'] or 'unknown'}", n)
+        stats.add("bytes.payload", int(r["b"] or 0))
+    for k in ("documents", "rejects"):
+        stats.counters.setdefault(k, 0)
+    secs = max(stats.seconds, 1e-9)
+    stats.set("documents_per_s", round(stats.counters["documents"] / secs, 3))
+    stats.record(spark, stats_path)
+    return stats

@@ -1,0 +1,283 @@
+"""HTML -> main text: charset decoding, a size cap, a per-document time limit, trafilatura extraction
+that keeps code blocks, math and the title, and markdown markers stripped from the result.
+
+`extract_html(payload, ...)` is the one function the job, the benchmarks and the notebooks call. It
+never raises on bad input: it returns an `Extracted` whose `reason` says why there is no text.
+
+Decoding order (`decode_html`): the HTTP `Content-Type` charset, then a `<meta charset>` /
+`http-equiv` declaration in the first 4 KiB, then detection with charset-normalizer (on the first
+64 KiB), then UTF-8 with replacement. A declared charset that Python does not know, or that fails
+to decode the bytes strictly, falls through to the next step.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+HTML_DEFAULTS = {
+    "max_bytes": 5_000_000,        # payloads above this are rejected (rejected.too_large)
+    "timeout_s": 10.0,             # per-document extraction time limit (rejected.timeout); 0 = none
+    "min_chars": 1,                # extracted text shorter than this is rejected (rejected.empty)
+    "favor_precision": False,
+    "favor_recall": False,
+    "include_tables": True,
+    "include_comments": False,
+    "keep_math_images": True,      # <img alt="x^2"> of formula images kept as their TeX/alt text
+    "strip_markdown": True,        # Llama 3: markdown markers removed from the text
+}
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.I)
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.I)
+
+
+class ExtractionTimeout(Exception):
+    pass
+
+
+@dataclass
+class Extracted:
+    text: str | None
+    title: str | None = None
+    html_lang: str | None = None
+    reason: str | None = None              # set when text is None: rejected.<why>
+    detail: str | None = None
+    meta: dict = field(default_factory=dict)  # charset, charset_source, extractor, ms
+
+
+# ---------------------------------------------------------------- charset decoding
+
+def _norm_charset(name: str | bytes | None) -> str | None:
+    if not name:
+        return None
+    if isinstance(name, bytes):
+        name = name.decode("ascii", "ignore")
+    name = name.strip().strip("\"'").lower()
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        return None
+    # WHATWG: latin-1 and ascii labels mean windows-1252 on the web
+    if canonical in ("latin-1", "iso8859-1", "ascii"):
+        return "cp1252"
+    return canonical
+
+
+def charset_from_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    m = _HEADER_CHARSET.search(content_type)
+    return m.group(1) if m else None
+
+
+def _try(data: bytes, enc: str | None) -> str | None:
+    if not enc:
+        return None
+    try:
+        return data.decode(enc)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str, str]:
+    """Decode an HTML payload: returns (text, charset, source) with source in
+    header|bom|meta|detected|fallback."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[3:].decode("utf-8", "replace"), "utf-8", "bom"
+    enc = _norm_charset(http_charset)
+    s = _try(data, enc)
+    if s is not None:
+        return s, enc, "header"
+    m = _META_CHARSET.search(data[:4096])
+    enc = _norm_charset(m.group(1)) if m else None
+    if enc in ("utf-16", "utf-16-le", "utf-16-be"):  # a meta tag readable as ASCII is not UTF-16
+        enc = "utf-8"
+    s = _try(data, enc)
+    if s is not None:
+        return s, enc, "meta"
+    s = _try(data, "utf-8")
+    if s is not None:
+        return s, "utf-8", "detected"
+    try:
+        from charset_normalizer import from_bytes
+        best = from_bytes(data[:65536]).best()
+        enc = _norm_charset(best.encoding) if best is not None else None
+    except Exception:
+        enc = None
+    if enc:
+        return data.decode(enc, "replace"), enc, "detected"
+    return data.decode("utf-8", "replace"), "utf-8", "fallback"
+
+
+# ---------------------------------------------------------------- time limit
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise ExtractionTimeout in the block after `seconds` (SIGALRM; main thread of a process only,
+    which is where Spark's Python workers run a UDF). Elsewhere the block runs without a limit."""
+    if not seconds or threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise ExtractionTimeout()
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ---------------------------------------------------------------- tree preparation
+
+_MATHY_SRC = re.compile(r"(latex|mathtex|tex\?|codecogs|mimetex|/math/|wp-latex|formula)", re.I)
+_MATHY_ALT = re.compile(r"(\\[a-zA-Z]+|[_^]\{?|\$|=)")
+
+
+def _prepare_tree(tree, keep_math_images: bool) -> None:
+    """Turn math that trafilatura would drop into text: formula images (alt text), MathJax/KaTeX
+    script tags (`<script type="math/tex">`), MathML without alttext (its TeX annotation)."""
+    if keep_math_images:
+        for img in tree.iter("img"):
+            alt = (img.get("alt") or "").strip()
+            if not alt:
+                continue
+            src = img.get("src") or ""
+            cls = img.get("class") or ""
+            if _MATHY_SRC.search(src) or "tex" in cls.lower() or "math" in cls.lower() \
+                    or (_MATHY_ALT.search(alt) and len(alt) < 400):
+                img.tag = "span"
+                for a in list(img.attrib):
+                    del img.attrib[a]
+                img.text = f" {alt} "
+    for sc in tree.iter("script"):
+        if "math/tex" in (sc.get("type") or "").lower() and sc.text:
+            display = "mode=display" in (sc.get("type") or "")
+            sc.tag = "span"
+            sc.attrib.clear()
+            sc.text = f" $${sc.text.strip()}$$ " if display else f" ${sc.text.strip()}$ "
+    for m in tree.iter("math", "{http://www.w3.org/1998/Math/MathML}math"):
+        if m.get("alttext"):
+            continue
+        for ann in m.iter("annotation"):
+            if "tex" in (ann.get("encoding") or "").lower() and ann.text:
+                m.set("alttext", ann.text.strip())
+                break
+
+
+def _title_and_lang(tree) -> tuple[str | None, str | None]:
+    title = None
+    for xp in ('//meta[@property="og:title"]/@content', "//head/title/text()", "//title/text()",
+               "//h1//text()"):
+        vals = tree.xpath(xp)
+        if vals:
+            t = " ".join(str(vals[0]).split())
+            if t:
+                title = t[:1000]
+                break
+    lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
+    if not lang:
+        vals = tree.xpath('//meta[@http-equiv="content-language" or @name="language"]/@content')
+        lang = str(vals[0]) if vals else None
+    lang = lang.strip().replace("_", "-")[:35] if lang else None
+    return title, (lang or None)
+
+
+# ---------------------------------------------------------------- markdown markers
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_BULLET = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(?=\S)")
+_QUOTE = re.compile(r"^\s{0,3}>\s?")
+_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPH = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])")
+_CODE = re.compile(r"`([^`\n]+)`")
+_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\s]*\)")
+_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+
+
+def strip_markdown(text: str) -> str:
+    """Remove markdown markers (headings, emphasis, bullets, quotes, fences, inline code, links,
+    table pipes) from trafilatura's formatted output. Lines inside code fences are kept verbatim
+    (a `# comment` in code is code, not a heading)."""
+    out: list[str] = []
+    in_code = False
+    for line in text.split("\n"):
+        if _FENCE.match(line):
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append(line)
+            continue
+        if _TABLE_SEP.match(line):
+            continue
+        s = line.rstrip()
+        if s.lstrip().startswith("|") and s.endswith("|"):
+            cells = [c.strip() for c in s.strip().strip("|").split("|")]
+            s = "\t".join(c for c in cells)
+        s = _HEADING.sub("", s)
+        s = _QUOTE.sub("", s)
+        s = _BULLET.sub(r"\1", s)
+        s = _LINK.sub(r"\1", s)
+        s = _BOLD.sub(r"\2", s)
+        s = _EMPH.sub(r"\1", s)
+        s = _CODE.sub(r"\1", s)
+        out.append(s)
+    # collapse runs of blank lines to one
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(out))
+    return text.strip()
+
+
+# ---------------------------------------------------------------- the entry point
+
+def extract_html(payload: bytes | str, url: str | None = None, http_charset: str | None = None,
+                 cfg: dict | None = None) -> Extracted:
+    """Main text, title and declared language of one HTML page (bytes or already-decoded str)."""
+    cfg = {**HTML_DEFAULTS, **(cfg or {})}
+    t0 = time.perf_counter()
+    size = len(payload)
+    if cfg["max_bytes"] and size > cfg["max_bytes"]:
+        return Extracted(None, reason="rejected.too_large", detail=f"{size} bytes > {cfg['max_bytes']}")
+    meta: dict = {"extractor": "trafilatura"}
+    try:
+        with time_limit(cfg["timeout_s"]):
+            if isinstance(payload, bytes):
+                html, charset, source = decode_html(payload, http_charset)
+                meta["charset"], meta["charset_source"] = charset, source
+            else:
+                html = payload
+            from trafilatura import extract
+            from trafilatura.utils import load_html
+            tree = load_html(html) if html.strip() else None
+            if tree is None:
+                return Extracted(None, reason="rejected.unparseable_html", meta=meta)
+            title, lang = _title_and_lang(tree)
+            _prepare_tree(tree, cfg["keep_math_images"])
+            text = extract(tree, url=url, include_comments=cfg["include_comments"],
+                           include_tables=cfg["include_tables"],
+                           favor_precision=cfg["favor_precision"],
+                           favor_recall=cfg["favor_recall"] and not cfg["favor_precision"],
+                           include_formatting=cfg["strip_markdown"], output_format="txt",
+                           deduplicate=False)
+            if text and cfg["strip_markdown"]:
+                text = strip_markdown(text)
+    except ExtractionTimeout:
+        return Extracted(None, reason="rejected.timeout", detail=f"> {cfg['timeout_s']} s", meta=meta)
+    except RecursionError:
+        return Extracted(None, reason="rejected.extraction_error", detail="RecursionError", meta=meta)
+    except Exception as e:  # lxml/trafilatura on hostile input: recorded, never a crash
+        return Extracted(None, reason="rejected.extraction_error",
+                         detail=f"{type(e).__name__}: {str(e)[:200]}", meta=meta)
+    meta["ms"] = f"{(time.perf_counter() - t0) * 1000:.1f}"
+    if not text or len(text) < cfg["min_chars"]:
+        return Extracted(None, title=title, html_lang=lang, reason="rejected.empty", meta=meta)
+    return Extracted(text, title=title, html_lang=lang, meta=meta)

@@ -1,0 +1,39 @@
+"""spark-submit jobs/extract.py --input <paths or globs> --output <delta path> [--format ...]
+[--source NAME] [--text-field F] [--lang L] [--config FILE]
+
+Raw crawls (WARC/ARC/WET) or text datasets (jsonl, parquet, text, html files) -> the `documents`
+Delta table (+ `<output>_rejects`, `<output>_stats`). See docs/stages/extract.md.
+"""
+import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
+
+from curation.config import load_config  # noqa: E402
+from curation.extract_stage import DEFAULTS, FORMATS, run_extract  # noqa: E402
+from jobs.cli import base_parser, session, stats_path  # noqa: E402
+
+
+def main(argv=None):
+    p = base_parser("Extract documents from WARC/ARC/WET files or text datasets into Delta.")
+    p.add_argument("--input", required=True, nargs="+", help="files, directories or globs")
+    p.add_argument("--output", required=True, help="documents Delta table path")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="input format (default: from the file extension)")
+    p.add_argument("--source", default=None,
+                   help="source name; a run replaces only this source's rows (default: crawl for "
+                        "WARC, else the first file's stem)")
+    p.add_argument("--text-field", default=None,
+                   help="text datasets: a field, 'a,b' (fields joined by a blank line) or a "
+                        "template such as 'Q: {question}\\nA: {answer}'")
+    p.add_argument("--lang", default=None, help="language hint stored in html_lang")
+    p.add_argument("--lines-per-doc", type=int, default=None, help="plain text: lines per document")
+    args = p.parse_args(argv)
+    cfg = load_config(DEFAULTS, args.config)
+    if args.lines_per_doc:
+        cfg["text"]["lines_per_doc"] = args.lines_per_doc
+    text_field = args.text_field.encode().decode("unicode_escape") if args.text_field else None
+    spark = session(args, "extract")
+    run_extract(spark, args.input, args.output, cfg, stats_path(args, args.output), fmt=args.format,
+                source=args.source, text_field=text_field, lang=args.lang)
+
+
+if __name__ == "__main__":
+    main()

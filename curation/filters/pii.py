@@ -42,7 +42,7 @@ _PHONE_NANP = re.compile(r"(?<![\w.\-/])(?:\(\d{3}\)\s?|\d{3}[-.])\d{3}[-.]\d{4}
 _PHONE_NANP_SP = re.compile(r"(?<![\w.\-/])\(\d{3}\)\s?\d{3}\s\d{4}(?![\w\-/]|[.,]\d)")
 _PHONE_TRUNK = re.compile(r"(?<![\w.\-/+])\(?0\d{1,4}\)?(?:[ /\-]\d{2,8}){1,4}(?![\w\-/]|[.,]\d)")
 _PHONE_CONTEXT = re.compile(r"\b(?:tel|phone|fon|fax|mobil|call|ruf|handy|telefon|téléphone|tél|"
-                            r"contact|kontakt|whatsapp|nummer|number|numéro|número)\w*\.?\s*[:.]?\s*$",
+                            r"contact|kontakt|whatsapp|rufnummer|hotline)\w*\.?\s*[:.]?\s*$",
                             re.I)
 
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")

@@ -31,7 +31,7 @@ _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 # Small, fast defaults: a few MB per model, training in seconds on one core.
 DEFAULT_HYPERPARAMETERS = {
     "lr": 0.5, "epoch": 10, "wordNgrams": 2, "dim": 32, "minCount": 2, "bucket": 200_000,
-    "loss": "softmax", "thread": 1, "seed": 0,
+    "loss": "softmax", "thread": 1,
 }
 
 
@@ -163,7 +163,16 @@ def train_model(examples: Sequence[tuple[str, str]], out_dir: str | os.PathLike,
                 f.write(f"{LABEL_PREFIX}{lab} {line}\n")
         train_file = f.name
     try:
-        ft = fasttext.train_supervised(input=train_file, verbose=0, **hp)
+        # fastText occasionally diverges ("Encountered NaN") on very small training sets at a
+        # high learning rate: retry with half the rate, and record the rate actually used.
+        for attempt in range(4):
+            try:
+                ft = fasttext.train_supervised(input=train_file, verbose=0, **hp)
+                break
+            except RuntimeError as e:
+                if "NaN" not in str(e) or attempt == 3:
+                    raise RuntimeError(f"fastText training failed ({e}); try a lower --lr") from e
+                hp["lr"] = hp["lr"] / 2
     finally:
         os.unlink(train_file)
     # Write the model under a temporary name, then rename: a crash never leaves a half model.

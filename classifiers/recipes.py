@@ -10,8 +10,10 @@ Quality (`hq` vs `lq`), after Llama 3 / DCLM: reference-like text against raw we
   prose, not German against English.
 
 Domain (`general`, `math`, `code`):
-* math: GSM8K train (question + worked answer) and MATH (problem + solution);
-* code: TheAlgorithms source files (Python, Java, C++, Rust, Go);
+* math: GSM8K train (question + worked answer, and the question alone) and MATH (problem +
+  solution, and the problem alone);
+* code: TheAlgorithms source files (Python, Java, C++, Rust, Go), and their comments and
+  docstrings alone (prose about programming);
 * general: web text from the same annotated pages (extracted main text and full-page text).
   The pages in `CRAWL_CHECK` (web pages about code or maths) are kept out of training and used to
   check that such pages in a crawl are recognised.
@@ -22,6 +24,7 @@ Sampling to a size (`limit`) takes the examples with the smallest key hashes, al
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -152,7 +155,6 @@ def _dropped_lines(full: str, main: str) -> str:
 def eval_pages(corpus: Path | None = None, limit: int | None = None,
                exclude: set[str] | frozenset = frozenset()) -> list[dict]:
     """The annotated pages: {url, file, main (trafilatura), full (all text), boilerplate}."""
-    import trafilatura
     base = _require((corpus or corpus_dir()) / "extraction" / "trafilatura-eval")
     meta = json.loads((base / "evaldata.json").read_text())
     items = [(u, v["file"]) for u, v in sorted(meta.items()) if u not in exclude]
@@ -164,16 +166,25 @@ def eval_pages(corpus: Path | None = None, limit: int | None = None,
             path = base / "eval" / (name + ".gz")
         if not path.exists():
             continue
-        html = gzip.open(path).read()
-        main = trafilatura.extract(html, url=url, include_comments=False) or ""
-        full = page_text(html)
-        boiler = _dropped_lines(full, main)
+        main, full, boiler = _extract_page(str(path), url)
         pages.append({"url": url, "file": name, "main": main, "full": full, "boilerplate": boiler})
     return pages
 
 
+@functools.lru_cache(maxsize=2048)
+def _extract_page(path: str, url: str) -> tuple[str, str, str]:
+    """(trafilatura main text, full-page text, dropped lines) of one page, cached per process."""
+    import trafilatura
+    html = gzip.open(path).read()
+    main = trafilatura.extract(html, url=url, include_comments=False) or ""
+    full = page_text(html)
+    return main, full, _dropped_lines(full, main)
+
+
 def math_problems(corpus: Path | None = None, limit_gsm8k: int | None = None,
-                  limit_math: int | None = None) -> list[Example]:
+                  limit_math: int | None = None, problems_alone: bool = False) -> list[Example]:
+    """Problems with their worked solutions (and, with `problems_alone`, the bare problem
+    statement too, in the same held-out group)."""
     base = (corpus or corpus_dir()) / "math"
     out = []
     gsm = [r for r in _read_jsonl(_require(base / "gsm8k" / "train.jsonl"))]
@@ -181,10 +192,14 @@ def math_problems(corpus: Path | None = None, limit_gsm8k: int | None = None,
     for i, r in gsm:
         text = r["question"] + "\n" + re.sub(r"<<[^>]*>>", "", r["answer"])
         out.append(Example("math", text, f"gsm8k:{i}", "gsm8k"))
+        if problems_alone:
+            out.append(Example("math", r["question"], f"gsm8k:{i}", "gsm8k-question"))
     mth = [r for r in _read_jsonl(_require(base / "math-hendrycks" / "math" / "test.jsonl"))]
     mth = _take(list(enumerate(mth)), key=lambda x: f"math:{x[0]}", limit=limit_math)
     for i, r in mth:
         out.append(Example("math", r["problem"] + "\n" + r["solution"], f"math:{i}", "math"))
+        if problems_alone:
+            out.append(Example("math", r["problem"], f"math:{i}", "math-problem"))
     return out
 
 
@@ -193,6 +208,27 @@ def code_files(corpus: Path | None = None, limit: int | None = None) -> list[Exa
     rows = _take(rows, key=lambda r: f"{r['repo']}/{r['path']}", limit=limit)
     return [Example("code", r["content"], f"code:{r['repo']}/{r['path']}", f"thealgorithms-{r['language']}")
             for r in rows if r.get("content")]
+
+
+_COMMENT = re.compile(r"^(?:#+|//+|/?\*+|--)\s?(.*)$")
+
+
+def code_prose(files: list[Example]) -> list[Example]:
+    """The natural-language part of code files (comments and docstrings), one example per file:
+    prose about programming, so that web pages about code are not only recognised by their
+    snippets."""
+    out = []
+    for e in files:
+        lines = []
+        for ln in e.text.splitlines():
+            m = _COMMENT.match(ln.strip())
+            if m and len(m.group(1).split()) >= 3:
+                lines.append(m.group(1))
+        lines += re.findall(r'"""(.*?)"""', e.text, re.S)
+        text = "\n".join(lines)
+        if len(text) >= MIN_CHARS:
+            out.append(Example("code", text, e.group, "code-comments"))
+    return out
 
 
 def udhr_english(corpus: Path | None = None) -> list[str]:
@@ -247,8 +283,9 @@ def domain_default(corpus: Path | None = None, limit: int | None = None) -> list
             ex.append(Example("general", p["main"], g, "web-main"))
         if len(p["full"]) >= MIN_CHARS:
             ex.append(Example("general", p["full"], g, "web-full"))
-    ex += math_problems(corpus, limit_gsm8k=n // 2, limit_math=n // 2)
-    ex += code_files(corpus, limit=n)
+    ex += math_problems(corpus, limit_gsm8k=n // 3, limit_math=n // 3, problems_alone=True)
+    code = code_files(corpus, limit=n)
+    ex += code + code_prose(code)
     return ex
 
 

@@ -192,6 +192,11 @@ def find_pii(text: str, types: tuple[str, ...] = TYPES) -> list[tuple[int, int, 
             seps = set(re.findall(r"[ \-]", s))
             if len(seps) > 1:
                 continue
+            if seps:  # printed cards are grouped 4-4-4-4(-3) or 4-6-5 / 4-6-4
+                groups = [len(g) for g in re.split(r"[ \-]", s)]
+                if not (groups in ([4, 6, 5], [4, 6, 4]) or
+                        (all(g == 4 for g in groups[:-1]) and 3 <= groups[-1] <= 4)):
+                    continue
             if _card_issuer_ok(d) and luhn_ok(d) and not _is_isbn_like(text, m.start(), d):
                 add(m.start(), m.end(), "CREDIT_CARD")
     if "PHONE" in types:

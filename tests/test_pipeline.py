@@ -141,15 +141,27 @@ def test_pipeline_config_and_stage_list():
     names = [s.name for s in stages]
     assert names[:6] == [f"extract.{s}" for s in
                          ("crawl", "thealgorithms", "gsm8k", "math", "tatoeba", "udhr")]
-    assert names[6:] == ["documents", "dedup", "filter", "score", "mix.pretrain", "mix.anneal",
-                         "train", "report"]
+    assert names[6:] == ["documents", "models.quality", "models.domain", "dedup", "filter", "score",
+                         "mix.pretrain", "mix.anneal", "train", "report"]
     by = {s.name: s for s in stages}
     assert by["dedup"].inputs == ["/tmp/w/documents"] and by["dedup"].outputs == ["/tmp/w/deduped"]
-    assert by["score"].inputs == ["/tmp/w/filtered"]
+    assert by["score"].inputs == ["/tmp/w/filtered", "/tmp/w/models/quality/metadata.json",
+                                  "/tmp/w/models/domain/metadata.json"]
+    assert by["score"].config["models"] == {"quality": "/tmp/w/models/quality",
+                                            "domain": "/tmp/w/models/domain"}
+    assert by["extract.tatoeba"].config["text"]["lang_pattern"]
+    assert by["mix.pretrain"].config["seq_len"] == 512  # the pipeline's override over the spec
+    assert by["train"].config["stages"][0]["data"] == "/tmp/w/mix/pretrain"
+    assert by["train"].config["stages"][1]["data"] == "/tmp/w/mix/anneal"
+    # a given classifier folder replaces its training stage
+    cfg2 = load_pipeline_config(None, {"work_dir": "/tmp/w", "classifiers": {"quality": "/m/q"}})
+    names2 = [s.name for s in build_stages(cfg2)]
+    assert "models.quality" not in names2 and "models.domain" in names2
     assert by["mix.anneal"].inputs == ["/tmp/w/scored"]
     assert by["train"].inputs == ["/tmp/w/mix/pretrain", "/tmp/w/mix/anneal"]
     assert by["crawl" and "extract.crawl"].inputs[0].endswith("crawl/*.warc.gz")
     assert [s.name for s in select(stages, only=["extract"])] == names[:6]
+    assert [s.name for s in select(stages, until="documents")] == names[:7]
     assert [s.name for s in select(stages, start="dedup", until="score")] == ["dedup", "filter", "score"]
     from curation.config import ConfigError
     with pytest.raises(ConfigError, match="unknown config key"):

@@ -26,6 +26,7 @@ DEFAULTS: dict = {
         "mix": "mix",                    # mix/<stage name>/ token shards + manifest
         "train": "train",
         "report": "report",
+        "models": "models",              # models/quality, models/domain (classifiers)
     },
     "sources": [                         # options -> run_extract keyword args; config -> its config
         {"name": "crawl", "paths": ["crawl/*.warc.gz"], "options": {"fmt": "warc"}},
@@ -46,6 +47,10 @@ DEFAULTS: dict = {
         "dedup": None,
         "filter": None,
         "score": None,
+    },
+    "classifiers": {                     # null: train with the default recipe into work_dir/models/
+        "quality": None,                 # a path: use that trained model folder as it is
+        "domain": None,
     },
     "mix": {                             # token stream name -> spec YAML + overrides
         # Sized for the 2-core demo: rows of 512 tokens (the tiny trainer's ramps of 64 and 128

@@ -29,6 +29,7 @@ ENTRIES = {
     "documents": ("curation.pipeline.stages:union_documents", ""),
     "dedup": ("curation.dedup.stage:run_dedup", "#3"),
     "filter": ("curation.filters.stage:run_filter", "#4"),
+    "models": ("classifiers.train:main", "#5"),
     "score": ("classifiers.stage:run_score", "#5"),
     "mix": ("mixer.build:run_mix", "#6"),
     "train": ("trainer.run:main", "#7"),
@@ -143,6 +144,15 @@ def _call_train(ctx):
     return {"config": cfg_file}
 
 
+def _call_train_model(ctx, kind: str):
+    """`python -m classifiers.train <kind> --recipe default --out DIR`, in this process."""
+    out = os.path.dirname(ctx.outputs[0])
+    rc = ctx.entry([kind, "--recipe", "default", "--out", out])
+    if rc not in (0, None):
+        raise RuntimeError(f"classifiers.train {kind} exited with {rc}")
+    return {"model": out}
+
+
 def _call_report(ctx):
     return ctx.entry(ctx.spark, ctx.stage.config["_pipeline"], ctx.outputs[0])
 
@@ -170,9 +180,24 @@ def build_stages(cfg: dict) -> list[Stage]:
     add("documents", "documents", _call_documents, extracted, [docs], stats_path=stats_of(docs),
         code=["curation/pipeline/stages.py"])
     prev = docs
+    models = {}
+    for kind in ("quality", "domain"):
+        given = cfg["classifiers"].get(kind)
+        if given:
+            models[kind] = project_path(given)
+            continue
+        models[kind] = table_path(cfg, "models", kind)
+        add(f"models.{kind}", "models", functools.partial(_call_train_model, kind=kind), [],
+            [os.path.join(models[kind], "metadata.json")], {"recipe": "default"},
+            code=["classifiers"])
     for name, key in (("dedup", "deduped"), ("filter", "filtered"), ("score", "scored")):
         out = table_path(cfg, key)
-        add(name, name, _call_table_stage, [prev], [out], stage_config(cfg, name),
+        conf = stage_config(cfg, name)
+        inputs = [prev]
+        if name == "score":
+            conf = deep_update({"models": dict(models)}, conf)  # the user's score config wins
+            inputs += [os.path.join(conf["models"][k], "metadata.json") for k in models]
+        add(name, name, _call_table_stage, inputs, [out], conf,
             stats_path=stats_of(out), code=[CODE[name]])
         prev = out
     scored = prev

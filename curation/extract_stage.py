@@ -134,7 +134,9 @@ def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict) -> dict
     if cfg["max_bytes"] and rec.payload_len > cfg["max_bytes"]:
         return _reject_row(source, rec.file, rec.offset, rt, "rejected.too_large",
                            f"{rec.payload_len} bytes > {cfg['max_bytes']}", **common)
-    key = rec.record_id or f"{file_key}\x00{rec.offset}\x00{rec.url or ''}"
+    # the same record can sit in two files (copied WARCs): the file name keeps doc_id unique
+    key = f"{file_key}\x00{rec.record_id}" if rec.record_id else \
+        f"{file_key}\x00{rec.offset}\x00{rec.url or ''}"
     fetch = parse_warc_date(rec.date)
     if rt == "conversion":  # WET: the text is already extracted
         text = (rec.payload or b"").decode("utf-8", "replace").strip()

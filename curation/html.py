@@ -196,7 +196,7 @@ def _title_and_lang(tree) -> tuple[str | None, str | None]:
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
-_BULLET = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(?=\S)")
+_BULLET = re.compile(r"^(\s*)[-*+]\s+(?=\S)")
 _QUOTE = re.compile(r"^\s{0,3}>\s?")
 _BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _EMPH = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=\S)\*(?![\w*])")

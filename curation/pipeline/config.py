@@ -60,6 +60,7 @@ DEFAULTS: dict = {
         "anneal": {"spec": "configs/mix/anneal.yaml",
                    "overrides": {"total_tokens": 262144, "seq_len": 512}},
     },
+    "mix_kept_only": True,               # add `keep AND (...)` to every mix source's filter
     "trainer": {
         "config": "configs/train/tiny.yaml",
         "overrides": None,               # deep-merged into the trainer config

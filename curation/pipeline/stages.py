@@ -98,8 +98,13 @@ def mix_spec(cfg: dict, name: str) -> dict:
     path = project_path(m["spec"])
     if not os.path.isfile(path):
         return {"_missing_config": m["spec"]}
-    spec = yaml.safe_load(open(path)) or {}
-    return deep_update(spec, m.get("overrides"))
+    spec = deep_update(yaml.safe_load(open(path)) or {}, m.get("overrides"))
+    if cfg.get("mix_kept_only", True):
+        # the filtered/scored tables keep every row with `keep`: mix only the kept ones
+        for src in spec.get("sources") or []:
+            f = src.get("filter")
+            src["filter"] = f"keep AND ({f})" if f else "keep"
+    return spec
 
 
 def _call_mix(ctx):

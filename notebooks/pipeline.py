@@ -1,0 +1,45 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # The whole pipeline: extract -> dedup -> filter -> score -> mix -> train -> report
+# MAGIC Calls `curation.pipeline.run_pipeline` (same as `python -m jobs.pipeline`). Finished stages whose
+# MAGIC config, input table versions and code are unchanged are skipped; a killed run resumes.
+
+# COMMAND ----------
+
+# Make the project importable. On Databricks (a Git folder / Repo) the working directory is the
+# notebook's folder; run locally through curation/notebook_shim.py the root is already on sys.path.
+import os, sys
+_root = os.path.dirname(os.getcwd()) if os.path.basename(os.getcwd()) == "notebooks" else os.getcwd()
+if _root not in sys.path:
+    sys.path.insert(0, _root)
+
+
+def _opt(name, cast=str):
+    """A widget value, or None when left empty (the stage default applies)."""
+    v = dbutils.widgets.get(name).strip()
+    return cast(v) if v else None
+
+# COMMAND ----------
+
+dbutils.widgets.text("config", "configs/pipeline.yaml", "Pipeline config YAML")
+dbutils.widgets.text("work_dir", "", "Work dir (empty: the config's, out/sample)")
+dbutils.widgets.text("until", "", "Stop after this stage (empty: run all)")
+dbutils.widgets.text("force", "", "Re-run these stages (comma-separated)")
+
+# COMMAND ----------
+
+from curation.pipeline import load_pipeline_config, run_pipeline
+
+cfg_path = dbutils.widgets.get("config")
+cfg_path = cfg_path if os.path.isabs(cfg_path) or os.path.exists(cfg_path) else os.path.join(_root, cfg_path)
+cfg = load_pipeline_config(cfg_path, {"work_dir": _opt("work_dir")} if _opt("work_dir") else None)
+results = run_pipeline(spark, cfg, until=_opt("until"),
+                       force=[f.strip() for f in (_opt("force") or "").split(",") if f.strip()])
+
+# COMMAND ----------
+
+for r in results:
+    print(f"{r.name:<24} {r.status:<8} {r.seconds:8.1f} s  {r.reason}")
+report = os.path.join(cfg["work_dir"], cfg["tables"]["report"], "index.html")
+if os.path.exists(report):
+    displayHTML(f"Report: {report}")

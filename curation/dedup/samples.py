@@ -75,6 +75,8 @@ def web_pages(corpus: Path, limit: int = 10, min_chars: int = 800) -> list[tuple
     meta = json.loads((base / "evaldata.json").read_text())
     out = []
     for url, info in sorted(meta.items()):
+        if not url.startswith(("http://", "https://")):
+            continue
         p = base / "eval" / (info["file"] + ".gz")
         if not p.is_file():
             p = base / "cache" / (info["file"] + ".gz")

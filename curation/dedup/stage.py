@@ -246,7 +246,7 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
     stats.set("docs.in", n_in)
     _log(f"{n_in:,} documents in ({time.time() - t_start:.1f} s)")
 
-    alive = meta
+    alive, n_alive = meta, n_in
     removed_parts: list[DataFrame] = []
     for step, key in (("url", "_url_key"), ("exact", "_text_hash")):
         if not cfg[step]["enabled"]:
@@ -255,8 +255,9 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
         t0 = time.time()
         alive, removed = _fold(alive, key, step)
         alive = _materialise(alive)
-        removed = _materialise(removed)
-        n = removed.count()
+        n_alive_after = alive.count()
+        n = n_alive - n_alive_after
+        n_alive = n_alive_after
         stats.set(f"removed.{step}", n)
         removed_parts.append(removed)
         _log(f"{step}: {n:,} removed ({time.time() - t0:.1f} s)")
@@ -281,12 +282,12 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
         w = Window.partitionBy("component").orderBy(*_survivor_order())
         ranked = members.withColumn("_rn", F.row_number().over(w)).withColumn(
             "_rep", F.first("doc_id").over(w))
-        near_map = _materialise(ranked.where(F.col("_rn") > 1).select(
+        near_map = (ranked.where(F.col("_rn") > 1).select(
             "doc_id", F.col("_rep").alias("rep"), F.lit("near").alias("reason")))
-        n_near = near_map.count()
-        stats.set("removed.near", n_near)
-        stats.set("near.clusters", ranked.where(F.col("_rn") == 1).count())
         alive = _materialise(alive.join(near_map.select("doc_id"), "doc_id", "left_anti"))
+        n_near = n_alive - alive.count()
+        n_alive -= n_near
+        stats.set("removed.near", n_near)
         removed_parts.append(near_map)
         _log(f"near: {n_near:,} removed in {rounds} component rounds ({time.time() - t0:.1f} s)")
     else:
@@ -311,7 +312,7 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
                  .join(sizes, "doc_id", "left")
                  .withColumn("cluster_id", F.col("doc_id"))
                  .withColumn("cluster_size", F.coalesce("cluster_size", F.lit(1)).cast("long")))
-    n_surv = alive.count()
+    n_surv = n_alive
 
     # Line dedup.
     lc = cfg["lines"]

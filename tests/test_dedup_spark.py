@@ -1,0 +1,160 @@
+"""The dedup stage in local Spark on real corpus text with injected duplicates: every step, the
+duplicates table, statistics, determinism across partitionings, and a rerun that replaces."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import numpy as np
+import pytest
+
+from curation.dedup import samples
+from curation.dedup.components import connected_components
+from curation.dedup.exact import normalized_hash, normalized_hash_col
+from curation.dedup.minhash import jaccard
+from curation.schema import DOCUMENTS
+from curation.stats import latest_run
+from curation.tables import read_table, table_version, write_table
+
+T0 = dt.datetime(2024, 1, 15, 12, 0)
+T1 = dt.datetime(2024, 6, 15, 12, 0)
+
+
+@pytest.fixture(scope="module")
+def fixture_docs(corpus):
+    """Rows with known duplicates, and the truth: {doc_id: (reason, survivor doc_id)}."""
+    rng = np.random.default_rng(11)
+    rows, truth, expect_lines = [], {}, set()
+    web = samples.web_pages(corpus, limit=6)
+    for i, (url, text) in enumerate(web):
+        rows.append(samples.make_row("crawl", f"a{i}", text, url=url, fetch_time=T0))
+    # url: three pages re-fetched later under a tracking-parameter URL (slightly changed text)
+    for i in range(3):
+        url, text = web[i]
+        new = samples.make_row("crawl", f"b{i}", text + "\nUpdated.",
+                               url=url + ("&" if "?" in url else "?") + "utm_source=x",
+                               fetch_time=T1)
+        rows.append(new)
+        truth[rows[i]["doc_id"]] = ("url", new["doc_id"])
+    math = samples.math_solutions(corpus, 400)
+    long_math = [t for t in math if len(t.split()) > 120][:8]
+    for i, t in enumerate(long_math):
+        rows.append(samples.make_row("math", f"m{i}", t))
+    # exact: case and layout changes of two MATH documents
+    for i in range(2):
+        r = samples.make_row("math", f"mx{i}", "  " + long_math[i].upper().replace(" ", "  \n"))
+        rows.append(r)
+        a, b = sorted([r["doc_id"], samples.doc_id("math", f"m{i}")])
+        truth[b] = ("exact", a)
+    # near: light word edits of three other MATH documents (Jaccard about 0.8-0.9)
+    for i in range(2, 5):
+        v = long_math[i]
+        while not 0.75 <= jaccard(v, long_math[i]) < 0.97:      # a real edit, still near
+            v = samples.edit_words(long_math[i], 0.02, rng)
+        r = samples.make_row("math", f"mn{i}", v)
+        rows.append(r)
+        a, b = sorted([r["doc_id"], samples.doc_id("math", f"m{i}")])
+        truth[b] = ("near", a)
+    # lines: ten GSM8K documents framed by the same boilerplate (threshold 6), one of them so
+    # short that it falls under min_chars once the boilerplate is gone
+    for i, t in enumerate(samples.gsm8k(corpus, 10)):
+        r = samples.make_row("gsm8k", f"g{i}", samples.with_boilerplate(t, rng))
+        rows.append(r)
+        expect_lines.add(r["doc_id"])
+    short = samples.make_row("gsm8k", "short", samples.with_boilerplate("Just a note.", rng))
+    rows.append(short)
+    truth[short["doc_id"]] = ("lines_too_short", None)
+    # code keeps its repeated lines (skipped source)
+    for i, t in enumerate(samples.code_files(corpus, 8)):
+        rows.append(samples.make_row("thealgorithms", f"c{i}", t))
+    return rows, truth, expect_lines
+
+
+def _write_docs(spark, rows, path, parts):
+    df = spark.createDataFrame(rows, DOCUMENTS)
+    write_table(df.repartition(parts), str(path))
+
+
+def test_exact_hash_same_in_spark_and_python(spark):
+    texts = ["A  b\nC", "  x\t y ", "", None]
+    df = spark.createDataFrame([(t,) for t in texts], "text string")
+    got = [r[0] for r in df.select(normalized_hash_col("text")).collect()]
+    assert got == [normalized_hash(t) for t in texts]
+
+
+def _union_find(edges):
+    parent = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in parent}
+
+
+def test_connected_components_match_union_find_any_partitioning(spark):
+    rnd = random.Random(3)
+    edges = [(rnd.randrange(400) * 7919 % 10007 - 5000, rnd.randrange(400) * 7919 % 10007 - 5000)
+             for _ in range(260)]
+    edges += [(10_000 + i, 10_000 + i + 1) for i in range(40)]          # a long chain
+    edges += [(7, 7), (20_000, 20_001), (20_001, 20_000)]               # loop, duplicate
+    expect = _union_find([e for e in edges if e[0] != e[1]])
+    for parts in (1, 5):
+        df = spark.createDataFrame(edges, "src long, dst long").repartition(parts)
+        comps, rounds = connected_components(df, verbose=False)
+        got = {r.node: r.component for r in comps.collect()}
+        assert got == expect and rounds >= 1
+
+
+def test_dedup_stage_end_to_end_deterministic_and_idempotent(spark, fixture_docs, tmp_path):
+    from curation.dedup.stage import run_dedup
+    rows, truth, expect_lines = fixture_docs
+    out, stats_path = str(tmp_path / "deduped"), str(tmp_path / "stats")
+    results = []
+    for parts in (1, 5):                      # two partitionings, the same output path
+        inp = tmp_path / f"docs_{parts}"
+        _write_docs(spark, rows, inp, parts)
+        st = run_dedup(spark, str(inp), out, {"lines": {"min_chars": 60}}, stats_path)
+        deduped = read_table(spark, out)
+        dups = read_table(spark, out + "_duplicates")
+        results.append((
+            sorted((r.doc_id, r.cluster_id, r.cluster_size, r.lines_removed, r.text)
+                   for r in deduped.collect()),
+            sorted((r.doc_id, r.duplicate_of, r.reason) for r in dups.collect()),
+            dict(st.counters)))
+    (kept, dup_rows, counters), (kept2, dup_rows2, _) = results
+    assert kept == kept2 and dup_rows == dup_rows2            # same survivors, same cluster ids
+
+    # rerun replaced the table (no appended rows) and made a new Delta version
+    assert len(kept) == len(rows) - len(truth) == counters["docs.out"]
+    assert table_version(spark, out) >= 1
+    assert read_table(spark, out).count() == len(kept)
+
+    # every removal is in the duplicates table with its reason and survivor
+    assert {d: (r, s) for d, s, r in dup_rows} == truth
+    for reason in ("url", "exact", "near", "lines_too_short"):
+        n = sum(1 for v in truth.values() if v[0] == reason)
+        assert counters[f"removed.{reason}"] == n, reason
+    assert counters["docs.in"] == len(rows)
+
+    by_id = {k[0]: k for k in kept}
+    for d, (reason, surv) in truth.items():
+        if surv:
+            assert by_id[surv][1] == surv and by_id[surv][2] == 2      # cluster_id, cluster_size
+    # url: the later fetch survives; boilerplate lines removed (4 per framed doc), code untouched
+    assert all(by_id[samples.doc_id("crawl", f"b{i}")][4].endswith("Updated.") for i in range(3))
+    for d in expect_lines:
+        assert by_id[d][3] >= 4 and "Skip to main content" not in by_id[d][4]
+        assert "All rights reserved" not in by_id[d][4]
+    assert counters["lines.removed"] >= 4 * (len(expect_lines) + 1)
+    code_ids = {samples.doc_id("thealgorithms", f"c{i}") for i in range(8)}
+    assert all(by_id[c][3] == 0 for c in code_ids)
+
+    recorded = latest_run(spark, stats_path, "dedup")
+    assert recorded["removed.near"] == counters["removed.near"]

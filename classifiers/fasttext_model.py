@@ -132,6 +132,37 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+def _train_child(train_file: str, model_path: str, hp: dict) -> None:
+    import fasttext
+    ft = fasttext.train_supervised(input=train_file, verbose=0, **hp)
+    ft.save_model(model_path)
+
+
+def _train_fresh_process(train_file: str, model_path: str, hp: dict) -> dict:
+    """Train in a freshly spawned process and return the hyper-parameters actually used.
+
+    The fastText build used here leaks state between trainings in one process: a second
+    `train_supervised` in the same process often stops with "Encountered NaN" on data that trains
+    fine in a fresh one. A spawned child per training avoids it (about a second of start-up).
+    A run that still diverges is retried once as it is, then with half the learning rate.
+    """
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    hp = dict(hp)
+    for attempt in range(4):
+        with ctx.Pool(1) as pool:
+            try:
+                pool.apply(_train_child, (train_file, model_path, hp))
+                return hp
+            except RuntimeError as e:
+                if "NaN" not in str(e) or attempt == 3:
+                    raise RuntimeError(f"fastText training failed ({e}); try a lower --lr, "
+                                       "more --epoch or more data") from e
+        if attempt >= 1:
+            hp["lr"] = hp["lr"] / 2
+    return hp
+
+
 def train_model(examples: Sequence[tuple[str, str]], out_dir: str | os.PathLike, kind: str,
                 hyperparameters: dict | None = None, max_chars: int = DEFAULT_MAX_CHARS,
                 positive_label: str | None = None, extra_meta: dict | None = None) -> FastTextModel:
@@ -140,8 +171,6 @@ def train_model(examples: Sequence[tuple[str, str]], out_dir: str | os.PathLike,
     `extra_meta` (metrics, threshold, data sources, held-out counts) is merged into the metadata;
     the training data fingerprint and the hyper-parameters are always recorded.
     """
-    import fasttext
-
     examples = [(lab, t) for lab, t in examples if t and t.strip()]
     labels = sorted({lab for lab, _ in examples})
     if len(labels) < 2:
@@ -152,8 +181,8 @@ def train_model(examples: Sequence[tuple[str, str]], out_dir: str | os.PathLike,
     hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # Write the training file in a stable order (sorted by label, then text hash) so that a
-    # single-threaded run is reproducible whatever order the examples came in.
+    # Write the training file in a stable order (by text hash), whatever order the examples came
+    # in. (fastText training itself is not bit-reproducible; the metadata pins the model's hash.)
     import hashlib
     rows = sorted(((lab, prepare(t, max_chars)) for lab, t in examples),
                   key=lambda r: (hashlib.sha1(r[1].encode()).hexdigest(), r[0]))
@@ -162,22 +191,12 @@ def train_model(examples: Sequence[tuple[str, str]], out_dir: str | os.PathLike,
             if line:
                 f.write(f"{LABEL_PREFIX}{lab} {line}\n")
         train_file = f.name
+    tmp = out / (MODEL_FILE + ".tmp")
     try:
-        # fastText occasionally diverges ("Encountered NaN") on very small training sets at a
-        # high learning rate: retry with half the rate, and record the rate actually used.
-        for attempt in range(4):
-            try:
-                ft = fasttext.train_supervised(input=train_file, verbose=0, **hp)
-                break
-            except RuntimeError as e:
-                if "NaN" not in str(e) or attempt == 3:
-                    raise RuntimeError(f"fastText training failed ({e}); try a lower --lr") from e
-                hp["lr"] = hp["lr"] / 2
+        hp = _train_fresh_process(train_file, str(tmp), hp)
     finally:
         os.unlink(train_file)
-    # Write the model under a temporary name, then rename: a crash never leaves a half model.
-    tmp = out / (MODEL_FILE + ".tmp")
-    ft.save_model(str(tmp))
+    # The model was written under a temporary name: a crash never leaves a half model.
     os.replace(tmp, out / MODEL_FILE)
     per_label = {lab: sum(1 for l, _ in examples if l == lab) for lab in labels}
     meta = {

@@ -242,35 +242,45 @@ def run_score(spark, input_path: str, output_path: str, config: dict | None = No
     print(f"score: {input_path} -> {output_path}", file=sys.stderr, flush=True)
     write_table(scored, output_path, user_metadata=f"score config {stats.config_hash}")
 
-    # Statistics from the written table (small aggregations; no documents reach the driver).
+    # Statistics from the written table in one small aggregation (one row per stream x domain x
+    # language x empty x kept; no documents reach the driver).
     out = read_table(spark, output_path)
-    chars = F.length(F.col(cfg["text_column"]))
+    tc = F.col(cfg["text_column"])
     qt = cfg["quality_threshold"]
     if qt is None:
         qt = load_model(resolve_model_dir(cfg["models"]["quality"], "quality")).threshold or 0.5
-    tot = out.agg(F.count(F.lit(1)).alias("n"), F.sum(chars).alias("chars"),
-                  F.sum(F.when(F.col("stream").isNull(), 1).otherwise(0)).alias("unscored"),
-                  F.sum(F.when(F.col("quality") >= qt, 1).otherwise(0)).alias("hq"),
-                  F.avg("quality").alias("q_mean")).first()
-    stats.set("docs.in", tot["n"])
-    stats.set("docs.out", tot["n"])
-    stats.set("chars.out", tot["chars"] or 0)
-    stats.set("docs.unscored", tot["unscored"])
-    stats.set(f"quality.at_least_{qt:g}", tot["hq"])
-    stats.set("quality.mean", round(float(tot["q_mean"] or 0.0), 4))
-    for r in out.groupBy("stream").agg(F.count(F.lit(1)).alias("n"), F.sum(chars).alias("c")).collect():
-        s = r["stream"] or "none"
-        stats.set(f"stream.{s}.docs", r["n"])
-        stats.set(f"stream.{s}.chars", r["c"] or 0)
-    for r in out.groupBy("content_domain").count().collect():
-        stats.set(f"domain.{r[0] or 'none'}", r[1])
-    langs = out.groupBy("lang").count().orderBy(F.desc("count"), "lang").limit(25).collect()
-    for r in langs:
-        stats.set(f"lang.{r[0] or 'none'}", r[1])
+    keep = F.col("keep") if "keep" in out.columns else F.lit(True)
+    groups = (out.groupBy(
+        F.coalesce(F.col("stream"), F.lit("none")).alias("stream"),
+        F.coalesce(F.col("content_domain"), F.lit("none")).alias("domain"),
+        F.coalesce(F.col("lang"), F.lit("none")).alias("lang"),
+        (tc.isNull() | (F.length(F.trim(tc)) == 0)).alias("empty"),
+        F.coalesce(keep, F.lit(True)).alias("kept"))
+        .agg(F.count(F.lit(1)).alias("n"), F.sum(F.coalesce(F.length(tc), F.lit(0))).alias("chars"),
+             F.sum(F.when(F.col("quality") >= qt, 1).otherwise(0)).alias("hq"),
+             F.sum(F.coalesce(F.col("quality"), F.lit(0.0))).alias("q_sum"),
+             F.count("quality").alias("q_n"))
+        .collect())
+    n = sum(r["n"] for r in groups)
+    stats.set("docs.in", n)
+    stats.set("docs.out", n)
+    stats.set("chars.out", sum(r["chars"] for r in groups))
+    stats.set("docs.unscored", sum(r["n"] for r in groups if r["stream"] == "none"))
+    stats.set("unscored.empty_text", sum(r["n"] for r in groups if r["empty"]))
     if not cfg["score_dropped"] and "keep" in out.columns:
-        stats.set("unscored.dropped_by_filter", out.where(~F.col("keep")).count())
-    empty = out.where(F.col(cfg["text_column"]).isNull()
-                      | (F.length(F.trim(F.col(cfg["text_column"]))) == 0)).count()
-    stats.set("unscored.empty_text", empty)
+        stats.set("unscored.dropped_by_filter",
+                  sum(r["n"] for r in groups if not r["kept"] and not r["empty"]))
+    stats.set(f"quality.at_least_{qt:g}", sum(r["hq"] for r in groups))
+    q_n = sum(r["q_n"] for r in groups)
+    stats.set("quality.mean", round(sum(r["q_sum"] for r in groups) / q_n, 4) if q_n else 0.0)
+    langs: dict = {}
+    for r in groups:
+        stats.add(f"stream.{r['stream']}.docs", r["n"])
+        stats.add(f"stream.{r['stream']}.chars", r["chars"])
+        stats.add(f"domain.{r['domain']}", r["n"])
+        langs[r["lang"]] = langs.get(r["lang"], 0) + r["n"]
+    for lang, c in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0]))[:25]:
+        stats.set(f"lang.{lang}", c)
+    stats.set("lang.distinct", len(langs))
     stats.record(spark, stats_path)
     return stats

@@ -98,7 +98,7 @@ def test_quality_metadata_records_heldout_metrics(small_models):
     assert m["kind"] == "quality" and m["positive_label"] == "hq"
     assert m["metrics"]["heldout_roc_auc"] > 0.8
     assert m["training_data"]["n_heldout"] > 0 and len(m["training_data"]["fingerprint"]) == 64
-    assert m["hyperparameters"]["dim"] == 16
+    assert m["hyperparameters"]["dim"] == 32
     assert m["code_version"].startswith(("git:", "package:"))
 
 
@@ -194,11 +194,9 @@ def test_training_is_reproducible(tmp_path, corpus):
     hp = {"bucket": 50_000, "dim": 16}
     m1 = train_model(ex, tmp_path / "one", "toy", hp)
     m2 = train_model(list(reversed(ex)), tmp_path / "two", "toy", hp)
-    # fastText training is not bit-reproducible (the model file is pinned by its hash in the
-    # metadata instead), but the same data in any order gives the same fingerprint and the
-    # same decisions
-    probe = [r["question"] for r in math[:5]] + [r["content"] for r in code[:5]]
-    assert [l for l, _ in m1.predict(probe)] == [l for l, _ in m2.predict(probe)]
+    # single-threaded training in a fresh process on the same (order-normalised) data gives the
+    # same model bytes
+    assert m1.meta["model_sha256"] == m2.meta["model_sha256"]
     assert m1.meta["training_data"]["fingerprint"] == m2.meta["training_data"]["fingerprint"]
     m3 = train_model(ex[:-1], tmp_path / "three", "toy", hp)
     assert m3.meta["training_data"]["fingerprint"] != m1.meta["training_data"]["fingerprint"]

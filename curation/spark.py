@@ -57,10 +57,7 @@ def get_spark(app_name: str = "curation", master: str | None = None, memory: str
     memory = memory or os.environ.get("CURATION_SPARK_MEMORY", DEFAULT_MEMORY)
     shuffle_partitions = shuffle_partitions or int(
         os.environ.get("CURATION_SHUFFLE_PARTITIONS", DEFAULT_SHUFFLE_PARTITIONS))
-    # Local Python workers must import this project's packages without an install.
-    pp = os.environ.get("PYTHONPATH", "")
-    if str(PROJECT_ROOT) not in pp.split(os.pathsep):
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), pp) if p)
+    _expose_project_to_local_workers()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
@@ -87,6 +84,14 @@ def get_spark(app_name: str = "curation", master: str | None = None, memory: str
     return spark
 
 
+def _expose_project_to_local_workers() -> None:
+    """Local Python workers inherit PYTHONPATH: put the project root on it, so they import this
+    project's packages from a clone without an install (a cluster ships them with --py-files)."""
+    pp = os.environ.get("PYTHONPATH", "")
+    if str(PROJECT_ROOT) not in pp.split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), pp) if p)
+
+
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -110,6 +115,7 @@ def _session_under_spark_submit(app_name: str, shuffle_partitions: int | None):
         return spark
     master = spark.sparkContext.master
     if master.startswith("local") and not os.environ.get("CURATION_REEXEC"):
+        _expose_project_to_local_workers()  # inherited by the re-executed JVM's Python workers
         import shutil
         jars = _local_delta_jars()
         conf = spark.sparkContext.getConf()

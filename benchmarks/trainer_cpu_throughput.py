@@ -65,8 +65,11 @@ def main():
     ap.add_argument("--rows", type=int, default=2, help="rows of 128 tokens per step")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--also", default="tiny", help="a second preset measured in the same run ('' = none)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     a = ap.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()}")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, load average {os.getloadavg()}")
     preset_table()
     with tempfile.TemporaryDirectory() as tmp:
         write_demo_mix(corpus_dir(), tmp, seq_len=128, per_source=60, heldout_per_source=2)

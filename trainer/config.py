@@ -74,6 +74,7 @@ class TrainConfig:
     activation_checkpointing: bool = False
     parallel: str = "auto"           # auto (ddp when WORLD_SIZE > 1) | none | ddp | fsdp
     attention: str = "auto"          # auto | sdpa | flex | varlen  (see trainer/attention.py)
+    cpu_threads: int | None = None   # torch intra-op threads on CPU (None = torch's default)
     micro_batch_tokens: int = 4096   # tokens per forward/backward per rank; accumulation fills the step
     log_every: int = 10
     tensorboard: bool = True

@@ -33,6 +33,8 @@ from trainer.schedule import ramp_at, stage_lr
 class Trainer:
     def __init__(self, cfg: TrainConfig, log=print):
         self.cfg = cfg
+        if cfg.cpu_threads:
+            torch.set_num_threads(cfg.cpu_threads)
         self.info = par.init_distributed(cfg.device)
         self._log = log
         self.out = Path(cfg.out_dir)

@@ -135,25 +135,25 @@ def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
 
 
 def full_state_dicts(model: nn.Module, optimizer, mode: str) -> tuple[dict, dict]:
-    """Unsharded model and optimizer state dicts for saving (rank 0 holds them under FSDP2)."""
-    if mode == "fsdp":
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
-        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        return get_state_dict(model, optimizer, options=opts)
-    m = unwrap(model)
-    return ({k: v.detach().cpu() for k, v in _plain_state(m).items()}, optimizer.state_dict())
+    """Unsharded model and optimizer state dicts for saving, keyed by parameter names (FQNs).
+
+    The same layout whatever the wrapper (none, DDP, FSDP2, compiled blocks), so a checkpoint
+    written by one world size / mode resumes under another.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+    opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    msd, osd = get_state_dict(model, optimizer, options=opts)
+    return _strip_compiled(msd), osd
 
 
 def load_full_state_dicts(model: nn.Module, optimizer, model_sd: dict, optim_sd: dict | None, mode: str):
-    if mode == "fsdp":
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-        opts = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
-        set_state_dict(model, optimizer, model_state_dict=model_sd,
-                       optim_state_dict=optim_sd if optim_sd is not None else {}, options=opts)
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+    opts = StateDictOptions(full_state_dict=True)
+    if optim_sd is None:
+        from torch.distributed.checkpoint.state_dict import set_model_state_dict
+        set_model_state_dict(model, model_sd, options=opts)
         return
-    unwrap(model).load_state_dict(_strip_compiled(model_sd))
-    if optim_sd is not None and optimizer is not None:
-        optimizer.load_state_dict(optim_sd)
+    set_state_dict(model, optimizer, model_state_dict=model_sd, optim_state_dict=optim_sd, options=opts)
 
 
 def _plain_state(m: nn.Module) -> dict:

@@ -24,12 +24,6 @@ def main(argv=None) -> int:
     from curation.filters.stage import DEFAULTS, rejected, run_filter
 
     cfg = load_config(DEFAULTS, args.config)
-    # Python workers started by a local spark-submit must import this project too (the local
-    # re-exec in curation/spark.py inherits this environment).
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    pp = os.environ.get("PYTHONPATH", "")
-    if root not in pp.split(os.pathsep):
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, pp) if p)
     spark = session(args, "filter")
     run_filter(spark, args.input, args.output, config=cfg, stats_path=stats_path(args, args.output),
                decide_only=args.decide_only)

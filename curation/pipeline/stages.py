@@ -152,7 +152,10 @@ def _call_train(ctx):
 def _call_train_model(ctx, kind: str):
     """`python -m classifiers.train <kind> --recipe default --out DIR`, in this process."""
     out = os.path.dirname(ctx.outputs[0])
-    rc = ctx.entry([kind, "--recipe", "default", "--out", out])
+    args = [kind, "--recipe", "default", "--out", out]
+    if ctx.config.get("corpus"):
+        args += ["--corpus", ctx.config["corpus"]]
+    rc = ctx.entry(args)
     if rc not in (0, None):
         raise RuntimeError(f"classifiers.train {kind} exited with {rc}")
     return {"model": out}
@@ -193,7 +196,8 @@ def build_stages(cfg: dict) -> list[Stage]:
             continue
         models[kind] = table_path(cfg, "models", kind)
         add(f"models.{kind}", "models", functools.partial(_call_train_model, kind=kind), [],
-            [os.path.join(models[kind], "metadata.json")], {"recipe": "default"},
+            [os.path.join(models[kind], "metadata.json")],
+            {"recipe": "default", "corpus": corpus_path(cfg, ".") if cfg.get("corpus") else None},
             code=["classifiers"])
     for name, key in (("dedup", "deduped"), ("filter", "filtered"), ("score", "scored")):
         out = table_path(cfg, key)

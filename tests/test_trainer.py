@@ -281,21 +281,29 @@ def test_final_model_is_exact_average(full_run):
     assert len(pre) <= 1
 
 
-def test_resume_on_a_different_mix_is_refused(full_run, mixes, tmp_path, real_tokens):
-    out_full, _ = full_run
+def test_resume_on_a_different_mix_is_refused(mixes, tmp_path, real_tokens):
     root, vocab = mixes
-    work = tmp_path / "run"
-    shutil.copytree(out_full, work)
-    ck = list_checkpoints(work)[0]
-    st = read_state(ck)
-    st["fingerprints"]["pretrain"] = "something-else"
-    (ck / "state.json").write_text(json.dumps(st))
-    for c in list_checkpoints(work)[1:]:
-        shutil.rmtree(c)
+    mix = tmp_path / "mix"
+    shutil.copytree(root, mix)
+    out = tmp_path / "run"
+    assert Trainer(_cfg(mix, out, "stop_after_steps=2")).run()["step"] == 2
+    # the mixer re-ran with other documents: same directory, different token stream and fingerprint
+    _, _, docs = real_tokens
+    small, _, eot = tt.relabel_compact(docs)
+    shutil.rmtree(mix / "pretrain")
+    tt.write_token_shards(mix / "pretrain", SOURCES, [d[::-1] for d in small], seq_len=ROW, vocab_size=vocab,
+                          eot_id=eot, seed=99)
     with pytest.raises(MixMismatchError, match="--force"):
-        Trainer(_cfg(root, work)).run()
-    res = Trainer(_cfg(root, work, "force=true", "stop_after_steps=1")).run()
-    assert res["step"] == st["step"] + 1
+        Trainer(_cfg(mix, out)).run()
+    res = Trainer(_cfg(mix, out, "force=true", "stop_after_steps=1")).run()
+    assert res["step"] == 3
+
+
+def test_shipped_recipes_parse():
+    for p in sorted(Path(__file__).resolve().parent.parent.glob("configs/train/*.yaml")):
+        cfg = load(p)
+        assert cfg.stages and cfg.ramps, p
+        build_model(preset_config(cfg.model["preset"]), "meta")
 
 
 @pytest.mark.gpu

@@ -7,7 +7,6 @@ unchanged), so a 64-dim model's output layer is small; the reader and mask tests
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 

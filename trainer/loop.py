@@ -265,14 +265,14 @@ class Trainer:
                 rec = {"stage": st.name, "loss": loss, "lr": lr, "grad_norm": gnorm, "tokens": self.total_tokens,
                        "batch_tokens": ramp["batch_tokens"], "seq_len": L, "grad_accum": accum,
                        "tokens_per_s": tok_s, "flops_per_s": flops_s, "step_time_s": dt}
-                if self.peak:
-                    rec["mfu"] = flops_s / self.peak
+                if self.peak:   # model FLOPs of the global batch over the peak of all GPUs
+                    rec["mfu"] = flops_s / (self.peak * self.info.world_size)
                 self.metrics.log("train", self.step, rec)
                 if self.step % cfg.log_every == 0 or stage_step == 1:
                     elapsed = time.perf_counter() - t_start
                     rate = (self.total_tokens - tok_start) / max(elapsed, 1e-9)
                     left = sum(s.tokens for s in cfg.stages) - self.total_tokens
-                    perf = f"MFU {100 * flops_s / self.peak:.1f}%" if self.peak else f"{fmt_si(flops_s)}FLOP/s"
+                    perf = f"MFU {100 * rec['mfu']:.1f}%" if self.peak else f"{fmt_si(flops_s)}FLOP/s"
                     self.log(f"step {self.step}/{planned} [{st.name}] loss {loss:.4f} lr {lr:.2e} "
                              f"gnorm {gnorm:.2f} | {fmt_si(tok_s)} tok/s {perf} | bs {ramp['batch_tokens']} "
                              f"seq {L} accum {accum} | {100 * self.total_tokens / (left + self.total_tokens):.1f}% "

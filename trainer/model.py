@@ -9,7 +9,7 @@ used for MFU, achieved FLOP/s and any scaling-law accounting.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn as nn

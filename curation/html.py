@@ -16,6 +16,7 @@ import re
 import signal
 import threading
 import time
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -75,13 +76,37 @@ def charset_from_content_type(content_type: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+def _stray_byte_as_cp1252(err: UnicodeDecodeError):
+    """Codec error handler: a byte that is not valid UTF-8 is read as windows-1252 (the usual
+    cause: a latin-1 fragment pasted into a UTF-8 page), else U+FFFD."""
+    bad = err.object[err.start:err.start + 1]
+    return bad.decode("cp1252", "replace"), err.start + 1
+
+
+codecs.register_error("curation_cp1252", _stray_byte_as_cp1252)
+
+UTF8_MAX_BAD_SHARE = 0.05   # invalid sequences / non-ASCII bytes still read as "UTF-8 with strays"
+
+
 def _try(data: bytes, enc: str | None) -> str | None:
+    """Decode strictly; a page declared or detected as UTF-8 that has a few stray invalid bytes
+    (<= 5% of its non-ASCII bytes) is still UTF-8, as in a browser: the strays are read as
+    windows-1252 instead of rejecting the declaration."""
     if not enc:
         return None
     try:
         return data.decode(enc)
-    except (UnicodeDecodeError, LookupError):
+    except LookupError:
         return None
+    except UnicodeDecodeError:
+        if enc != "utf-8":
+            return None
+    non_ascii = len(data) - len(data.translate(None, bytes(range(128, 256))))
+    text = data.decode("utf-8", "replace")
+    bad = text.count("\ufffd") - data.count("\xef\xbf\xbd".encode("latin-1"))
+    if bad > UTF8_MAX_BAD_SHARE * non_ascii:
+        return None
+    return data.decode("utf-8", "curation_cp1252")
 
 
 def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str, str]:
@@ -237,6 +262,71 @@ def strip_markdown(text: str) -> str:
     return text.strip()
 
 
+# ---------------------------------------------------------------- plain text from trafilatura
+
+# A verbatim line (code/pre block) is tagged with this in the tree before serialising, so that
+# marker stripping never touches code; printable (trafilatura drops non-printables) and never
+# expected in page text.
+_VERBATIM = "\u2e3b\u2e3bverbatim\u2e3b\u2e3b"
+_ITEM_MARK = re.compile(r"^[ ]*- ")
+_ROW = re.compile(r"^\|.*\|\s*$")
+_CELL_SPLIT = re.compile(r"\s*(?<!\\)\|\s*")
+
+
+def _mark_verbatim(body) -> None:
+    """Prefix every line of multi-line code/pre blocks with _VERBATIM (blank lines included,
+    which trafilatura's plain-text serialiser would otherwise drop)."""
+    for el in body.iter("code", "quote"):
+        if el.text and "\n" in el.text.strip("\n"):
+            el.text = "\n".join(_VERBATIM + ln for ln in el.text.strip("\n").split("\n"))
+
+
+def _plain_lines(text: str) -> str:
+    """trafilatura's plain text minus its two markdown-ish markers: '- ' of list items and the
+    '| a | b |' / '|---|' table syntax (cells joined by tabs). Verbatim lines are kept as they are."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if line.startswith(_VERBATIM):
+            out.append(line.replace(_VERBATIM, ""))
+            continue
+        line = line.replace(_VERBATIM, "")
+        if _TABLE_SEP.match(line):
+            continue
+        if _ROW.match(line):
+            cells = _CELL_SPLIT.split(line.strip()[1:-1].strip())
+            line = "\t".join(c.replace("\\|", "|") for c in cells)
+        else:
+            line = _ITEM_MARK.sub("", line)
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+def _extract_text(tree, url: str | None, cfg: dict) -> str | None:
+    """Main text of a prepared lxml tree: trafilatura's extraction with include_formatting off
+    (the same content selection as a bare `trafilatura.extract`; its markdown mode changes which
+    elements survive and backslash-escapes *, _, [ in text and code), serialised by trafilatura's
+    own plain-text writer, then list/table markers removed (strip_markdown)."""
+    from trafilatura import bare_extraction
+    from trafilatura.settings import Extractor
+    from trafilatura.xml import xmltotxt
+    options = Extractor(output_format="txt", url=url, comments=cfg["include_comments"],
+                        tables=cfg["include_tables"], precision=cfg["favor_precision"],
+                        recall=cfg["favor_recall"] and not cfg["favor_precision"],
+                        formatting=False, dedup=False)
+    doc = bare_extraction(tree, options=options)
+    if doc is None or doc.body is None:
+        return None
+    parts = []
+    for body in (doc.body, doc.commentsbody):
+        if body is None:
+            continue
+        if cfg["strip_markdown"]:
+            _mark_verbatim(body)
+        parts.append(xmltotxt(body, False))
+    text = unicodedata.normalize("NFC", "\n".join(p for p in parts if p).strip())
+    return _plain_lines(text) if cfg["strip_markdown"] else text
+
+
 # ---------------------------------------------------------------- the entry point
 
 def extract_html(payload: bytes | str, url: str | None = None, http_charset: str | None = None,
@@ -255,21 +345,13 @@ def extract_html(payload: bytes | str, url: str | None = None, http_charset: str
                 meta["charset"], meta["charset_source"] = charset, source
             else:
                 html = payload
-            from trafilatura import extract
             from trafilatura.utils import load_html
             tree = load_html(html) if html.strip() else None
             if tree is None:
                 return Extracted(None, reason="rejected.unparseable_html", meta=meta)
             title, lang = _title_and_lang(tree)
             _prepare_tree(tree, cfg["keep_math_images"])
-            text = extract(tree, url=url, include_comments=cfg["include_comments"],
-                           include_tables=cfg["include_tables"],
-                           favor_precision=cfg["favor_precision"],
-                           favor_recall=cfg["favor_recall"] and not cfg["favor_precision"],
-                           include_formatting=cfg["strip_markdown"], output_format="txt",
-                           deduplicate=False)
-            if text and cfg["strip_markdown"]:
-                text = strip_markdown(text)
+            text = _extract_text(tree, url, cfg)
     except ExtractionTimeout:
         return Extracted(None, reason="rejected.timeout", detail=f"> {cfg['timeout_s']} s", meta=meta)
     except RecursionError:

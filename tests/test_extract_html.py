@@ -85,3 +85,51 @@ def test_garbage_is_a_reason_not_a_crash():
     for junk in (b"", b"\x00\x01\x02" * 100, b"%PDF-1.4 binary", "<html></html>".encode()):
         ex = extract_html(junk)
         assert ex.text is None and ex.reason.startswith("rejected.")
+
+
+def test_text_is_not_markdown_escaped_and_lists_tables_are_plain():
+    body = ("<p>" + "Die Berliner*innen lesen den Artikel über snake_case und [1] Fußnoten. " * 6 + "</p>"
+            "<ul><li>erster Punkt der Liste</li><li>zweiter Punkt<ul><li>verschachtelt</li></ul></li></ul>"
+            "<pre>x = 1\n\n- y: [2]\n  z = a_b</pre>"
+            "<table><tr><th>Spalte|A</th><th>B</th></tr><tr><td>1</td><td>2</td></tr></table>"
+            "<p>" + "Noch ein Absatz mit *Sternen* und Text, der lang genug ist. " * 4 + "</p>")
+    t = extract_html(f"<html><body><article>{body}</article></body></html>".encode()).text
+    assert "Berliner*innen" in t and "snake_case" in t and "[1] Fußnoten" in t and "*Sternen*" in t
+    assert "\\" not in t                                  # no markdown escapes
+    lines = t.split("\n")
+    assert "erster Punkt der Liste" in lines and "verschachtelt" in lines   # list markers gone
+    assert "x = 1\n\n- y: [2]\n  z = a_b" in t            # code verbatim: blank line, '- ' kept
+    assert "Spalte|A\tB" in lines and "1\t2" in lines     # table pipes -> tabs
+    assert "---" not in t
+
+
+def test_utf8_page_with_a_stray_latin1_byte_stays_utf8():
+    raw = page(meta='<meta charset="utf-8">').encode("utf-8").replace(
+        b"</footer>", b" Gr\xfc\xdfe</footer>")          # two bytes that are not valid UTF-8
+    s, enc, src = decode_html(raw)
+    assert (enc, src) == ("utf-8", "meta") and "Café Müller" in s and "Grüße" in s
+    # a page that is windows-1252 throughout is not read as UTF-8 even when it says so
+    s, enc, src = decode_html(page().encode("cp1252"), "utf-8")
+    assert src != "header" and "Müller" in s
+
+
+# pages of trafilatura-eval that the markdown-formatting pipeline used to get wrong (content lost
+# in formatting mode, `\*` escapes, a UTF-8 page with stray bytes decoded as cp1006/cp1250)
+REGRESSION_PAGES = ["badische-zeitung.de-Wohnungssuche.html", "taz.de.siemens.html",
+                    "creeny.wordpress.com.nebelsuppe.html", "maescot.de.schafskunde.html",
+                    "der-erfolg-gibt-recht.de.rinderleber.html", "chip.de.bestcrypt.html"]
+
+
+def test_eval_pages_keep_their_must_contain_snippets(corpus):
+    import gzip
+    import json
+    root = corpus / "extraction" / "trafilatura-eval"
+    data = json.loads((root / "evaldata.json").read_text())
+    by_file = {v["file"]: (url, v) for url, v in data.items()}
+    for name in REGRESSION_PAGES:
+        url, item = by_file[name]
+        path = next(p for p in (root / "cache" / (name + ".gz"), root / "eval" / (name + ".gz"))
+                    if p.is_file())
+        text = " ".join((extract_html(gzip.decompress(path.read_bytes()), url=url).text or "").split())
+        for snippet in item["with"]:
+            assert " ".join(snippet.split()) in text, (name, snippet)

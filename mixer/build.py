@@ -28,7 +28,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from curation.stats import RunStats
 from curation.tables import read_table, table_version
@@ -52,49 +51,64 @@ def _log(msg: str) -> None:
 
 # ---------------------------------------------------------------- per-batch functions (workers)
 
-def tokenize_batches(names, seed, downsample, heldout_fraction, tokenizer, max_doc_tokens):
-    """mapInPandas function: (src, doc_id, text) -> status, content hash, token counts and bytes."""
+def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc_tokens):
+    """mapInArrow function: (src, doc_id, text) batches -> status, content hash, token counts and
+    the tokens themselves as little-endian uint32 bytes (an Arrow binary column built straight
+    from one numpy buffer: no per-token Python objects survive the batch)."""
+    import itertools
+
+    import pyarrow as pa
+
     def fn(batches):
         tok = get_tokenizer(tokenizer)
-        for pdf in batches:
-            n = len(pdf)
-            status = np.full(n, TRAIN, dtype=object)
+        enc = tok.encoding
+        for rb in batches:
+            n = rb.num_rows
+            srcs = rb.column(0).to_numpy(zero_copy_only=False)
+            ids = rb.column(1).to_pylist()
+            texts = rb.column(2).to_pylist()
+            status = [TRAIN] * n
             chash = np.zeros(n, dtype=np.int64)
-            texts = pdf["text"].tolist()
-            ids = pdf["doc_id"].tolist()
-            srcs = pdf["src"].tolist()
             todo = []
             for i in range(n):
                 d, t = ids[i], texts[i]
                 if d is None or d == "":
                     status[i] = "null_doc_id"
-                elif t is None or not str(t).strip():
+                elif t is None or not t.strip():
                     status[i] = "empty_text"
                 else:
                     chash[i] = int.from_bytes(hashlib.blake2b(
                         t.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
                         signed=True)
+                    s = int(srcs[i])
                     if morder.is_heldout(d, heldout_fraction):
                         status[i] = HELDOUT
-                    elif not morder.keep_downsampled(seed, names[srcs[i]], d,
-                                                     downsample[srcs[i]]):
+                        todo.append(i)
+                    elif morder.keep_downsampled(seed, names[s], d, downsample[s]):
+                        todo.append(i)
+                    else:
                         status[i] = "downsampled"
-                    todo.append(i)
-            toks = [None] * n
             kept = np.zeros(n, dtype=np.int64)
             orig = np.zeros(n, dtype=np.int64)
-            todo = [i for i in todo if status[i] in (TRAIN, HELDOUT)]
-            if todo:
-                ids_batch = tok.encode_batch([texts[i] for i in todo], num_threads=1)
-                for i, t in zip(todo, ids_batch):
-                    orig[i] = len(t)
-                    if max_doc_tokens and len(t) > max_doc_tokens:
-                        t = t[:max_doc_tokens]
-                    kept[i] = len(t)
-                    toks[i] = np.asarray(t, dtype="<u4").tobytes()
-            yield pd.DataFrame({"src": pdf["src"].astype("int32"), "doc_id": pdf["doc_id"],
-                                "status": status, "chash": chash, "n": kept, "n_orig": orig,
-                                "tokens": toks})
+            lists = enc.encode_ordinary_batch([texts[i] for i in todo], num_threads=1) \
+                if todo else []
+            for i, t in zip(todo, lists):
+                orig[i] = len(t)
+            if max_doc_tokens:
+                kept[:] = np.minimum(orig, max_doc_tokens)
+                lists = [t[:max_doc_tokens] if len(t) > max_doc_tokens else t for t in lists]
+            else:
+                kept[:] = orig
+            offsets = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum(kept * 4, out=offsets[1:])
+            flat = np.fromiter(itertools.chain.from_iterable(lists), dtype="<u4",
+                               count=int(kept.sum()))
+            tokens = pa.Array.from_buffers(pa.binary(), n,
+                                           [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
+            yield pa.RecordBatch.from_arrays(
+                [rb.column(0).cast(pa.int32()), rb.column(1), pa.array(status, pa.string()),
+                 pa.array(chash), pa.array(kept), pa.array(orig), tokens],
+                names=["src", "doc_id", "status", "chash", "n", "n_orig", "tokens"])
     return fn
 
 
@@ -103,62 +117,102 @@ TOKENS_SCHEMA = ("src int, doc_id string, status string, chash long, n long, n_o
 
 
 def order_keys(seed: int):
-    """mapInPandas function adding the order key of every (unit, pass, doc_id)."""
+    """mapInArrow function adding the order key of every (unit, pass, doc_id) occurrence."""
+    import pyarrow as pa
+
     def fn(batches):
-        for pdf in batches:
-            pdf["key"] = np.fromiter(
+        for rb in batches:
+            names = rb.schema.names
+            keys = np.fromiter(
                 (morder.order_key(seed, k, p, d) for k, p, d in
-                 zip(pdf["keyname"], pdf["pass"], pdf["doc_id"])), dtype=np.int64, count=len(pdf))
-            yield pdf
+                 zip(rb.column(names.index("keyname")).to_pylist(),
+                     rb.column(names.index("pass")).to_pylist(),
+                     rb.column(names.index("doc_id")).to_pylist())),
+                dtype=np.int64, count=rb.num_rows)
+            yield pa.RecordBatch.from_arrays(list(rb.columns) + [pa.array(keys)],
+                                             names=names + ["key"])
     return fn
 
 
 def cut_pieces(seq_len: int, eot: int, row_g: dict):
-    """mapInPandas function: document occurrences -> (g, pos, piece) per row they touch."""
+    """mapInArrow function: document occurrences (u, offset, take, tokens) -> one (g, pos, piece)
+    per row each touches."""
+    import pyarrow as pa
+
     def fn(batches):
-        for pdf in batches:
+        for rb in batches:
+            us = rb.column(0).to_numpy(zero_copy_only=False)
+            offs = rb.column(1).to_numpy(zero_copy_only=False)
+            takes = rb.column(2).to_numpy(zero_copy_only=False)
+            col = rb.column(3)
+            bo = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + len(col) + 1]
+            data = col.buffers()[2]
             gs, poss, pcs = [], [], []
-            for u, off, take, tb in zip(pdf["u"], pdf["offset"], pdf["take"], pdf["tokens"]):
-                toks = np.frombuffer(tb, dtype="<u4")
-                gmap = row_g[int(u)]
-                for r, pos, piece in doc_pieces(int(off), int(take), toks, eot, seq_len):
+            for j in range(rb.num_rows):
+                k = int(bo[j + 1] - bo[j]) // 4
+                toks = np.frombuffer(data, dtype="<u4", count=k, offset=int(bo[j])) if k \
+                    else np.zeros(0, "<u4")
+                gmap = row_g[int(us[j])]
+                for r, pos, piece in doc_pieces(int(offs[j]), int(takes[j]), toks, eot, seq_len):
                     gs.append(int(gmap[r]))
                     poss.append(pos)
                     pcs.append(piece.tobytes())
-            yield pd.DataFrame({"g": np.asarray(gs, dtype=np.int64),
-                                "pos": np.asarray(poss, dtype=np.int32), "piece": pcs})
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(gs, pa.int64()), pa.array(poss, pa.int32()), pa.array(pcs, pa.binary())],
+                names=["g", "pos", "piece"])
     return fn
 
 
 # ---------------------------------------------------------------------------------- the build
 
 def _read_sources(spark, spec, input_path):
+    """All sources as one (src, doc_id, text) frame, reading each table once: a document
+    matching several sources' filters appears once per source (as a union would give)."""
     from pyspark.sql import functions as F
     from pyspark.errors import AnalysisException
-    frames, versions = [], []
+    groups, versions, tables = {}, [], {}
     for i, x in enumerate(spec["sources"]):
         path = x["table"] or input_path
         if not path:
             raise SpecError(f"source {x['name']!r} names no table and no --input was given")
-        v = table_version(spark, path)
-        if v is None:
-            raise SpecError(f"source {x['name']!r}: {path} is not a Delta table")
-        df = read_table(spark, path, version=v)
+        path = str(path)
+        if path not in tables:
+            v = table_version(spark, path)
+            if v is None:
+                raise SpecError(f"source {x['name']!r}: {path} is not a Delta table")
+            tables[path] = (v, read_table(spark, path, version=v))
+        v, df = tables[path]
         for c in (x["id_column"], x["text_column"]):
             if c not in df.columns:
                 raise SpecError(f"source {x['name']!r}: table {path} has no column {c!r} "
                                 f"(columns: {df.columns})")
+        cond = F.lit(True)
         if x["filter"]:
             try:
-                df = df.where(x["filter"])
-                df.schema  # analyse now: a bad filter fails here, naming the source
+                df.where(x["filter"]).schema  # analyse now: a bad filter fails here, naming it
             except AnalysisException as e:
                 raise SpecError(f"source {x['name']!r}: bad filter {x['filter']!r}: "
                                 f"{str(e).splitlines()[0]}") from None
-        frames.append(df.select(F.lit(i).cast("int").alias("src"),
-                                F.col(x["id_column"]).cast("string").alias("doc_id"),
-                                F.col(x["text_column"]).cast("string").alias("text")))
-        versions.append({str(path): v})
+            cond = F.expr(x["filter"])
+        groups.setdefault((path, x["id_column"], x["text_column"]), []).append((i, cond))
+        versions.append({path: v})
+    frames = []
+    for (path, idc, textc), members in groups.items():
+        df = tables[path][1]
+        if len(members) == 1:
+            i, cond = members[0]
+            frames.append(df.where(cond).select(
+                F.lit(i).cast("int").alias("src"), F.col(idc).cast("string").alias("doc_id"),
+                F.col(textc).cast("string").alias("text")))
+            continue
+        anyc = members[0][1]
+        for _, c in members[1:]:
+            anyc = anyc | c
+        srcs = F.filter(F.array(*[F.when(c, F.lit(i).cast("int")) for i, c in members]),
+                        lambda e: e.isNotNull())
+        frames.append(df.where(anyc).select(
+            F.explode(srcs).alias("src"), F.col(idc).cast("string").alias("doc_id"),
+            F.col(textc).cast("string").alias("text")))
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)
@@ -181,6 +235,42 @@ def _replace_dir(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+class _Phases:
+    """Times each phase of the build and counts the Spark jobs it ran (job group per phase):
+    `seconds.<phase>` and `spark_jobs.<phase>` in the run statistics."""
+
+    def __init__(self, spark, stats: RunStats):
+        self.sc, self.stats = spark.sparkContext, stats
+
+    def __call__(self, name: str):
+        import contextlib
+
+        @contextlib.contextmanager
+        def cm():
+            group = f"mix-{self.stats.run_id}-{name}"
+            prev = self.sc.getLocalProperty("spark.jobGroup.id")
+            self.sc.setJobGroup(group, f"mix: {name}")
+            t = time.time()
+            try:
+                yield
+            finally:
+                self.stats.set(f"seconds.{name}", round(time.time() - t, 3))
+                try:
+                    n = len(self.sc.statusTracker().getJobIdsForGroup(group))
+                except Exception:  # pragma: no cover - tracker unavailable (e.g. Spark Connect)
+                    n = -1
+                self.stats.set(f"spark_jobs.{name}", n)
+                self.sc.setLocalProperty("spark.jobGroup.id", prev)
+                _log(f"{name}: {time.time() - t:.1f} s, {n} Spark jobs")
+        return cm()
+
+
+# Occurrence tables up to this many rows are broadcast to the token table, which then is neither
+# shuffled for the join nor for the row order (the driver merges the sorted part files).
+BROADCAST_MAX_OCCURRENCES = 1_000_000
+MERGE_MAX_FILES = 256
 
 
 def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
@@ -208,16 +298,17 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     work = Path(work_dir or out.parent / f".{out.name}.work-{stats.run_id}")
     tmp = out.with_name(f".{out.name}.tmp-{stats.run_id}")
     t0 = time.time()
+    phase = _Phases(spark, stats)
     try:
         # 1-2. read and tokenize once
-        docs, versions = _read_sources(spark, spec, input_path)
-        _log(f"tokenizing {S} sources with {tok.name} ({tok.fingerprint})")
-        tokfn = tokenize_batches(names, seed, [x["downsample"] for x in spec["sources"]],
-                                 spec["heldout_fraction"], spec["tokenizer"],
-                                 spec["max_doc_tokens"])
-        docs.mapInPandas(tokfn, TOKENS_SCHEMA).write.mode("overwrite") \
-            .option("compression", "none").parquet(str(work / "tokens"))
-        stats.set("seconds.tokenize", round(time.time() - t0, 3))
+        with phase("tokenize"):
+            docs, versions = _read_sources(spark, spec, input_path)
+            _log(f"tokenizing {S} sources with {tok.name} ({tok.fingerprint})")
+            tokfn = tokenize_arrow(names, seed, [x["downsample"] for x in spec["sources"]],
+                                   spec["heldout_fraction"], spec["tokenizer"],
+                                   spec["max_doc_tokens"])
+            docs.mapInArrow(tokfn, TOKENS_SCHEMA).write.mode("overwrite") \
+                .option("compression", "none").parquet(str(work / "tokens"))
         tokens = spark.read.parquet(str(work / "tokens"))
 
         # 3a. duplicates of a doc_id within a source: keep the smallest content hash
@@ -226,11 +317,30 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
         w = Window.partitionBy("src", "doc_id").orderBy("chash")
         meta = meta.withColumn("_rn", F.when(live, F.row_number().over(w))) \
             .withColumn("status", F.when(F.col("_rn") > 1, F.lit("duplicate_doc_id"))
-                        .otherwise(F.col("status"))).drop("_rn").cache()
-        agg = meta.groupBy("src", "status").agg(
-            F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens"),
-            F.sum(F.when(F.col("n") < F.col("n_orig"), 1).otherwise(0)).alias("truncated"),
-            F.sum(F.col("n_orig") - F.col("n")).alias("tokens_truncated")).collect()
+                        .otherwise(F.col("status"))).drop("_rn") \
+            .withColumn("cat", F.element_at(F.array(*[F.lit(k) for k in src_cat]),
+                                            F.col("src") + 1)).cache()
+        # held out: one unit per category, distinct documents, whole rows only
+        held = meta.where(F.col("status") == HELDOUT)
+        wh = Window.partitionBy("cat", "doc_id").orderBy("src", "chash")
+        held = held.withColumn("_rn", F.row_number().over(wh)).where("_rn = 1").drop("_rn")
+        with phase("count"):
+            # one job: per (src, status) counts, and per category the distinct held-out docs
+            per_status = meta.groupBy("src", "status").agg(
+                F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens"),
+                F.sum(F.when(F.col("n") < F.col("n_orig"), 1).otherwise(0)).alias("truncated"),
+                F.sum(F.col("n_orig") - F.col("n")).alias("tokens_truncated"))
+            per_held = held.groupBy("cat").agg(
+                F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens"))
+            both = per_status.select(F.lit(0).alias("kind"), "src", "status", "docs", "tokens",
+                                     "truncated", "tokens_truncated",
+                                     F.lit(None).cast("int").alias("cat")) \
+                .unionByName(per_held.select(
+                    F.lit(1).alias("kind"), F.lit(None).cast("int").alias("src"),
+                    F.lit(None).cast("string").alias("status"), "docs", "tokens",
+                    F.lit(None).cast("long").alias("truncated"),
+                    F.lit(None).cast("long").alias("tokens_truncated"), "cat")).collect()
+        agg = [r for r in both if r["kind"] == 0]
         counts = {(r["src"], r["status"]): r for r in agg}
         exact_dups = any(st == "duplicate_doc_id" for (_, st) in counts)
 
@@ -255,14 +365,8 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
         _log(f"plan: {N:,} rows of {L} = {plan.total_tokens:,} tokens; epochs "
              + ", ".join(f"{s.name} {s.epochs:.2f}" for s in plan.sources))
 
-        # held out: one unit per category, distinct documents, whole rows only
-        held = meta.where(F.col("status") == HELDOUT) \
-            .withColumn("cat", F.element_at(F.array(*[F.lit(k) for k in src_cat]),
-                                             F.col("src") + 1))
-        wh = Window.partitionBy("cat", "doc_id").orderBy("src", "chash")
-        held = held.withColumn("_rn", F.row_number().over(wh)).where("_rn = 1").drop("_rn")
-        hagg = {r["cat"]: (int(r["docs"]), int(r["tokens"] or 0)) for r in held.groupBy("cat")
-                .agg(F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens")).collect()}
+        hagg = {r["cat"]: (int(r["docs"]), int(r["tokens"] or 0)) for r in both
+                if r["kind"] == 1}
         h_avail = [hagg.get(k, (0, 0))[1] for k in range(C)]
         h_rows = [a // L for a in h_avail]
         h_order = interleave(h_rows)
@@ -283,6 +387,7 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
              for u in range(S + C) if unit_rows[u] > 0],
             "u int, keyname string, passes int, need long, avail long")
 
+        # 3c. every occurrence's offset in its unit's stream (metadata only, no tokens move)
         train_occ = meta.where(F.col("status") == TRAIN).select(
             F.col("src").alias("u"), "src", "doc_id", "chash", (F.col("n") + 1).alias("len"))
         held_occ = held.select((F.col("cat") + S).cast("int").alias("u"), "src", "doc_id",
@@ -291,7 +396,7 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
             .withColumn("pass", F.explode(F.sequence(F.lit(0), F.col("passes") - 1)))
         from pyspark.sql import types as T
         key_schema = T.StructType(list(occ.schema.fields) + [T.StructField("key", T.LongType())])
-        occ = occ.mapInPandas(order_keys(seed), key_schema)
+        occ = occ.mapInArrow(order_keys(seed), key_schema)
         wo = Window.partitionBy("u", "pass").orderBy("key", "doc_id") \
             .rowsBetween(Window.unboundedPreceding, -1)
         occ = occ.withColumn("offset", F.col("pass") * F.col("avail")
@@ -299,33 +404,46 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
             .where(F.col("offset") < F.col("need")) \
             .withColumn("take", F.least(F.col("len"), F.col("need") - F.col("offset"))) \
             .select("u", "src", "doc_id", "chash", "pass", "offset", "take", "len").cache()
-        uagg = {r["u"]: r for r in occ.groupBy("u").agg(
-            F.count("*").alias("occurrences"),
-            F.sum(F.when(F.col("pass") == 0, 1).otherwise(0)).alias("documents"),
-            F.sum("take").alias("tokens"),
-            F.sum(F.col("len") - F.col("take")).alias("dropped")).collect()}
+        with phase("order"):
+            uagg = {r["u"]: r for r in occ.groupBy("u").agg(
+                F.count("*").alias("occurrences"),
+                F.sum(F.when(F.col("pass") == 0, 1).otherwise(0)).alias("documents"),
+                F.sum("take").alias("tokens"),
+                F.sum(F.col("len") - F.col("take")).alias("dropped")).collect()}
+        meta.unpersist()
+        n_occ = sum(int(r["occurrences"]) for r in uagg.values())
 
-        # 4. pieces, in global row order
-        tok_side = tokens.where(F.col("status").isin(TRAIN, HELDOUT)) \
-            .select("src", "doc_id", "chash", "tokens")
-        if exact_dups:
-            tok_side = tok_side.dropDuplicates(["src", "doc_id", "chash"])
-        joined = occ.select("u", "src", "doc_id", "chash", "offset", "take") \
-            .join(tok_side, ["src", "doc_id", "chash"]).select("u", "offset", "take", "tokens")
-        pieces = joined.mapInPandas(cut_pieces(L, tok.eot_id, row_g),
-                                    "g long, pos int, piece binary")
-        nparts = max(1, min(512, (N + H) // 256 + 1))
-        pieces.repartitionByRange(nparts, "g").sortWithinPartitions("g", "pos") \
-            .write.mode("overwrite").option("compression", "none").parquet(str(work / "rows"))
+        # 4. pieces, each (row g, position) once
+        with phase("pieces"):
+            tok_side = tokens.where(F.col("status").isin(TRAIN, HELDOUT)) \
+                .select("src", "doc_id", "chash", "tokens")
+            if exact_dups:
+                tok_side = tok_side.dropDuplicates(["src", "doc_id", "chash"])
+            occ_side = occ.select("u", "src", "doc_id", "chash", "offset", "take")
+            n_files = len(list((work / "tokens").glob("part-*")))
+            local_merge = n_occ <= BROADCAST_MAX_OCCURRENCES and not exact_dups \
+                and n_files <= MERGE_MAX_FILES
+            if local_merge:  # the token table stays where it is: no shuffle of token bytes
+                occ_side = F.broadcast(occ_side)
+            joined = tok_side.join(occ_side, ["src", "doc_id", "chash"]) \
+                .select("u", "offset", "take", "tokens")
+            pieces = joined.mapInArrow(cut_pieces(L, tok.eot_id, row_g),
+                                       "g long, pos int, piece binary")
+            if not local_merge:
+                nparts = max(1, min(512, (N + H) // 256 + 1))
+                pieces = pieces.repartitionByRange(nparts, "g")
+            pieces.sortWithinPartitions("g", "pos").write.mode("overwrite") \
+                .option("compression", "none").parquet(str(work / "rows"))
         stats.set("seconds.spark", round(time.time() - t0, 3))
 
-        # 5. stream rows to the shards
+        # 5. stream rows to the shards: a k-way merge of the part files, each sorted by (g, pos)
         if tmp.exists():
             shutil.rmtree(tmp)
-        main_w = ShardWriter(tmp, L, spec["shard_rows"])
-        held_w = ShardWriter(tmp / "heldout", L, spec["shard_rows"])
-        _write_rows(work / "rows", N, H, order, h_order, L, main_w, held_w)
-        main_shards, held_shards = main_w.close(), held_w.close()
+        with phase("shards"):
+            main_w = ShardWriter(tmp, L, spec["shard_rows"])
+            held_w = ShardWriter(tmp / "heldout", L, spec["shard_rows"])
+            _write_rows(work / "rows", N, H, order, h_order, L, main_w, held_w)
+            main_shards, held_shards = main_w.close(), held_w.close()
         stats.set("seconds.write", round(time.time() - t0 - stats.counters["seconds.spark"], 3))
 
         # manifest + report
@@ -400,16 +518,19 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
 
 
 def _write_rows(rows_dir: Path, N: int, H: int, order, h_order, L: int, main_w, held_w) -> None:
-    """Stream the (g, pos, piece) table, sorted by g, into the two writers in row order."""
+    """Merge the (g, pos, piece) part files, each sorted by (g, pos), into the two writers in
+    global row order (part files may hold disjoint ranges or interleaved rows alike)."""
+    import heapq
+
     import pyarrow.parquet as pq
+
+    def pieces(f):
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=1024,
+                                                     columns=["g", "pos", "piece"]):
+            yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
+                           batch.column(2).to_pylist())
+
     files = sorted(rows_dir.glob("part-*.parquet"))
-    firsts = []
-    for f in files:
-        pf = pq.ParquetFile(f)
-        if pf.metadata.num_rows == 0:
-            continue
-        firsts.append((pf.read_row_group(0, columns=["g"]).column(0)[0].as_py(), f))
-    firsts.sort()
     expect, cur_g, cur = 0, None, []
     total = N + H
     step = max(1, total // 10)
@@ -427,18 +548,12 @@ def _write_rows(rows_dir: Path, N: int, H: int, order, h_order, L: int, main_w, 
         if expect % step == 0:
             _log(f"writing shards: {expect:,}/{total:,} rows")
 
-    for _, f in firsts:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=4096,
-                                                     columns=["g", "pos", "piece"]):
-            gs = batch.column(0).to_numpy()
-            ps = batch.column(1).to_numpy()
-            pcs = batch.column(2).to_pylist()
-            for g, p, b in zip(gs, ps, pcs):
-                if g != cur_g:
-                    if cur_g is not None:
-                        flush()
-                    cur_g, cur = int(g), []
-                cur.append((int(p), b))
+    for g, p, b in heapq.merge(*(pieces(f) for f in files), key=lambda x: (x[0], x[1])):
+        if g != cur_g:
+            if cur_g is not None:
+                flush()
+            cur_g, cur = g, []
+        cur.append((p, b))
     if cur_g is not None:
         flush()
     if expect != total:

@@ -132,32 +132,42 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _train_child(train_file: str, model_path: str, hp: dict) -> None:
-    import fasttext
-    ft = fasttext.train_supervised(input=train_file, verbose=0, **hp)
-    ft.save_model(model_path)
+_CHILD = """
+import json, sys
+import fasttext
+a = json.loads(sys.argv[1])
+try:
+    fasttext.train_supervised(input=a["input"], verbose=0, **a["hp"]).save_model(a["out"])
+except RuntimeError as e:
+    print("FASTTEXT-ERROR:", e, file=sys.stderr)
+    sys.exit(3)
+"""
 
 
 def _train_fresh_process(train_file: str, model_path: str, hp: dict) -> dict:
-    """Train in a freshly spawned process and return the hyper-parameters actually used.
+    """Train in a fresh Python process and return the hyper-parameters actually used.
 
     The fastText build used here leaks state between trainings in one process: a second
     `train_supervised` in the same process often stops with "Encountered NaN" on data that trains
-    fine in a fresh one. A spawned child per training avoids it (about a second of start-up).
-    A run that still diverges is retried once as it is, then with half the learning rate.
+    fine in a fresh one, and its model bytes differ run to run. A child process per training
+    (a plain subprocess, so a caller's unguarded script is never re-imported) avoids both; it
+    costs about a second. A run that still diverges is retried once as it is, then with half the
+    learning rate.
     """
-    import multiprocessing as mp
-    ctx = mp.get_context("spawn")
+    import json as _json
+    import subprocess
+    import sys
     hp = dict(hp)
     for attempt in range(4):
-        with ctx.Pool(1) as pool:
-            try:
-                pool.apply(_train_child, (train_file, model_path, hp))
-                return hp
-            except RuntimeError as e:
-                if "NaN" not in str(e) or attempt == 3:
-                    raise RuntimeError(f"fastText training failed ({e}); try a lower --lr, "
-                                       "more --epoch or more data") from e
+        arg = _json.dumps({"input": train_file, "out": model_path, "hp": hp})
+        proc = subprocess.run([sys.executable, "-c", _CHILD, arg], capture_output=True, text=True)
+        if proc.returncode == 0:
+            return hp
+        err = (proc.stderr or "").strip().splitlines()
+        msg = next((ln for ln in reversed(err) if ln.strip()), f"exit code {proc.returncode}")
+        if "NaN" not in msg or attempt == 3:
+            raise RuntimeError(f"fastText training failed ({msg}); try a lower --lr, "
+                               "more --epoch or more data")
         if attempt >= 1:
             hp["lr"] = hp["lr"] / 2
     return hp

@@ -6,6 +6,8 @@ Quality (`hq` vs `lq`), after Llama 3 / DCLM: reference-like text against raw we
   and the English Universal Declaration of Human Rights (one example per article).
 * lq: the full-page text of the same pages (navigation, footers, cookie banners and all), and the
   boilerplate alone (the page's lines that the extraction dropped).
+* Both: up to three short chunks (>= 300 characters) of each page's main text (hq) and
+  boilerplate (lq), so that document length is not what the model learns.
   Positives and negatives come from the same pages, so the model learns boilerplate against
   prose, not German against English.
 
@@ -247,6 +249,20 @@ def udhr_english(corpus: Path | None = None) -> list[str]:
 
 # ---------------------------------------------------------------- recipes
 
+def _chunks(text: str, min_chars: int = 300, max_chunks: int = 3) -> list[str]:
+    """The first `max_chunks` runs of consecutive lines holding at least `min_chars` characters."""
+    out, cur = [], []
+    for ln in text.splitlines():
+        if ln.strip():
+            cur.append(ln)
+            if sum(len(x) for x in cur) >= min_chars:
+                out.append("\n".join(cur))
+                cur = []
+                if len(out) >= max_chunks:
+                    break
+    return out
+
+
 def quality_default(corpus: Path | None = None, limit: int | None = None) -> list[Example]:
     """hq: article bodies, MATH solutions, UDHR (en); lq: full pages and their boilerplate.
 
@@ -262,6 +278,10 @@ def quality_default(corpus: Path | None = None, limit: int | None = None) -> lis
             ex.append(Example("lq", p["full"], g, "full-page"))
         if len(p["boilerplate"]) >= MIN_CHARS // 2:
             ex.append(Example("lq", p["boilerplate"], g, "boilerplate"))
+        # short pieces too, so that length alone is no cue: up to 3 chunks of >= 300 characters
+        # of the boilerplate (lq) and of the main text (hq) of each page
+        ex += [Example("lq", t, g, "boilerplate-chunk") for t in _chunks(p["boilerplate"])]
+        ex += [Example("hq", t, g, "main-chunk") for t in _chunks(p["main"])]
     n_math = max(20, len(pages) // 3)
     ex += [Example("hq", e.text, e.group, "math-solution")
            for e in math_problems(corpus, limit_gsm8k=0, limit_math=n_math)]

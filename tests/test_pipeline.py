@@ -13,18 +13,21 @@ from curation.pipeline.core import STATE_FILE, PipelineState
 from curation.tables import read_table, table_version, write_table
 
 CALLS: list[str] = []
+FAIL: dict = {"mode": None}   # how stage 2 ends: None, "error", or "kill" (not part of its config,
+#                               so a killed run and its resumption have the same fingerprint)
 
 
-def make_numbers(spark, output, n, fail=False):
+def make_numbers(spark, output, n):
     """Stage 1: a Delta table of the numbers 0..n-1."""
     CALLS.append("make")
     write_table(spark.range(n).withColumnRenamed("id", "x"), output)
     return {"rows": n}
 
 
-def double(spark, inp, output, fail=None):
-    """Stage 2: x*2 of stage 1's table; `fail` raises (an error, or a kill)."""
+def double(spark, inp, output):
+    """Stage 2: x*2 of stage 1's table; FAIL["mode"] raises (an error, or a kill)."""
     CALLS.append("double")
+    fail = FAIL["mode"]
     if fail == "error":
         raise ValueError("boom")
     if fail == "kill":
@@ -35,12 +38,13 @@ def double(spark, inp, output, fail=None):
 
 
 def chain(tmp, n=5, fail=None, code="v1"):
+    FAIL["mode"] = fail
     a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
     return [
         Stage("make", make_numbers, lambda c: c.entry(c.spark, c.outputs[0], **c.config),
               outputs=[a], config={"n": n}, code_version=code),
         Stage("double", double, lambda c: c.entry(c.spark, c.inputs[0], c.outputs[0], **c.config),
-              inputs=[a], outputs=[b], config={"fail": fail} if fail else {}, code_version="v1"),
+              inputs=[a], outputs=[b], config={}, code_version="v1"),
     ]
 
 
@@ -153,6 +157,8 @@ def test_pipeline_config_and_stage_list():
     assert by["mix.pretrain"].config["seq_len"] == 512  # the pipeline's override over the spec
     assert by["train"].config["stages"][0]["data"] == "/tmp/w/mix/pretrain"
     assert by["train"].config["stages"][1]["data"] == "/tmp/w/mix/anneal"
+    assert by["train"].config["stages"][0]["tokens"] == 120000      # dotted override
+    assert by["train"].config["stages"][0]["schedule"] == "warmup_cosine"   # the rest kept
     # a given classifier folder replaces its training stage
     cfg2 = load_pipeline_config(None, {"work_dir": "/tmp/w", "classifiers": {"quality": "/m/q"}})
     names2 = [s.name for s in build_stages(cfg2)]

@@ -144,4 +144,5 @@ def test_report_in_headless_chromium(work):
     assert m.group(1) == m.group(2) and int(m.group(2)) >= 9
     widths = [int(x) for x in re.findall(r'data-loaded="(\d+)"', dom)]
     assert len(widths) == int(m.group(2)) and min(widths) > 100
-    assert "not available" not in dom.split("Target vs achieved mix")[1]
+    mix_section = dom.split("<h2>Target vs achieved mix</h2>")[1].split("</section>")[0]
+    assert "not available" not in mix_section and "pretrain: 100 rows" in mix_section

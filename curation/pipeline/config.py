@@ -63,7 +63,10 @@ DEFAULTS: dict = {
     "mix_kept_only": True,               # add `keep AND (...)` to every mix source's filter
     "trainer": {
         "config": "configs/train/tiny.yaml",
-        "overrides": None,               # deep-merged into the trainer config
+        # Sized for the 2-core demo: 120K pre-training tokens, 32K annealing tokens (8 steps of
+        # 4096, a checkpoint every 2, the last 4 averaged). Dotted keys set list items.
+        "overrides": {"stages.0.tokens": 120000, "stages.1.tokens": 32768,
+                      "stages.1.checkpoint_every_steps": 2, "stages.1.average_last": 4},
         "python": None,                  # interpreter for `python -m trainer.run` (default: this one)
     },
     "report": {"enabled": True, "examples_per_reason": 3, "histogram_bins": 40},

@@ -113,5 +113,6 @@ def main():
             kinds = [ln.split(" ", 1)[0] for ln in lines]
             print("job vs bare: " + " ".join(f"{k}={kinds.count(k)}" for k in ("job+", "job-", "fp+", "fp-")))
 
+
 if __name__ == "__main__":
     main()

@@ -4,10 +4,17 @@ that keeps code blocks, math and the title, and markdown markers stripped from t
 `extract_html(payload, ...)` is the one function the job, the benchmarks and the notebooks call. It
 never raises on bad input: it returns an `Extracted` whose `reason` says why there is no text.
 
-Decoding order (`decode_html`): the HTTP `Content-Type` charset, then a `<meta charset>` /
-`http-equiv` declaration in the first 4 KiB, then detection with charset-normalizer (on the first
-64 KiB), then UTF-8 with replacement. A declared charset that Python does not know, or that fails
-to decode the bytes strictly, falls through to the next step.
+Decoding order (`decode_html`): a BOM, the HTTP `Content-Type` charset, then a `<meta charset>` /
+`http-equiv` declaration in the first 4 KiB, then detection (UTF-8, else charset-normalizer on the
+first 64 KiB), then UTF-8 with replacement. A declared charset that Python does not know, or that
+fails to decode the bytes strictly, falls through to the next step; except that UTF-8 with a few
+stray invalid bytes (<= 5% of the non-ASCII bytes: a latin-1 fragment in a UTF-8 page) is still
+UTF-8, the strays read as windows-1252.
+
+Text: trafilatura with include_formatting OFF (the same content selection as a bare
+`trafilatura.extract`; its markdown mode drops content and escapes `*`, `_`, `[`), serialised by
+trafilatura's plain-text writer, then its remaining markers (list `- `, table pipes) stripped
+outside code blocks, whose lines are kept verbatim.
 """
 from __future__ import annotations
 
@@ -29,7 +36,7 @@ HTML_DEFAULTS = {
     "include_tables": True,
     "include_comments": False,
     "keep_math_images": True,      # <img alt="x^2"> of formula images kept as their TeX/alt text
-    "strip_markdown": True,        # Llama 3: markdown markers removed from the text
+    "strip_markdown": True,        # Llama 3: no markdown markers (list '- ', table pipes) in the text
 }
 
 _META_CHARSET = re.compile(

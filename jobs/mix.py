@@ -41,12 +41,6 @@ def main(argv=None) -> int:
     except SpecError as e:
         print(f"mix: bad spec {spec_file}: {e}", file=sys.stderr)
         return 2
-    # Python workers import mixer.*: under a local spark-submit the job re-executes itself with the
-    # Delta jars (curation/spark.py), and that JVM's workers inherit this PYTHONPATH.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    pp = os.environ.get("PYTHONPATH", "")
-    if root not in pp.split(os.pathsep):
-        os.environ["PYTHONPATH"] = os.pathsep.join(x for x in (root, pp) if x)
     spark = session(args, f"mix-{spec['stage']}")
     try:
         run_mix(spark, args.input, args.output, config={**spec, "_resolved": True},

@@ -134,9 +134,14 @@ def order_keys(seed: int):
     return fn
 
 
+PIECES_SCHEMA = "g long, pos int, piece binary, occ_u int, occ_pass int, occ_dropped long"
+
+
 def cut_pieces(seq_len: int, eot: int, row_g: dict):
-    """mapInArrow function: document occurrences (u, offset, take, tokens) -> one (g, pos, piece)
-    per row each touches."""
+    """mapInArrow function: document occurrences (u, offset, take, tokens, pass, len) -> one
+    (g, pos, piece) per row each touches. An occurrence's first piece also carries its unit, pass
+    and tokens dropped (len - take), so the driver counts occurrences while it writes the rows
+    (other pieces: occ_u = -1)."""
     import pyarrow as pa
 
     def fn(batches):
@@ -145,21 +150,35 @@ def cut_pieces(seq_len: int, eot: int, row_g: dict):
             offs = rb.column(1).to_numpy(zero_copy_only=False)
             takes = rb.column(2).to_numpy(zero_copy_only=False)
             col = rb.column(3)
-            bo = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset:col.offset + len(col) + 1]
+            bo = np.frombuffer(col.buffers()[1], dtype=np.int32)
+            bo = bo[col.offset:col.offset + len(col) + 1]  # absolute offsets into the data
             data = col.buffers()[2]
-            gs, poss, pcs = [], [], []
+            passes = rb.column(4).to_numpy(zero_copy_only=False)
+            lens = rb.column(5).to_numpy(zero_copy_only=False)
+            gs, poss, pcs, ou, op, od = [], [], [], [], [], []
             for j in range(rb.num_rows):
                 k = int(bo[j + 1] - bo[j]) // 4
                 toks = np.frombuffer(data, dtype="<u4", count=k, offset=int(bo[j])) if k \
                     else np.zeros(0, "<u4")
                 gmap = row_g[int(us[j])]
+                first = True
                 for r, pos, piece in doc_pieces(int(offs[j]), int(takes[j]), toks, eot, seq_len):
                     gs.append(int(gmap[r]))
                     poss.append(pos)
                     pcs.append(piece.tobytes())
+                    if first:
+                        ou.append(int(us[j]))
+                        op.append(int(passes[j]))
+                        od.append(int(lens[j] - takes[j]))
+                        first = False
+                    else:
+                        ou.append(-1)
+                        op.append(0)
+                        od.append(0)
             yield pa.RecordBatch.from_arrays(
-                [pa.array(gs, pa.int64()), pa.array(poss, pa.int32()), pa.array(pcs, pa.binary())],
-                names=["g", "pos", "piece"])
+                [pa.array(gs, pa.int64()), pa.array(poss, pa.int32()), pa.array(pcs, pa.binary()),
+                 pa.array(ou, pa.int32()), pa.array(op, pa.int32()), pa.array(od, pa.int64())],
+                names=["g", "pos", "piece", "occ_u", "occ_pass", "occ_dropped"])
     return fn
 
 
@@ -312,7 +331,9 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
         tokens = spark.read.parquet(str(work / "tokens"))
 
         # 3a. duplicates of a doc_id within a source: keep the smallest content hash
-        meta = tokens.select("src", "doc_id", "status", "chash", "n", "n_orig")
+        # one exchange on doc_id serves both windows below (per (src, doc_id) and (cat, doc_id))
+        meta = tokens.select("src", "doc_id", "status", "chash", "n", "n_orig") \
+            .repartition("doc_id")
         live = F.col("status").isin(TRAIN, HELDOUT)
         w = Window.partitionBy("src", "doc_id").orderBy("chash")
         meta = meta.withColumn("_rn", F.when(live, F.row_number().over(w))) \
@@ -403,15 +424,11 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
                              + F.coalesce(F.sum("len").over(wo), F.lit(0))) \
             .where(F.col("offset") < F.col("need")) \
             .withColumn("take", F.least(F.col("len"), F.col("need") - F.col("offset"))) \
-            .select("u", "src", "doc_id", "chash", "pass", "offset", "take", "len").cache()
-        with phase("order"):
-            uagg = {r["u"]: r for r in occ.groupBy("u").agg(
-                F.count("*").alias("occurrences"),
-                F.sum(F.when(F.col("pass") == 0, 1).otherwise(0)).alias("documents"),
-                F.sum("take").alias("tokens"),
-                F.sum(F.col("len") - F.col("take")).alias("dropped")).collect()}
-        meta.unpersist()
-        n_occ = sum(int(r["occurrences"]) for r in uagg.values())
+            .select("u", "src", "doc_id", "chash", "pass", "offset", "take", "len")
+        # at most this many occurrences (every document in every pass); the exact per-unit
+        # figures come back with the pieces, so no Spark job is spent on them here
+        n_occ = sum(ndocs[i] * plan.sources[i].passes for i in range(S)) \
+            + sum(hagg.get(k, (0, 0))[0] for k in range(C) if h_rows[k])
 
         # 4. pieces, each (row g, position) once
         with phase("pieces"):
@@ -419,16 +436,15 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
                 .select("src", "doc_id", "chash", "tokens")
             if exact_dups:
                 tok_side = tok_side.dropDuplicates(["src", "doc_id", "chash"])
-            occ_side = occ.select("u", "src", "doc_id", "chash", "offset", "take")
+            occ_side = occ.select("u", "src", "doc_id", "chash", "pass", "offset", "take", "len")
             n_files = len(list((work / "tokens").glob("part-*")))
             local_merge = n_occ <= BROADCAST_MAX_OCCURRENCES and not exact_dups \
                 and n_files <= MERGE_MAX_FILES
             if local_merge:  # the token table stays where it is: no shuffle of token bytes
                 occ_side = F.broadcast(occ_side)
             joined = tok_side.join(occ_side, ["src", "doc_id", "chash"]) \
-                .select("u", "offset", "take", "tokens")
-            pieces = joined.mapInArrow(cut_pieces(L, tok.eot_id, row_g),
-                                       "g long, pos int, piece binary")
+                .select("u", "offset", "take", "tokens", "pass", "len")
+            pieces = joined.mapInArrow(cut_pieces(L, tok.eot_id, row_g), PIECES_SCHEMA)
             if not local_merge:
                 nparts = max(1, min(512, (N + H) // 256 + 1))
                 pieces = pieces.repartitionByRange(nparts, "g")
@@ -442,7 +458,7 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
         with phase("shards"):
             main_w = ShardWriter(tmp, L, spec["shard_rows"])
             held_w = ShardWriter(tmp / "heldout", L, spec["shard_rows"])
-            _write_rows(work / "rows", N, H, order, h_order, L, main_w, held_w)
+            uagg = _write_rows(work / "rows", N, H, order, h_order, L, main_w, held_w, S + C)
             main_shards, held_shards = main_w.close(), held_w.close()
         stats.set("seconds.write", round(time.time() - t0 - stats.counters["seconds.spark"], 3))
 
@@ -500,7 +516,7 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
-        for name in ("meta", "occ"):
+        for name in ("meta",):
             df = locals().get(name)
             if df is not None:
                 df.unpersist()
@@ -517,16 +533,28 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     return stats
 
 
-def _write_rows(rows_dir: Path, N: int, H: int, order, h_order, L: int, main_w, held_w) -> None:
-    """Merge the (g, pos, piece) part files, each sorted by (g, pos), into the two writers in
-    global row order (part files may hold disjoint ranges or interleaved rows alike)."""
+def _write_rows(rows_dir: Path, N: int, H: int, order, h_order, L: int, main_w, held_w,
+                n_units: int) -> dict:
+    """Merge the pieces part files, each sorted by (g, pos), into the two writers in global row
+    order (part files may hold disjoint ranges or interleaved rows alike). Returns per unit the
+    occurrences, documents (first-pass occurrences) and tokens dropped, counted on the way."""
     import heapq
 
     import pyarrow.parquet as pq
 
+    occ = np.zeros(n_units, np.int64)
+    docs = np.zeros(n_units, np.int64)
+    dropped = np.zeros(n_units, np.int64)
+
     def pieces(f):
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=1024,
-                                                     columns=["g", "pos", "piece"]):
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=[
+                "g", "pos", "piece", "occ_u", "occ_pass", "occ_dropped"]):
+            u = batch.column(3).to_numpy()
+            m = u >= 0
+            occ[:] += np.bincount(u[m], minlength=n_units)
+            docs[:] += np.bincount(u[m & (batch.column(4).to_numpy() == 0)], minlength=n_units)
+            dropped[:] += np.bincount(u[m], weights=batch.column(5).to_numpy()[m],
+                                      minlength=n_units).astype(np.int64)
             yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
                            batch.column(2).to_pylist())
 
@@ -558,6 +586,8 @@ def _write_rows(rows_dir: Path, N: int, H: int, order, h_order, L: int, main_w, 
         flush()
     if expect != total:
         raise RuntimeError(f"mix wrote {expect} rows, planned {total}")
+    return {u: {"occurrences": int(occ[u]), "documents": int(docs[u]),
+                "dropped": int(dropped[u])} for u in range(n_units) if occ[u]}
 
 
 def run_mix(spark, input_path: str | None, output_path: str, config=None,

@@ -97,7 +97,7 @@ def test_killed_or_failed_run_resumes_at_first_unfinished_stage(spark, work):
     assert read_table(spark, os.path.join(work, "b")).count() == 5
     # an exception: recorded as failed with its message; the next run starts at that stage
     with pytest.raises(StageFailed, match="double.*boom"):
-        run_stages(spark, chain(work, fail="error"), work, **quiet)
+        run_stages(spark, chain(work, fail="error"), work, force=["double"], **quiet)
     st = PipelineState(os.path.join(work, STATE_FILE))
     assert st.get("make")["status"] == "done" and st.get("double")["status"] == "failed"
     assert "boom" in st.get("double")["error"]

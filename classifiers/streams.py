@@ -8,7 +8,9 @@ The rule lives in the config (`stream:` section of configs/score.yaml) and is ap
    `domain_min_score.code`, the stream is `code` (language ID is unreliable on source code).
 3. Language: text whose `lang` is not in `english_languages` (and not `unknown`) goes to
    `non_english` (default `multilingual`; set it to `domain` to route non-English text by its
-   domain like English text). `unknown` language goes to `unknown_language` (default `domain`).
+   domain like English text). `unknown` language goes to `unknown_language` (default `domain`:
+   math or code by the domain model, and what the domain model calls general goes to
+   `unknown_general`, default `multilingual`, since lid.176 mostly fails on rare languages).
 4. Domain: `math` or `code` when the domain model's top label is that domain with a score of at
    least `domain_min_score[domain]`; otherwise `general`.
 """
@@ -24,6 +26,7 @@ DEFAULT_RULE = {
     "english_languages": ["en"],
     "non_english": "multilingual",
     "unknown_language": ROUTE_BY_DOMAIN,
+    "unknown_general": "multilingual",
     "code_ignores_language": True,
     "domain_min_score": {"math": 0.5, "code": 0.5},
 }
@@ -33,6 +36,9 @@ class StreamRule:
     """A compiled stream rule; `assign(...)` gives the stream of one document."""
 
     def __init__(self, rule: dict):
+        if rule["unknown_general"] not in STREAMS:
+            raise ValueError(f"stream.unknown_general must be one of {STREAMS}, "
+                             f"got {rule['unknown_general']!r}")
         for k in ("non_english", "unknown_language"):
             if rule[k] not in STREAMS + (ROUTE_BY_DOMAIN,):
                 raise ValueError(f"stream.{k} must be one of {STREAMS + (ROUTE_BY_DOMAIN,)}, "
@@ -48,6 +54,7 @@ class StreamRule:
         self.english = {str(x) for x in rule["english_languages"]}
         self.non_english = rule["non_english"]
         self.unknown = rule["unknown_language"]
+        self.unknown_general = rule["unknown_general"]
         self.code_first = bool(rule["code_ignores_language"])
         self.min_score = {str(k): float(v) for k, v in (rule.get("domain_min_score") or {}).items()}
         self._memo: dict[str, str | None] = {}
@@ -73,6 +80,9 @@ class StreamRule:
         if self.code_first and domain == "code" and domain_score >= self.min_score.get("code", 0.5):
             return "code"
         if lang == "unknown":
+            if self.unknown == ROUTE_BY_DOMAIN:
+                s = self.by_domain(domain, domain_score)
+                return self.unknown_general if s == "general" else s
             route = self.unknown
         elif lang not in self.english:
             route = self.non_english

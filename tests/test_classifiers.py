@@ -235,6 +235,7 @@ def test_stream_rule():
     assert rule.assign("crawl", "en", "math", 0.9) == "math"
     assert rule.assign("crawl", "en", "math", 0.4) == "general"                  # below min score
     assert rule.assign("crawl", "unknown", "math", 0.9) == "math"
+    assert rule.assign("crawl", "unknown", "general", 0.9) == "multilingual"  # unknown_general
     routed = StreamRule({**rule_dict(), "non_english": "domain"})
     assert routed.assign("crawl", "de", "math", 0.9) == "math"
     with pytest.raises(ValueError, match="non_english"):

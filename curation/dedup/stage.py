@@ -196,12 +196,8 @@ LINE_RESULT = T.StructType([T.StructField("text", T.StringType()),
 
 @F.pandas_udf(LINE_RESULT)
 def _remove_lines_udf(text: pd.Series, bad: pd.Series) -> pd.DataFrame:
-    out_t, out_n = [], []
-    for t, b in zip(text, bad):
-        nt, n = line_dedup.remove_lines(t, b if b is not None else ())
-        out_t.append(nt)
-        out_n.append(n)
-    return pd.DataFrame({"text": out_t, "lines_removed": pd.Series(out_n, dtype="int32")})
+    out_t, out_n = line_dedup.remove_lines_batch(text.tolist(), bad.tolist())
+    return pd.DataFrame({"text": out_t, "lines_removed": out_n.astype("int32")})
 
 
 # ---- the stage -----------------------------------------------------------------------------------
@@ -305,47 +301,63 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
         removed = _materialise(removed)
     else:
         removed = spark.createDataFrame([], "doc_id string, rep string, reason string")
+    # The survivors' keys, one small table: (_node, doc_id, cluster_size). Every later join with
+    # the text is on _node, so the documents are shuffled at most once per step.
     sizes = removed.groupBy(F.col("rep").alias("doc_id")).agg(
         (F.count(F.lit(1)) + 1).cast("long").alias("cluster_size"))
-
-    survivors = (docs.join(alive.select("_node"), "_node", "left_semi")
-                 .join(sizes, "doc_id", "left")
-                 .withColumn("cluster_id", F.col("doc_id"))
-                 .withColumn("cluster_size", F.coalesce("cluster_size", F.lit(1)).cast("long")))
+    keys = _materialise(alive.select("_node", "doc_id", "source").join(sizes, "doc_id", "left")
+                        .select("_node", "source",
+                                F.coalesce("cluster_size", F.lit(1)).cast("long")
+                                .alias("cluster_size")))
     n_surv = n_alive
 
-    # Line dedup.
+    # Line dedup: hash the distinct lines of each eligible survivor (vectorised per batch), count
+    # documents per (bucket, line) in one window, keep the lines above the threshold as a small
+    # per-document list, then rewrite only the documents that have such lines.
     lc = cfg["lines"]
-    too_short = spark.createDataFrame([], "_node long")
+    min_chars = int(lc["min_chars"])
+    changed = None
     if lc["enabled"] and n_surv:
         t0 = time.time()
         n_buckets = max(1, math.ceil(n_surv / int(lc["bucket_size"])))
-        eligible = survivors.where(~F.col("source").isin(list(lc["skip_sources"]))) \
-            if lc["skip_sources"] else survivors
-        lines = eligible.select(
-            "_node", "text",
-            F.pmod(F.xxhash64("doc_id", F.lit("lines")), F.lit(n_buckets)).cast("int")
-            .alias("_bucket")).mapInArrow(_line_rows, LINE_SCHEMA)
+        eligible = keys.where(~F.col("source").isin(list(lc["skip_sources"]))) \
+            if lc["skip_sources"] else keys
+        lines = (docs.select("_node", "doc_id", "text").join(eligible.select("_node"), "_node",
+                                                              "left_semi")
+                 .select("_node", "text",
+                         F.pmod(F.xxhash64("doc_id", F.lit("lines")), F.lit(n_buckets)).cast("int")
+                         .alias("_bucket"))
+                 .mapInArrow(_line_rows, LINE_SCHEMA))
         w = Window.partitionBy("_bucket", "_line")
         bad = _materialise(lines.withColumn("_n", F.count(F.lit(1)).over(w))
                            .where(F.col("_n") > int(lc["threshold"]))
                            .groupBy("_node").agg(F.collect_list("_line").alias("_bad")))
         changed = _materialise(
-            survivors.join(bad, "_node").select("_node", _remove_lines_udf("text", "_bad").alias("r"))
+            docs.select("_node", "text").join(bad, "_node")
+            .select("_node", _remove_lines_udf("text", "_bad").alias("r"))
             .select("_node", F.col("r.text").alias("_new_text"),
-                    F.col("r.lines_removed").alias("lines_removed")))
+                    F.col("r.lines_removed").alias("lines_removed"),
+                    (F.length("r.text") < min_chars).alias("_short")))
         agg = changed.agg(F.count(F.lit(1)).alias("docs"), F.sum("lines_removed").alias("lines"),
-                          F.sum((F.length("_new_text") < int(lc["min_chars"])).cast("int"))
-                          .alias("short")).first()
+                          F.sum(F.col("_short").cast("int")).alias("short")).first()
+        n_short = int(agg["short"] or 0)
         stats.set("lines.docs_changed", int(agg["docs"] or 0))
         stats.set("lines.removed", int(agg["lines"] or 0))
         stats.set("lines.buckets", n_buckets)
-        too_short = changed.where(F.length("_new_text") < int(lc["min_chars"])).select("_node")
-        survivors = (survivors.join(changed, "_node", "left")
-                     .join(too_short.withColumn("_short", F.lit(True)), "_node", "left")
-                     .where(F.col("_short").isNull()).drop("_short"))
+        stats.set("removed.lines_too_short", n_short)
+        _log(f"lines: {int(agg['lines'] or 0):,} lines removed from {int(agg['docs'] or 0):,} "
+             f"documents, {n_short:,} dropped ({time.time() - t0:.1f} s)")
+    else:
+        stats.set("removed.lines_too_short", 0)
+        stats.set("lines.removed", 0)
+
+    # The output: documents x survivor keys (x changed texts), all joined on _node.
+    survivors = (docs.join(keys.drop("source"), "_node")
+                 .withColumn("cluster_id", F.col("doc_id")))
+    if changed is not None:
         words = F.size(F.split(F.trim("_new_text"), r"\s+"))
-        survivors = (survivors
+        survivors = (survivors.join(changed, "_node", "left")
+                     .where(F.col("_short").isNull() | ~F.col("_short"))
                      .withColumn("text", F.coalesce("_new_text", "text"))
                      .withColumn("n_chars", F.when(F.col("_new_text").isNotNull(),
                                                    F.length("_new_text").cast("int"))
@@ -356,14 +368,11 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
                                  .otherwise(F.col("n_words")))
                      .withColumn("lines_removed",
                                  F.coalesce("lines_removed", F.lit(0)).cast("int"))
-                     .drop("_new_text"))
-        stats.set("removed.lines_too_short", int(agg["short"] or 0))
-        _log(f"lines: {int(agg['lines'] or 0):,} lines removed from {int(agg['docs'] or 0):,} "
-             f"documents, {int(agg['short'] or 0):,} dropped ({time.time() - t0:.1f} s)")
+                     .drop("_new_text", "_short"))
+        too_short = changed.where(F.col("_short")).select("_node")
     else:
         survivors = survivors.withColumn("lines_removed", F.lit(0).cast("int"))
-        stats.set("removed.lines_too_short", 0)
-        stats.set("lines.removed", 0)
+        too_short = spark.createDataFrame([], "_node long")
 
     base_cols = [c for c in docs.columns if c != "_node"]
     out = survivors.select(*base_cols, "cluster_id", "cluster_size", "lines_removed")

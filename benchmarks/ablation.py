@@ -143,24 +143,25 @@ def write_eval_shards(texts: dict, out_dir: Path, seq_len: int, rows: int, max_d
 # ------------------------------------------------------------------ tables without eval text
 
 def exclusion_fn(keys: dict):
-    """mapInPandas function: (doc_id, text) -> (doc_id, reason) for documents that start with an
-    evaluation key (whitespace-normalised). `keys`: reason -> list of normalised keys."""
+    """mapInArrow function: (doc_id, text) batches -> (doc_id, reason) of the documents that start
+    with an evaluation key (whitespace-normalised). `keys`: reason -> list of normalised keys."""
     def fn(batches):
-        import pandas as pd
+        import pyarrow as pa
         index = {}
         for reason, ks in keys.items():
             for k in ks:
                 index.setdefault(k[:MIN_KEY_CHARS], []).append((k, reason))
-        for pdf in batches:
+        for rb in batches:
             ids, reasons = [], []
-            for d, t in zip(pdf["doc_id"], pdf["text"]):
+            for d, t in zip(rb.column(0).to_pylist(), rb.column(1).to_pylist()):
                 n = norm(t)
                 for k, reason in index.get(n[:MIN_KEY_CHARS], ()):
                     if n.startswith(k):
                         ids.append(d)
                         reasons.append(reason)
                         break
-            yield pd.DataFrame({"doc_id": ids, "reason": reasons})
+            yield pa.RecordBatch.from_arrays([pa.array(ids, pa.string()), pa.array(reasons, pa.string())],
+                                             names=["doc_id", "reason"])
     return fn
 
 
@@ -174,7 +175,7 @@ def clean_tables(spark, documents: str, scored: str, texts: dict, out: Path, sta
         keys[f"eval.{name}"] = ks
     stats.set("eval_keys.too_short", short)
     docs = read_table(spark, documents, version=table_version(spark, documents))
-    excl = docs.select("doc_id", "text").mapInPandas(exclusion_fn(keys), "doc_id string, reason string")
+    excl = docs.select("doc_id", "text").mapInArrow(exclusion_fn(keys), "doc_id string, reason string")
     excl_path = str(out / "excluded")
     write_table(excl.join(docs.select("doc_id", "source"), "doc_id"), excl_path)
     excl = read_table(spark, excl_path)

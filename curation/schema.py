@@ -5,7 +5,8 @@ adds its own:
 
 * dedup  -> + cluster_id, cluster_size, lines_removed            (tables: deduped, duplicates)
 * filter -> + one column per signal, keep (bool), drop_reasons (array<string>)
-* score  -> + lang, lang_score, quality, domain, domain_scores, stream
+* score  -> + lang, lang_score, quality, content_domain (general/math/code), domain_scores, stream
+  (`domain` stays the web host from extraction)
 """
 from __future__ import annotations
 

@@ -67,6 +67,7 @@ class TermMatcher:
 
     def __init__(self, terms: list[str]):
         self.words: set[str] = set()
+        self.starts: set[str] = set()   # first words of the word terms: the only places a match starts
         self.max_n = 1
         odd: list[str] = []
         for t in terms:
@@ -77,6 +78,7 @@ class TermMatcher:
             parts = t.split()
             if all(_TOKEN.fullmatch(p) for p in parts):
                 self.words.add(" ".join(parts))
+                self.starts.add(parts[0])
                 self.max_n = max(self.max_n, len(parts))
             else:
                 odd.append(t)
@@ -90,18 +92,18 @@ class TermMatcher:
             toks = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
             low = text.lower()
             words = [low[a:b] for a, b in toks]
-            i = 0
-            while i < len(words):
-                hit = 0
-                for n in range(min(self.max_n, len(words) - i), 0, -1):
-                    if (words[i] if n == 1 else " ".join(words[i:i + n])) in self.words:
-                        hit = n
+            # a match can only start at a term's first word: test the n-grams there only (left to
+            # right, longest first, a match consumes its words, as a scan over every position would)
+            starts, terms, max_n, n_words = self.starts, self.words, self.max_n, len(words)
+            free = 0
+            for i in [j for j, w in enumerate(words) if w in starts]:
+                if i < free:
+                    continue
+                for n in range(min(max_n, n_words - i), 0, -1):
+                    if (words[i] if n == 1 else " ".join(words[i:i + n])) in terms:
+                        out.append((toks[i][0], text[toks[i][0]:toks[i + n - 1][1]]))
+                        free = i + n
                         break
-                if hit:
-                    out.append((toks[i][0], text[toks[i][0]:toks[i + hit - 1][1]]))
-                    i += hit
-                else:
-                    i += 1
         if self.regex is not None:
             out.extend((m.start(), m.group(0)) for m in self.regex.finditer(text))
         return [m for _, m in sorted(out)]

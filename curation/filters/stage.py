@@ -7,7 +7,8 @@ Full run (three distributed passes, nothing collected but a token-count vector):
     token counts; a Spark aggregation sums them; the ~100k-entry vector is the only thing brought to
     the driver, smoothed, and broadcast;
  2. annotation: `annotate_batch` per Arrow batch (mapInPandas) adds every signal column and
-    replaces `text` with its PII-redacted version; the result is persisted (memory and disk);
+    replaces `text` with its PII-redacted version; the result is persisted (memory and disk) so
+    step 3's aggregation and join both read it (without that the annotation ran twice);
  3. per-domain PII share: documents with any PII / documents, per `domain` (one aggregation, joined
     back as `domain_doc_count`, `domain_pii_doc_share`); then `decide_spark` adds `keep` and
     `drop_reasons`, and the table is written with one Delta overwrite.
@@ -72,8 +73,12 @@ def _annotated_schema(df):
     return T.StructType(base + list(sig.fields))
 
 
-def annotate(spark, df, cfg: dict, stats: RunStats | None = None):
-    """Steps 1-3 without the decision: `df` plus signal columns and the per-domain PII share."""
+def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: list | None = None):
+    """Steps 1-3 without the decision: `df` plus signal columns and the per-domain PII share.
+
+    With `persisted` (a list), the annotated rows are persisted before the per-domain join (so the
+    annotation runs once) and the persisted frame is appended to it: the caller unpersists it."""
+    persist = persisted is not None
     from pyspark.sql import functions as F
 
     log_q_bc = None
@@ -99,6 +104,12 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None):
 
     _log("pass 2/3: signals per document")
     annotated = df.select(*keep_in).mapInPandas(fn, schema)
+    if persist:
+        # the per-domain aggregation and the join both read the signals: without this the
+        # (expensive) annotation runs twice, once per side of the join
+        from pyspark import StorageLevel
+        annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)
+        persisted.append(annotated)
     if "domain" in annotated.columns:
         per_domain = (annotated.groupBy("domain").agg(
             F.count(F.lit(1)).cast("int").alias("domain_doc_count"),
@@ -115,8 +126,6 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None):
 def run_filter(spark, input_path: str, output_path: str, config: dict | None = None,
                stats_path: str | None = None, decide_only: bool = False) -> RunStats:
     """Annotate and decide (or, with decide_only, re-decide an annotated table); returns its stats."""
-    from pyspark import StorageLevel
-
     cfg = merge(DEFAULTS, config)
     validate_rule_sets(cfg)
     stats = RunStats("filter", config_hash=config_hash(cfg))
@@ -126,7 +135,7 @@ def run_filter(spark, input_path: str, output_path: str, config: dict | None = N
     tcol = cfg["text_column"]
     if tcol not in df.columns:
         raise ValueError(f"{input_path}: no text column {tcol!r} (columns: {df.columns})")
-    persisted = None
+    persisted: list = []
     if decide_only:
         missing = [c for c in SIGNAL_NAMES + ["domain_pii_doc_share"] if c not in df.columns]
         if missing:
@@ -137,13 +146,12 @@ def run_filter(spark, input_path: str, output_path: str, config: dict | None = N
     else:
         if df.rdd.getNumPartitions() < spark.sparkContext.defaultParallelism:
             df = df.repartition(spark.sparkContext.defaultParallelism)
-        annotated = annotate(spark, df, cfg, stats)
-        persisted = annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)
+        annotated = annotate(spark, df, cfg, stats, persisted=persisted)
     decided = decide_spark(annotated, cfg)
     _log("pass 3/3: decide and write" if not decide_only else "writing")
     write_table(decided, output_path, user_metadata=f"filter {stats.run_id} config {stats.config_hash}")
-    if persisted is not None:
-        persisted.unpersist()
+    for p in reversed(persisted):
+        p.unpersist()
     _record_counts(spark, output_path, stats)
     stats.record(spark, stats_path)
     return stats

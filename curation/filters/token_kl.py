@@ -47,11 +47,12 @@ def encode_batch(texts: list[str], name: str = DEFAULT_ENCODING, max_chars: int 
 
 
 def count_tokens(id_arrays: list[np.ndarray], n_vocab: int) -> np.ndarray:
-    total = np.zeros(n_vocab, dtype=np.int64)
-    for ids in id_arrays:
-        if len(ids):
-            total += np.bincount(ids, minlength=n_vocab)[:n_vocab]
-    return total
+    """Summed token counts of many documents: one bincount over all ids (a bincount per document
+    allocated and added a vocabulary-sized vector each time)."""
+    arrays = [a for a in id_arrays if len(a)]
+    if not arrays:
+        return np.zeros(n_vocab, dtype=np.int64)
+    return np.bincount(np.concatenate(arrays), minlength=n_vocab)[:n_vocab].astype(np.int64)
 
 
 def corpus_log_probs(counts: np.ndarray, alpha: float = 1.0) -> np.ndarray:

@@ -100,16 +100,16 @@ def _union_find(edges):
 
 def test_connected_components_match_union_find_any_partitioning(spark):
     rnd = random.Random(3)
-    edges = [(rnd.randrange(400) * 7919 % 10007 - 5000, rnd.randrange(400) * 7919 % 10007 - 5000)
-             for _ in range(260)]
-    edges += [(10_000 + i, 10_000 + i + 1) for i in range(40)]          # a long chain
+    edges = [(rnd.randrange(60) * 7919 % 10007 - 5000, rnd.randrange(60) * 7919 % 10007 - 5000)
+             for _ in range(45)]
+    edges += [(10_000 + i, 10_000 + i + 1) for i in range(12)]          # a chain: several rounds
     edges += [(7, 7), (20_000, 20_001), (20_001, 20_000)]               # loop, duplicate
     expect = _union_find([e for e in edges if e[0] != e[1]])
-    for parts in (1, 5):
+    for parts in (1, 3):
         df = spark.createDataFrame(edges, "src long, dst long").repartition(parts)
         comps, rounds = connected_components(df, verbose=False)
         got = {r.node: r.component for r in comps.collect()}
-        assert got == expect and rounds >= 1
+        assert got == expect and rounds >= 2
 
 
 def test_dedup_stage_end_to_end_deterministic_and_idempotent(spark, fixture_docs, tmp_path):

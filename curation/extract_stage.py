@@ -5,7 +5,9 @@
 
 Data flow: the input globs are expanded on the driver (file names only); one Spark task per file
 plans its byte ranges (`curation.warc.plan_file`: record-gzipped WARCs are indexed by gzip member
-and split into ranges of `split_bytes`); the ranges (metadata only) are spread one per partition;
+and split into ranges of `split_bytes`); the ranges (metadata only) are packed, in order, into
+groups of about `split_bytes` (`curation.sources.group_tasks`: many small files share a task) and
+spread one group per partition;
 each task reads its range and turns every record into exactly one output row, a document or a
 reject (`process_task`). The rows are persisted once; documents go to `output_path`, rejects to
 `<output_path>_rejects`, counters to the stats table.
@@ -25,7 +27,8 @@ import time
 import unicodedata
 
 from curation import html as html_mod
-from curation.sources import iter_jsonl, iter_parquet, iter_plain, lang_from_path, parse_text_field
+from curation.sources import (group_tasks, iter_jsonl, iter_parquet, iter_plain, lang_from_path,
+                              parse_text_field)
 from curation.urls import canonicalize_url, domain_of
 from curation.warc import Problem, RawRecord, iter_records, plan_file
 
@@ -333,19 +336,24 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
         tasks = [(f, 0, None, "whole", fmt) for f in files]
     tasks.sort(key=lambda t: (t[0], t[1]))
     stats.set("tasks", len(tasks))
-    _log(f"[extract] {len(tasks)} tasks")
+    # small files are packed into groups (one Spark task each) of about split_bytes
+    sizes = [(t[2] - t[1]) if t[2] is not None else max(0, os.path.getsize(t[0]) - t[1]) for t in tasks]
+    groups = group_tasks(tasks, sizes, split, min_groups=2 * sc.defaultParallelism)
+    stats.set("spark_tasks", len(groups))
+    _log(f"[extract] {len(tasks)} tasks in {len(groups)} Spark tasks")
 
     bcfg = sc.broadcast(cfg)
     src = source
 
     def run_partition(it):
         c = bcfg.value
-        for task in it:
-            for row in process_task(task, src, c, log=_log):
-                yield row
+        for group in it:
+            for task in group:
+                for row in process_task(task, src, c, log=_log):
+                    yield row
 
     names = [f.name for f in _unified_schema().fields]
-    rows = sc.parallelize(tasks, max(1, len(tasks))).mapPartitions(run_partition) \
+    rows = sc.parallelize(groups, max(1, len(groups))).mapPartitions(run_partition) \
         .map(lambda d: tuple(d.get(n) for n in names))
     out = spark.createDataFrame(rows, _unified_schema()).persist(StorageLevel.MEMORY_AND_DISK)
     try:

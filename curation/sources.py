@@ -139,3 +139,36 @@ def lang_from_path(path: str, pattern: str | None) -> str | None:
         return None
     m = re.search(pattern, path)
     return m.group(1) if m else None
+
+
+def group_tasks(tasks: list[tuple], sizes: list[int], target_bytes: int, min_groups: int = 1
+                ) -> list[list[tuple]]:
+    """Pack consecutive tasks into groups of about `target_bytes` of input, one Spark task each.
+
+    Many small files (532 UDHR pages, 112 Tatoeba files) as one task per file spend more time in
+    per-task overhead than in reading. Groups keep the tasks' order (the list is sorted by file and
+    offset, so the grouping is deterministic), never split a task, and every task lands in exactly
+    one group, so every record is still read once and keeps its doc_id (which depends on the file
+    and the offset, not on the grouping). The target shrinks to total / `min_groups` so a small
+    source is still spread over `min_groups` tasks (the cores); a task larger than the target is a
+    group of its own.
+    """
+    if len(tasks) != len(sizes):
+        raise ValueError(f"{len(tasks)} tasks but {len(sizes)} sizes")
+    if not tasks:
+        return []
+    total = sum(max(0, int(s)) for s in sizes)
+    target = max(1, min(int(target_bytes), -(-total // max(1, int(min_groups)))))
+    groups: list[list[tuple]] = []
+    cur: list[tuple] = []
+    cur_bytes = 0
+    for task, size in zip(tasks, sizes):
+        size = max(0, int(size))
+        if cur and cur_bytes + size > target:
+            groups.append(cur)
+            cur, cur_bytes = [], 0
+        cur.append(task)
+        cur_bytes += size
+    if cur:
+        groups.append(cur)
+    return groups

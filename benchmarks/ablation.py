@@ -261,12 +261,14 @@ def train_arms(args, dirs: dict, out: Path) -> dict:
         log(f"train {arm}: {' '.join(cmd[1:])}  (log {logs[arm]})")
         procs[arm] = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=open(logs[arm], "w"),
                                       stderr=subprocess.STDOUT)
-    t0 = time.time()
+    t0, last = time.time(), {}
     while procs and any(p.poll() is None for p in procs.values()):
-        time.sleep(30)
+        time.sleep(15)
         for arm, p in procs.items():
             lines = [x for x in logs[arm].read_text(errors="replace").splitlines() if x.startswith("step ")]
-            log(f"{arm}: {lines[-1] if lines else 'starting'}  [{time.time() - t0:.0f} s]")
+            if lines and lines[-1] != last.get(arm):   # progress: each new step line once
+                last[arm] = lines[-1]
+                log(f"{arm}: {lines[-1]}  [{time.time() - t0:.0f} s]")
     for arm, p in procs.items():
         if p.returncode != 0:
             raise SystemExit(f"training {arm} failed (rc {p.returncode}); see {logs[arm]}")

@@ -17,6 +17,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from curation.dedup.stage import DEFAULTS, run_dedup
     cfg = load_config(DEFAULTS, args.config)
+    if args.shuffle_partitions:           # an explicit --shuffle-partitions wins over the auto count
+        cfg["spark"]["shuffle_partitions"] = args.shuffle_partitions
     spark = session(args, "dedup")
     run_dedup(spark, args.input, args.output, cfg, stats_path(args, args.output))
     return 0

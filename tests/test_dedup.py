@@ -108,3 +108,23 @@ def test_exact_key_ignores_case_and_layout(corpus):
     code = code_files(corpus, 1)[0]
     assert normalized_hash(code) == normalized_hash("  " + code.upper().replace("\n", " \n\t"))
     assert normalized_hash(code) != normalized_hash(code + " x")
+
+
+def test_batch_line_functions_equal_the_per_line_reference(corpus):
+    """The batched line path (ASCII bytes.translate, one hash call) gives exactly the per-document
+    reference results, on real text and on control, punctuation, digit and non-ASCII edge cases."""
+    allc = "".join(chr(c) for c in range(128))
+    texts = gsm8k(corpus, 40) + code_files(corpus, 5) + [
+        "", None, "a\na\nb", "İ\nx", "a_b\x1c\x1fc\x00d\x7f  é\t1.5%", "A\x0b\x0cB \r\n  C__D  ",
+        "\n\n", "x\u2028y", "Ünïcode 12\n£5 ٣", allc, allc.replace("\n", "")]
+    ref = [ln for t in texts for ln in lines.normalized_lines(t)]
+    assert lines.normalized_lines_batch([t or "" for t in texts]) == ref
+    h, n = lines.batch_line_hashes(texts)
+    assert np.array_equal(h, np.concatenate([lines.line_hashes(t) for t in texts]))
+    assert n.tolist() == [(t or "").count("\n") + 1 for t in texts]
+    idx, hs = lines.distinct_line_hashes(texts)
+    bads = [hs[idx == i][::2] for i in range(len(texts))]
+    new, removed = lines.remove_lines_batch(texts, bads)
+    for t, b, nt, r in zip(texts, bads, new, removed.tolist()):
+        assert (nt, r) == lines.remove_lines(t, b)
+    assert removed.sum() > 0

@@ -41,6 +41,10 @@ from curation.stats import RunStats
 from curation.tables import read_table, write_table
 
 DEFAULTS: dict = {
+    "spark": {
+        "shuffle_partitions": None,  # None: one per `partition_bytes` of input, at least the cores
+        "partition_bytes": 64 * 2**20,
+    },
     "url": {
         "enabled": True,
         "recompute": False,          # True: recompute url_canonical from url with canonicalize_url
@@ -202,13 +206,41 @@ def _remove_lines_udf(text: pd.Series, bad: pd.Series) -> pd.DataFrame:
 
 # ---- the stage -----------------------------------------------------------------------------------
 
+def shuffle_partitions(spark, input_path: str, sc_cfg: dict) -> int:
+    """Shuffle partitions for this input: `spark.shuffle_partitions` if set, else one per
+    `partition_bytes` of the input table (Delta metadata, no scan), at least the default
+    parallelism. Spark's default of 200 makes a small run pay for thousands of empty tasks; a
+    fixed 8 makes a large one spill."""
+    if sc_cfg["shuffle_partitions"]:
+        return int(sc_cfg["shuffle_partitions"])
+    from delta.tables import DeltaTable
+    size = DeltaTable.forPath(spark, input_path).detail().select("sizeInBytes").first()[0] or 0
+    return max(spark.sparkContext.defaultParallelism,
+               math.ceil(int(size) / int(sc_cfg["partition_bytes"])))
+
+
 def run_dedup(spark, input_path: str, output_path: str, config: dict | None = None,
               stats_path: str | None = None) -> RunStats:
     """Deduplicate the `documents` table at `input_path` into `output_path` (Delta, replaced) and
-    `<output_path>_duplicates`; returns the run's statistics (also appended to `stats_path`)."""
+    `<output_path>_duplicates`; returns the run's statistics (also appended to `stats_path`).
+
+    The session's `spark.sql.shuffle.partitions` is set for the run (see `shuffle_partitions`)
+    and restored afterwards."""
     cfg = resolve_config(config)
+    parts = shuffle_partitions(spark, input_path, cfg["spark"])
+    previous = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+    try:
+        stats = _run(spark, input_path, output_path, cfg, stats_path)
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", previous)
+    return stats
+
+
+def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | None) -> RunStats:
     stats = RunStats("dedup", config_hash(cfg))
-    stats.info.update(input=input_path, output=output_path)
+    stats.info.update(input=input_path, output=output_path,
+                      shuffle_partitions=spark.conf.get("spark.sql.shuffle.partitions"))
     t_start = time.time()
     docs = read_table(spark, input_path)
     missing = [c for c in REQUIRED if c not in docs.columns]

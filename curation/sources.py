@@ -145,7 +145,7 @@ def group_tasks(tasks: list[tuple], sizes: list[int], target_bytes: int, min_gro
                 ) -> list[list[tuple]]:
     """Pack consecutive tasks into groups of about `target_bytes` of input, one Spark task each.
 
-    Many small files (532 UDHR pages, 112 Tatoeba files) as one task per file spend more time in
+    Many small files (532 UDHR pages, 108 Tatoeba files) as one task per file spend more time in
     per-task overhead than in reading. Groups keep the tasks' order (the list is sorted by file and
     offset, so the grouping is deterministic), never split a task, and every task lands in exactly
     one group, so every record is still read once and keeps its doc_id (which depends on the file

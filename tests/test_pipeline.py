@@ -157,7 +157,7 @@ def test_pipeline_config_and_stage_list():
     assert by["mix.pretrain"].config["seq_len"] == 512  # the pipeline's override over the spec
     assert by["train"].config["stages"][0]["data"] == "/tmp/w/mix/pretrain"
     assert by["train"].config["stages"][1]["data"] == "/tmp/w/mix/anneal"
-    assert by["train"].config["stages"][0]["tokens"] == 120000      # dotted override
+    assert by["train"].config["stages"][0]["tokens"] == 32768       # dotted override
     assert by["train"].config["stages"][0]["schedule"] == "warmup_cosine"   # the rest kept
     # a given classifier folder replaces its training stage
     cfg2 = load_pipeline_config(None, {"work_dir": "/tmp/w", "classifiers": {"quality": "/m/q"}})

@@ -54,19 +54,19 @@ DEFAULTS: dict = {
     },
     "mix": {                             # token stream name -> spec YAML + overrides
         # Sized for the 2-core demo: rows of 512 tokens (the tiny trainer's ramps of 64 and 128
-        # divide them), 1M pre-training and 256K annealing tokens.
+        # divide them), 512K pre-training and 128K annealing tokens.
         "pretrain": {"spec": "configs/mix/pretrain.yaml",
-                     "overrides": {"total_tokens": 1048576, "seq_len": 512}},
+                     "overrides": {"total_tokens": 524288, "seq_len": 512}},
         "anneal": {"spec": "configs/mix/anneal.yaml",
-                   "overrides": {"total_tokens": 262144, "seq_len": 512}},
+                   "overrides": {"total_tokens": 131072, "seq_len": 512}},
     },
     "mix_kept_only": True,               # add `keep AND (...)` to every mix source's filter
     "trainer": {
         "config": "configs/train/tiny.yaml",
-        # Sized for the 2-core demo: 120K pre-training tokens, 32K annealing tokens (8 steps of
-        # 4096, a checkpoint every 2, the last 4 averaged). Dotted keys set list items.
-        "overrides": {"stages.0.tokens": 120000, "stages.1.tokens": 32768,
-                      "stages.1.checkpoint_every_steps": 2, "stages.1.average_last": 4},
+        # Sized for the 2-core demo: 32K pre-training tokens, 8K annealing tokens (a checkpoint
+        # every annealing step, the last 3 averaged). Dotted keys set list items.
+        "overrides": {"stages.0.tokens": 32768, "stages.1.tokens": 8192,
+                      "stages.1.checkpoint_every_steps": 1, "stages.1.average_last": 3},
         "python": None,                  # interpreter for `python -m trainer.run` (default: this one)
     },
     "report": {"enabled": True, "examples_per_reason": 3, "histogram_bins": 40},

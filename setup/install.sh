@@ -43,7 +43,7 @@ JARS=.jars
 if ! ls "$JARS"/delta-spark_*"$DELTA_VERSION".jar >/dev/null 2>&1; then
   echo "fetching Delta Lake $DELTA_VERSION jars for Spark $SPARK_BINARY from Maven Central into $JARS/"
   rm -rf "$JARS.tmp" && mkdir -p "$JARS.tmp"
-  mvn -B -q -f setup/pom.xml dependency:copy-dependencies \
+  mvn -B -q -Dstyle.color=never -f setup/pom.xml dependency:copy-dependencies \
       -Ddelta.version="$DELTA_VERSION" -Dspark.binary="$SPARK_BINARY" \
       -DincludeScope=runtime -DoutputDirectory="$PWD/$JARS.tmp/all"
   # pyspark already ships Hadoop, Parquet, Jackson, Scala and logging jars: take only Delta's own,

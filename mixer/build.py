@@ -1,17 +1,25 @@
 """Building a mix on Spark: `build_mix(spark, spec, output_dir)` / `run_mix(...)`.
 
 1. Read every source's Delta table at its current version (recorded), apply its filter.
-2. Tokenize in parallel (`mapInPandas` + tiktoken `encode_ordinary_batch`); in the same pass mark
-   documents held out (stable doc_id hash), down-sampled, empty. Tokens go to a work Parquet table
-   as uint32 bytes, once.
-3. From the token counts alone (no tokens move): drop duplicate doc_ids (recorded), make the plan
+2. Tokenize in parallel (`mapInArrow` + tiktoken `encode_ordinary_batch`); in the same pass mark
+   documents held out (stable doc_id hash), down-sampled, empty. Each task appends the tokens, as
+   raw uint32, to its own file in the work folder; a small metadata table (status, content hash,
+   token counts, file and position) is the job's output. The text is read once, the tokens
+   written once.
+3. From the metadata alone (no tokens move): drop duplicate doc_ids (recorded), make the plan
    (exact row targets, epochs, feasibility), and give every document occurrence of every pass its
-   offset in its source's stream: a running sum over (seed, source, pass, doc_id) order.
-4. Cut each occurrence into per-row pieces; the interleave (computed on the driver from the row
-   counts alone) gives each source row its global row number. Pieces are range-partitioned and
-   sorted by (row, position) and written once.
-5. The driver streams that sorted table and writes the shards, index, manifest and report into a
-   temporary folder that then replaces the output folder.
+   offset in its source's stream: a running sum in (xxhash64(seed, source, pass, doc_id), doc_id)
+   order, per (source, pass).
+4. Cut each occurrence into per-row pieces (still metadata: file, position, length); the
+   interleave (computed on the driver from the row counts alone) gives each source row its global
+   row, hence its shard. One task per shard copies its pieces out of the memory-mapped token
+   files into the shard and writes it straight into a temporary output folder; only the rows'
+   document starts and per-source counts come back to the driver.
+5. The driver writes the index, manifest and report, and the temporary folder replaces the
+   output folder.
+
+The work folder and the output folder must be on a filesystem the driver and every worker share
+(local disk in local mode; a shared mount such as /dbfs or /Volumes on a cluster).
 
 Everything is a function of the data, the spec and the seed, never of partitioning: the output is
 byte-identical however the inputs are partitioned.
@@ -33,10 +41,10 @@ from curation.stats import RunStats
 from curation.tables import read_table, table_version
 from mixer import order as morder
 from mixer.interleave import interleave
-from mixer.pack import assemble_row, doc_pieces
+from mixer.pack import cut_pieces, fill_rows
 from mixer.plan import make_plan
 from mixer.report import format_report, mix_report
-from mixer.shards import FORMAT_VERSION, ShardWriter, write_json
+from mixer.shards import FORMAT_VERSION, write_index_from_parts, write_json
 from mixer.spec import DEFAULTS, SpecError, load_spec, source_shares, spec_hash
 from mixer.tokenizer import get_tokenizer
 
@@ -51,142 +59,198 @@ def _log(msg: str) -> None:
 
 # ---------------------------------------------------------------- per-batch functions (workers)
 
-def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc_tokens):
-    """mapInArrow function: (src, doc_id, text) batches -> status, content hash, token counts and
-    the tokens themselves as little-endian uint32 bytes (an Arrow binary column built straight
-    from one numpy buffer: no per-token Python objects survive the batch)."""
-    import itertools
+def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc_tokens,
+                   token_dir: str):
+    """mapInArrow function: (src, doc_id, text, chash) batches -> one metadata row per document
+    (status, content hash, token counts, and where its tokens are). The tokens of every document that
+    trains or is held out are appended, as little-endian uint32, to one raw file per task attempt
+    under `token_dir` (a filesystem all workers and the driver share); `file` and `start` (in
+    tokens) locate them. A failed or speculative attempt leaves an unreferenced file behind,
+    removed with the work folder."""
+    import functools
 
     import pyarrow as pa
 
     def fn(batches):
+        from pyspark import TaskContext
+        tc = TaskContext.get()
+        fname = (f"p{tc.partitionId() if tc else 0:05d}-a{tc.attemptNumber() if tc else 0}-"
+                 f"{uuid.uuid4().hex[:8]}.bin")
         tok = get_tokenizer(tokenizer)
-        enc = tok.encoding
-        for rb in batches:
-            n = rb.num_rows
-            srcs = rb.column(0).to_numpy(zero_copy_only=False)
-            ids = rb.column(1).to_pylist()
-            texts = rb.column(2).to_pylist()
-            status = [TRAIN] * n
-            chash = np.zeros(n, dtype=np.int64)
-            todo = []
-            for i in range(n):
-                d, t = ids[i], texts[i]
-                if d is None or d == "":
-                    status[i] = "null_doc_id"
-                elif t is None or not t.strip():
-                    status[i] = "empty_text"
-                else:
-                    chash[i] = int.from_bytes(hashlib.blake2b(
-                        t.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
-                        signed=True)
-                    s = int(srcs[i])
+        # encode_ordinary's tokens, straight into a numpy buffer (no Python int per token):
+        # with no special token allowed, special-token text is encoded as ordinary text
+        encode = functools.partial(tok.encoding.encode_to_numpy, allowed_special=frozenset(),
+                                   disallowed_special=())
+        f, written = None, 0
+        try:
+            for rb in batches:
+                n = rb.num_rows
+                srcs = rb.column(0).to_numpy(zero_copy_only=False)
+                ids = rb.column(1).to_pylist()
+                texts = rb.column(2).to_pylist()
+                status = [TRAIN] * n
+                kept = np.zeros(n, dtype=np.int64)
+                orig = np.zeros(n, dtype=np.int64)
+                start = np.full(n, -1, dtype=np.int64)
+                files = [None] * n
+                arrays = []
+                for i in range(n):
+                    d, t = ids[i], texts[i]
+                    if d is None or d == "":
+                        status[i] = "null_doc_id"
+                        continue
+                    if t is None or not t.strip():
+                        status[i] = "empty_text"
+                        continue
                     if morder.is_heldout(d, heldout_fraction):
                         status[i] = HELDOUT
-                        todo.append(i)
-                    elif morder.keep_downsampled(seed, names[s], d, downsample[s]):
-                        todo.append(i)
-                    else:
+                    elif not morder.keep_downsampled(seed, names[int(srcs[i])], d,
+                                                     downsample[int(srcs[i])]):
                         status[i] = "downsampled"
-            kept = np.zeros(n, dtype=np.int64)
-            orig = np.zeros(n, dtype=np.int64)
-            lists = enc.encode_ordinary_batch([texts[i] for i in todo], num_threads=1) \
-                if todo else []
-            for i, t in zip(todo, lists):
-                orig[i] = len(t)
-            if max_doc_tokens:
-                kept[:] = np.minimum(orig, max_doc_tokens)
-                lists = [t[:max_doc_tokens] if len(t) > max_doc_tokens else t for t in lists]
-            else:
-                kept[:] = orig
-            offsets = np.zeros(n + 1, dtype=np.int32)
-            np.cumsum(kept * 4, out=offsets[1:])
-            flat = np.fromiter(itertools.chain.from_iterable(lists), dtype="<u4",
-                               count=int(kept.sum()))
-            tokens = pa.Array.from_buffers(pa.binary(), n,
-                                           [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
-            yield pa.RecordBatch.from_arrays(
-                [rb.column(0).cast(pa.int32()), rb.column(1), pa.array(status, pa.string()),
-                 pa.array(chash), pa.array(kept), pa.array(orig), tokens],
-                names=["src", "doc_id", "status", "chash", "n", "n_orig", "tokens"])
+                        continue
+                    a = encode(t)
+                    orig[i] = len(a)
+                    if max_doc_tokens and len(a) > max_doc_tokens:
+                        a = a[:max_doc_tokens]
+                    kept[i] = len(a)
+                    if len(a):
+                        start[i] = written
+                        files[i] = fname
+                        written += len(a)
+                        arrays.append(a)
+                if arrays:
+                    if f is None:
+                        f = open(os.path.join(token_dir, fname), "wb")
+                    f.write(np.concatenate(arrays).astype("<u4", copy=False).data)
+                yield pa.RecordBatch.from_arrays(
+                    [rb.column(0).cast(pa.int32()), rb.column(1), pa.array(status, pa.string()),
+                     rb.column(3), pa.array(kept), pa.array(orig),
+                     pa.array(files, pa.string()), pa.array(start)],
+                    names=["src", "doc_id", "status", "chash", "n", "n_orig", "file", "start"])
+        finally:
+            if f is not None:
+                f.close()
     return fn
 
 
-TOKENS_SCHEMA = ("src int, doc_id string, status string, chash long, n long, n_orig long, "
-                 "tokens binary")
+META_SCHEMA = ("src int, doc_id string, status string, chash long, n long, n_orig long, "
+               "file string, start long")
+
+PIECES_SCHEMA = ("part int, g long, pos int, file string, fstart long, ntok int, eot boolean, "
+                 "occ_u int, occ_pass int, occ_dropped long")
 
 
-def order_keys(seed: int):
-    """mapInArrow function adding the order key of every (unit, pass, doc_id) occurrence."""
+def make_pieces(seq_len: int, row_g: np.ndarray, unit_base: np.ndarray, n_main: int,
+                shard_rows: int):
+    """mapInArrow function: document occurrences (u, pass, offset, take, n, file, start) -> one
+    row per piece (a document's tokens within one row), with its global row `g` (the interleave,
+    `row_g[unit_base[u] + row of the unit]`), its shard `part` (main shards first, then held-out
+    ones) and where its tokens are. An occurrence's first piece also carries its unit, pass and
+    tokens dropped (n + 1 - take), so the shard tasks count occurrences (other pieces: -1)."""
     import pyarrow as pa
+
+    n_main_parts = -(-n_main // shard_rows)
 
     def fn(batches):
         for rb in batches:
-            names = rb.schema.names
-            keys = np.fromiter(
-                (morder.order_key(seed, k, p, d) for k, p, d in
-                 zip(rb.column(names.index("keyname")).to_pylist(),
-                     rb.column(names.index("pass")).to_pylist(),
-                     rb.column(names.index("doc_id")).to_pylist())),
-                dtype=np.int64, count=rb.num_rows)
-            yield pa.RecordBatch.from_arrays(list(rb.columns) + [pa.array(keys)],
-                                             names=names + ["key"])
+            c = {k: rb.column(k) for k in rb.schema.names}
+            u = c["u"].to_numpy(zero_copy_only=False)
+            n = c["n"].to_numpy(zero_copy_only=False)
+            take = c["take"].to_numpy(zero_copy_only=False)
+            p = cut_pieces(c["offset"].to_numpy(zero_copy_only=False), take, n, seq_len)
+            occ = p["occ"]
+            g = row_g[unit_base[u[occ]] + p["row"]]
+            part = np.where(g < n_main, g // shard_rows,
+                            n_main_parts + (g - n_main) // shard_rows).astype(np.int32)
+            first = p["first"]
+            fstart = c["start"].to_numpy(zero_copy_only=False)[occ] + p["doc_pos"]
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(part), pa.array(g), pa.array(p["pos"]),
+                 c["file"].take(pa.array(occ)), pa.array(fstart), pa.array(p["ntok"]),
+                 pa.array(p["eot"]), pa.array(np.where(first, u[occ], -1).astype(np.int32)),
+                 pa.array(np.where(first, c["pass"].to_numpy(zero_copy_only=False)[occ], 0)
+                          .astype(np.int32)),
+                 pa.array(np.where(first, n[occ] + 1 - take[occ], 0).astype(np.int64))],
+                names=PIECES_COLUMNS)
     return fn
 
 
-PIECES_SCHEMA = "g long, pos int, piece binary, occ_u int, occ_pass int, occ_dropped long"
+PIECES_COLUMNS = [x.split()[0] for x in PIECES_SCHEMA.split(", ")]
+
+SHARDS_SCHEMA = ("part int, n_rows int, per_row binary, starts binary, occurrences binary, "
+                 "documents binary, dropped binary")
 
 
-def cut_pieces(seq_len: int, eot: int, row_g: dict):
-    """mapInArrow function: document occurrences (u, offset, take, tokens, pass, len) -> one
-    (g, pos, piece) per row each touches. An occurrence's first piece also carries its unit, pass
-    and tokens dropped (len - take), so the driver counts occurrences while it writes the rows
-    (other pieces: occ_u = -1)."""
+def write_shard(seq_len: int, eot_id: int, n_main: int, n_held: int, shard_rows: int,
+                token_dir: str, out_dir: str, n_units: int):
+    """applyInArrow function: all pieces of one shard -> the shard file, written straight into
+    the output folder, and one row with the shard's document starts (per-row counts and
+    positions) and its per-unit counts of occurrences, documents and tokens dropped."""
     import pyarrow as pa
 
-    def fn(batches):
-        for rb in batches:
-            us = rb.column(0).to_numpy(zero_copy_only=False)
-            offs = rb.column(1).to_numpy(zero_copy_only=False)
-            takes = rb.column(2).to_numpy(zero_copy_only=False)
-            col = rb.column(3)
-            bo = np.frombuffer(col.buffers()[1], dtype=np.int32)
-            bo = bo[col.offset:col.offset + len(col) + 1]  # absolute offsets into the data
-            data = col.buffers()[2]
-            passes = rb.column(4).to_numpy(zero_copy_only=False)
-            lens = rb.column(5).to_numpy(zero_copy_only=False)
-            gs, poss, pcs, ou, op, od = [], [], [], [], [], []
-            for j in range(rb.num_rows):
-                k = int(bo[j + 1] - bo[j]) // 4
-                toks = np.frombuffer(data, dtype="<u4", count=k, offset=int(bo[j])) if k \
-                    else np.zeros(0, "<u4")
-                gmap = row_g[int(us[j])]
-                first = True
-                for r, pos, piece in doc_pieces(int(offs[j]), int(takes[j]), toks, eot, seq_len):
-                    gs.append(int(gmap[r]))
-                    poss.append(pos)
-                    pcs.append(piece.tobytes())
-                    if first:
-                        ou.append(int(us[j]))
-                        op.append(int(passes[j]))
-                        od.append(int(lens[j] - takes[j]))
-                        first = False
-                    else:
-                        ou.append(-1)
-                        op.append(0)
-                        od.append(0)
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(gs, pa.int64()), pa.array(poss, pa.int32()), pa.array(pcs, pa.binary()),
-                 pa.array(ou, pa.int32()), pa.array(op, pa.int32()), pa.array(od, pa.int64())],
-                names=["g", "pos", "piece", "occ_u", "occ_pass", "occ_dropped"])
+    from mixer.shards import shard_name
+
+    n_main_parts = -(-n_main // shard_rows)
+
+    def fn(key, table):
+        part = int(key[0].as_py())
+        if part < n_main_parts:
+            g0, total, sub = part * shard_rows, n_main, ""
+            k = part
+        else:
+            k = part - n_main_parts
+            g0, total, sub = n_main + k * shard_rows, n_main + n_held, "heldout"
+        n_rows = min(shard_rows, total - g0)
+        files = table.column("file").to_pylist()
+        fstart = table.column("fstart").to_numpy()
+        maps = {}
+
+        def copy(i, dst):
+            name = files[i]
+            m = maps.get(name)
+            if m is None:
+                path = os.path.join(token_dir, name)
+                if not os.path.exists(path):
+                    raise FileNotFoundError(
+                        f"mix: token file {path} is missing on this worker; the mix's work "
+                        f"folder must be on a filesystem that every worker and the driver share "
+                        f"(work_dir=..., e.g. under /dbfs or /Volumes on Databricks)")
+                m = maps[name] = np.memmap(path, dtype="<u4", mode="r")
+            s = int(fstart[i])
+            dst[:] = m[s:s + len(dst)]
+
+        try:
+            buf, per_row, starts = fill_rows(
+                n_rows, seq_len, table.column("g").to_numpy() - g0, table.column("pos").to_numpy(),
+                table.column("ntok").to_numpy(), table.column("eot").to_numpy(zero_copy_only=False),
+                copy, eot_id)
+        except ValueError as e:
+            raise RuntimeError(f"mix: shard {sub or 'main'}/{k} (rows {g0}..): {e}") from None
+        path = os.path.join(out_dir, sub, shard_name(k))
+        tmp = f"{path}.{uuid.uuid4().hex[:8]}.part"
+        with open(tmp, "wb") as f:
+            f.write(buf.data)
+        os.replace(tmp, path)
+        ou = table.column("occ_u").to_numpy()
+        m = ou >= 0
+        first_pass = m & (table.column("occ_pass").to_numpy() == 0)
+        dropped = np.bincount(ou[m], weights=table.column("occ_dropped").to_numpy()[m],
+                              minlength=n_units).astype(np.int64)
+        return pa.table({
+            "part": pa.array([part], pa.int32()), "n_rows": pa.array([n_rows], pa.int32()),
+            "per_row": [per_row.astype("<i4").tobytes()], "starts": [starts.astype("<i4").tobytes()],
+            "occurrences": [np.bincount(ou[m], minlength=n_units).astype("<i8").tobytes()],
+            "documents": [np.bincount(ou[first_pass], minlength=n_units).astype("<i8").tobytes()],
+            "dropped": [dropped.astype("<i8").tobytes()]})
     return fn
 
 
 # ---------------------------------------------------------------------------------- the build
 
 def _read_sources(spark, spec, input_path):
-    """All sources as one (src, doc_id, text) frame, reading each table once: a document
-    matching several sources' filters appears once per source (as a union would give)."""
+    """All sources as one (src, doc_id, text, chash) frame, reading each table once: a document
+    matching several sources' filters appears once per source (as a union would give). `chash`
+    (xxhash64 of the text, computed in the JVM) picks one document among duplicate doc_ids."""
     from pyspark.sql import functions as F
     from pyspark.errors import AnalysisException
     groups, versions, tables = {}, [], {}
@@ -222,7 +286,8 @@ def _read_sources(spark, spec, input_path):
             i, cond = members[0]
             frames.append(df.where(cond).select(
                 F.lit(i).cast("int").alias("src"), F.col(idc).cast("string").alias("doc_id"),
-                F.col(textc).cast("string").alias("text")))
+                F.col(textc).cast("string").alias("text"),
+                F.xxhash64(F.col(textc).cast("string")).alias("chash")))
             continue
         anyc = members[0][1]
         for _, c in members[1:]:
@@ -231,7 +296,8 @@ def _read_sources(spark, spec, input_path):
                         lambda e: e.isNotNull())
         frames.append(df.where(anyc).select(
             F.explode(srcs).alias("src"), F.col(idc).cast("string").alias("doc_id"),
-            F.col(textc).cast("string").alias("text")))
+            F.col(textc).cast("string").alias("text"),
+            F.xxhash64(F.col(textc).cast("string")).alias("chash")))
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)
@@ -286,12 +352,6 @@ class _Phases:
         return cm()
 
 
-# Occurrence tables up to this many rows are broadcast to the token table, which then is neither
-# shuffled for the join nor for the row order (the driver merges the sorted part files).
-BROADCAST_MAX_OCCURRENCES = 1_000_000
-MERGE_MAX_FILES = 256
-
-
 def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
               stats_path: str | None = None, work_dir: str | None = None) -> RunStats:
     """Build one stage's token stream from `spec` (a resolved dict, a dict of overrides or a
@@ -319,23 +379,23 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     t0 = time.time()
     phase = _Phases(spark, stats)
     try:
-        # 1-2. read and tokenize once
+        # 1-2. read and tokenize once: token files (raw uint32) + a metadata table
+        tok_dir = work / "tokens"
+        tok_dir.mkdir(parents=True, exist_ok=True)
         with phase("tokenize"):
             docs, versions = _read_sources(spark, spec, input_path)
             _log(f"tokenizing {S} sources with {tok.name} ({tok.fingerprint})")
             tokfn = tokenize_arrow(names, seed, [x["downsample"] for x in spec["sources"]],
                                    spec["heldout_fraction"], spec["tokenizer"],
-                                   spec["max_doc_tokens"])
-            docs.mapInArrow(tokfn, TOKENS_SCHEMA).write.mode("overwrite") \
-                .option("compression", "none").parquet(str(work / "tokens"))
-        tokens = spark.read.parquet(str(work / "tokens"))
+                                   spec["max_doc_tokens"], str(tok_dir))
+            docs.mapInArrow(tokfn, META_SCHEMA).write.mode("overwrite") \
+                .parquet(str(work / "meta"))
 
         # 3a. duplicates of a doc_id within a source: keep the smallest content hash
         # one exchange on doc_id serves both windows below (per (src, doc_id) and (cat, doc_id))
-        meta = tokens.select("src", "doc_id", "status", "chash", "n", "n_orig") \
-            .repartition("doc_id")
+        meta = spark.read.parquet(str(work / "meta")).repartition("doc_id")
         live = F.col("status").isin(TRAIN, HELDOUT)
-        w = Window.partitionBy("src", "doc_id").orderBy("chash")
+        w = Window.partitionBy("src", "doc_id").orderBy("chash", "file", "start")
         meta = meta.withColumn("_rn", F.when(live, F.row_number().over(w))) \
             .withColumn("status", F.when(F.col("_rn") > 1, F.lit("duplicate_doc_id"))
                         .otherwise(F.col("status"))).drop("_rn") \
@@ -343,7 +403,7 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
                                             F.col("src") + 1)).cache()
         # held out: one unit per category, distinct documents, whole rows only
         held = meta.where(F.col("status") == HELDOUT)
-        wh = Window.partitionBy("cat", "doc_id").orderBy("src", "chash")
+        wh = Window.partitionBy("cat", "doc_id").orderBy("src", "chash", "file", "start")
         held = held.withColumn("_rn", F.row_number().over(wh)).where("_rn = 1").drop("_rn")
         with phase("count"):
             # one job: per (src, status) counts, and per category the distinct held-out docs
@@ -363,7 +423,6 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
                     F.lit(None).cast("long").alias("tokens_truncated"), "cat")).collect()
         agg = [r for r in both if r["kind"] == 0]
         counts = {(r["src"], r["status"]): r for r in agg}
-        exact_dups = any(st == "duplicate_doc_id" for (_, st) in counts)
 
         def c(i, st, k):
             r = counts.get((i, st))
@@ -393,74 +452,71 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
         h_order = interleave(h_rows)
         H = len(h_order)
 
-        # units: train sources 0..S-1, held-out categories S..S+C-1
+        # units: train sources 0..S-1, held-out categories S..S+C-1; row r of unit u is global
+        # row row_g[unit_base[u] + r] (held-out rows follow the N main rows)
         unit_rows = [s.target_rows for s in plan.sources] + h_rows
         unit_avail = avail + h_avail
         unit_passes = [s.passes for s in plan.sources] + [1 if r else 0 for r in h_rows]
         unit_key = names + [f"heldout:{k}" for k in cats]
-        row_g = {}
-        for u in range(S):
-            row_g[u] = np.flatnonzero(order == u).astype(np.int64)
-        for k in range(C):
-            row_g[S + k] = N + np.flatnonzero(h_order == k).astype(np.int64)
+        row_g = np.concatenate(
+            [np.flatnonzero(order == u) for u in range(S)]
+            + [N + np.flatnonzero(h_order == k) for k in range(C)]).astype(np.int64) \
+            if N + H else np.zeros(0, np.int64)
+        unit_base = np.concatenate([[0], np.cumsum(unit_rows)[:-1]]).astype(np.int64)
         units = spark.createDataFrame(
             [(u, unit_key[u], unit_passes[u], unit_rows[u] * L, unit_avail[u])
              for u in range(S + C) if unit_rows[u] > 0],
             "u int, keyname string, passes int, need long, avail long")
 
-        # 3c. every occurrence's offset in its unit's stream (metadata only, no tokens move)
-        train_occ = meta.where(F.col("status") == TRAIN).select(
-            F.col("src").alias("u"), "src", "doc_id", "chash", (F.col("n") + 1).alias("len"))
-        held_occ = held.select((F.col("cat") + S).cast("int").alias("u"), "src", "doc_id",
-                               "chash", (F.col("n") + 1).alias("len"))
+        # 3c. every occurrence's offset in its unit's stream (metadata only, no tokens move);
+        # the order within a pass is Spark's xxhash64 of (seed, unit, pass, doc_id), ties by doc_id
+        cols = ["doc_id", "n", "file", "start"]
+        train_occ = meta.where(F.col("status") == TRAIN).select(F.col("src").alias("u"), *cols)
+        held_occ = held.select((F.col("cat") + S).cast("int").alias("u"), *cols)
         occ = train_occ.unionByName(held_occ).join(F.broadcast(units), "u") \
-            .withColumn("pass", F.explode(F.sequence(F.lit(0), F.col("passes") - 1)))
-        from pyspark.sql import types as T
-        key_schema = T.StructType(list(occ.schema.fields) + [T.StructField("key", T.LongType())])
-        occ = occ.mapInArrow(order_keys(seed), key_schema)
+            .withColumn("pass", F.explode(F.sequence(F.lit(0), F.col("passes") - 1))) \
+            .withColumn("key", morder.order_key_column(seed, "keyname", "pass", "doc_id"))
         wo = Window.partitionBy("u", "pass").orderBy("key", "doc_id") \
             .rowsBetween(Window.unboundedPreceding, -1)
         occ = occ.withColumn("offset", F.col("pass") * F.col("avail")
-                             + F.coalesce(F.sum("len").over(wo), F.lit(0))) \
+                             + F.coalesce(F.sum(F.col("n") + 1).over(wo), F.lit(0))) \
             .where(F.col("offset") < F.col("need")) \
-            .withColumn("take", F.least(F.col("len"), F.col("need") - F.col("offset"))) \
-            .select("u", "src", "doc_id", "chash", "pass", "offset", "take", "len")
-        # at most this many occurrences (every document in every pass); the exact per-unit
-        # figures come back with the pieces, so no Spark job is spent on them here
-        n_occ = sum(ndocs[i] * plan.sources[i].passes for i in range(S)) \
-            + sum(hagg.get(k, (0, 0))[0] for k in range(C) if h_rows[k])
+            .withColumn("take", F.least(F.col("n") + 1, F.col("need") - F.col("offset"))) \
+            .select("u", "pass", "offset", "take", "n", "file", "start")
 
-        # 4. pieces, each (row g, position) once
-        with phase("pieces"):
-            tok_side = tokens.where(F.col("status").isin(TRAIN, HELDOUT)) \
-                .select("src", "doc_id", "chash", "tokens")
-            if exact_dups:
-                tok_side = tok_side.dropDuplicates(["src", "doc_id", "chash"])
-            occ_side = occ.select("u", "src", "doc_id", "chash", "pass", "offset", "take", "len")
-            n_files = len(list((work / "tokens").glob("part-*")))
-            local_merge = n_occ <= BROADCAST_MAX_OCCURRENCES and not exact_dups \
-                and n_files <= MERGE_MAX_FILES
-            if local_merge:  # the token table stays where it is: no shuffle of token bytes
-                occ_side = F.broadcast(occ_side)
-            joined = tok_side.join(occ_side, ["src", "doc_id", "chash"]) \
-                .select("u", "offset", "take", "tokens", "pass", "len")
-            pieces = joined.mapInArrow(cut_pieces(L, tok.eot_id, row_g), PIECES_SCHEMA)
-            if not local_merge:
-                nparts = max(1, min(512, (N + H) // 256 + 1))
-                pieces = pieces.repartitionByRange(nparts, "g")
-            pieces.sortWithinPartitions("g", "pos").write.mode("overwrite") \
-                .option("compression", "none").parquet(str(work / "rows"))
-        stats.set("seconds.spark", round(time.time() - t0, 3))
-
-        # 5. stream rows to the shards: a k-way merge of the part files, each sorted by (g, pos)
+        # 4. pieces -> shards: every shard is assembled by one task, straight into the
+        # temporary output folder, from the token files; only document starts and counts return
         if tmp.exists():
             shutil.rmtree(tmp)
+        (tmp / "heldout").mkdir(parents=True)
+        shard_rows = spec["shard_rows"]
         with phase("shards"):
-            main_w = ShardWriter(tmp, L, spec["shard_rows"])
-            held_w = ShardWriter(tmp / "heldout", L, spec["shard_rows"])
-            uagg = _write_rows(work / "rows", N, H, order, h_order, L, main_w, held_w, S + C)
-            main_shards, held_shards = main_w.close(), held_w.close()
-        stats.set("seconds.write", round(time.time() - t0 - stats.counters["seconds.spark"], 3))
+            pieces = occ.mapInArrow(make_pieces(L, row_g, unit_base, N, shard_rows),
+                                    PIECES_SCHEMA)
+            done = pieces.groupBy("part").applyInArrow(
+                write_shard(L, tok.eot_id, N, H, shard_rows, str(tok_dir), str(tmp), S + C),
+                SHARDS_SCHEMA).collect()
+        stats.set("seconds.spark", round(time.time() - t0, 3))
+        t_idx = time.time()
+        done = {int(r["part"]): r for r in done}
+        n_main_parts = -(-N // shard_rows)
+        n_held_parts = -(-H // shard_rows)
+        missing = sorted(set(range(n_main_parts + n_held_parts)) - set(done))
+        if missing:
+            raise RuntimeError(f"mix: shards {missing[:5]} received no rows")
+        uocc, udocs, udrop = (np.zeros(S + C, np.int64) for _ in range(3))
+        for r in done.values():
+            uocc += np.frombuffer(r["occurrences"], "<i8")
+            udocs += np.frombuffer(r["documents"], "<i8")
+            udrop += np.frombuffer(r["dropped"], "<i8")
+        uagg = {u: {"occurrences": int(uocc[u]), "documents": int(udocs[u]),
+                    "dropped": int(udrop[u])} for u in range(S + C) if uocc[u]}
+        main_shards = write_index_from_parts(tmp, order, [done[p] for p in range(n_main_parts)],
+                                  L, shard_rows)
+        held_shards = write_index_from_parts(tmp / "heldout", h_order,
+                                  [done[n_main_parts + p] for p in range(n_held_parts)],
+                                  L, shard_rows)
+        stats.set("seconds.write", round(time.time() - t_idx, 3))
 
         # manifest + report
         tinfo = tok.info()
@@ -531,63 +587,6 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     stats.report, stats.manifest = report, manifest  # for callers (benchmarks, notebooks)
     print(format_report(report), file=sys.stderr, flush=True)
     return stats
-
-
-def _write_rows(rows_dir: Path, N: int, H: int, order, h_order, L: int, main_w, held_w,
-                n_units: int) -> dict:
-    """Merge the pieces part files, each sorted by (g, pos), into the two writers in global row
-    order (part files may hold disjoint ranges or interleaved rows alike). Returns per unit the
-    occurrences, documents (first-pass occurrences) and tokens dropped, counted on the way."""
-    import heapq
-
-    import pyarrow.parquet as pq
-
-    occ = np.zeros(n_units, np.int64)
-    docs = np.zeros(n_units, np.int64)
-    dropped = np.zeros(n_units, np.int64)
-
-    def pieces(f):
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=1024, columns=[
-                "g", "pos", "piece", "occ_u", "occ_pass", "occ_dropped"]):
-            u = batch.column(3).to_numpy()
-            m = u >= 0
-            occ[:] += np.bincount(u[m], minlength=n_units)
-            docs[:] += np.bincount(u[m & (batch.column(4).to_numpy() == 0)], minlength=n_units)
-            dropped[:] += np.bincount(u[m], weights=batch.column(5).to_numpy()[m],
-                                      minlength=n_units).astype(np.int64)
-            yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
-                           batch.column(2).to_pylist())
-
-    files = sorted(rows_dir.glob("part-*.parquet"))
-    expect, cur_g, cur = 0, None, []
-    total = N + H
-    step = max(1, total // 10)
-
-    def flush():
-        nonlocal expect
-        if cur_g != expect:
-            raise RuntimeError(f"mix rows out of order: expected row {expect}, got {cur_g}")
-        data, starts = assemble_row(cur, L)
-        if cur_g < N:
-            main_w.add(int(order[cur_g]), data, starts)
-        else:
-            held_w.add(int(h_order[cur_g - N]), data, starts)
-        expect += 1
-        if expect % step == 0:
-            _log(f"writing shards: {expect:,}/{total:,} rows")
-
-    for g, p, b in heapq.merge(*(pieces(f) for f in files), key=lambda x: (x[0], x[1])):
-        if g != cur_g:
-            if cur_g is not None:
-                flush()
-            cur_g, cur = g, []
-        cur.append((p, b))
-    if cur_g is not None:
-        flush()
-    if expect != total:
-        raise RuntimeError(f"mix wrote {expect} rows, planned {total}")
-    return {u: {"occurrences": int(occ[u]), "documents": int(docs[u]),
-                "dropped": int(dropped[u])} for u in range(n_units) if occ[u]}
 
 
 def run_mix(spark, input_path: str | None, output_path: str, config=None,

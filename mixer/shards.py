@@ -33,8 +33,40 @@ def save_npz_deterministic(path: str | Path, arrays: dict[str, np.ndarray]) -> N
             zf.writestr(info, buf.getvalue())
 
 
+def write_index(out_dir: str | Path, source, shard, offset, doc_ptr, doc_starts) -> None:
+    """index.npz of a stream (see docs/token-shards.md), byte-identical for identical arrays."""
+    save_npz_deterministic(Path(out_dir) / "index.npz", {
+        "source": np.asarray(source, dtype=np.int32),
+        "shard": np.asarray(shard, dtype=np.int32),
+        "offset": np.asarray(offset, dtype=np.int64),
+        "doc_ptr": np.asarray(doc_ptr, dtype=np.int64),
+        "doc_starts": np.asarray(doc_starts, dtype=np.int32),
+    })
+
+
+def write_index_from_parts(out_dir: str | Path, order, parts, seq_len: int,
+                           shard_rows: int) -> list[dict]:
+    """The index of a stream whose shards were written by separate tasks: `order` is the
+    source of every row, `parts[k]` the k-th shard's result (`n_rows`, and `per_row` / `starts`:
+    int32 bytes of the document starts per row and their positions). Returns the shard list."""
+    n = len(order)
+    rows = np.arange(n, dtype=np.int64)
+    per_row = [np.frombuffer(p["per_row"], "<i4") for p in parts]
+    starts = [np.frombuffer(p["starts"], "<i4") for p in parts]
+    counts = np.concatenate(per_row) if per_row else np.zeros(0, np.int32)
+    if len(counts) != n or sum(int(p["n_rows"]) for p in parts) != n:
+        raise RuntimeError(f"shards hold {len(counts)} rows, the stream has {n}")
+    doc_ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=doc_ptr[1:])
+    write_index(out_dir, order, rows // shard_rows, (rows % shard_rows) * seq_len, doc_ptr,
+                np.concatenate(starts) if starts else np.zeros(0, np.int32))
+    return [{"file": shard_name(k), "rows": int(p["n_rows"])} for k, p in enumerate(parts)]
+
+
 class ShardWriter:
-    """Append rows in stream order; `close()` writes index.npz and returns the shard list."""
+    """Append rows in stream order; `close()` writes index.npz and returns the shard list.
+    (The Spark build writes its shards in parallel tasks and the index with
+    `write_index_from_parts`; this sequential writer serves small streams and tests.)"""
 
     def __init__(self, out_dir: str | Path, seq_len: int, shard_rows: int):
         self.dir = Path(out_dir)
@@ -84,13 +116,8 @@ class ShardWriter:
         if self._f is not None:
             self._f.close()
             self._f = None
-        save_npz_deterministic(self.dir / "index.npz", {
-            "source": np.asarray(self.source, dtype=np.int32),
-            "shard": np.asarray(self.shard, dtype=np.int32),
-            "offset": np.asarray(self.offset, dtype=np.int64),
-            "doc_ptr": np.asarray(self.doc_ptr, dtype=np.int64),
-            "doc_starts": np.asarray(self.doc_starts, dtype=np.int32),
-        })
+        write_index(self.dir, self.source, self.shard, self.offset, self.doc_ptr,
+                    self.doc_starts)
         return self.shards
 
 

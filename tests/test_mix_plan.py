@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mixer.interleave import interleave, prefix_deviation, window_deviation
-from mixer.order import is_heldout, order_key
-from mixer.pack import assemble_row, doc_pieces
+from mixer.order import is_heldout
+from mixer.pack import cut_pieces, fill_rows
 from mixer.plan import InfeasibleMix, apportion, make_plan
 from mixer.shards import ShardReader, ShardWriter, write_json
 from mixer.spec import SpecError, load_spec, source_shares
@@ -127,34 +127,66 @@ def test_interleave_every_prefix_within_one_row():
     assert max(dev.values()) <= 2 / 20 + 1e-9
 
 
-def test_order_key_is_a_pure_function_and_passes_reshuffle():
-    ids = [f"d{i}" for i in range(50)]
-    p0 = sorted(ids, key=lambda d: (order_key(1, "s", 0, d), d))
-    assert p0 == sorted(ids, key=lambda d: (order_key(1, "s", 0, d), d))
-    assert p0 != sorted(ids, key=lambda d: (order_key(1, "s", 1, d), d))
-    assert p0 != sorted(ids, key=lambda d: (order_key(2, "s", 0, d), d))
+def test_heldout_hash_holds_out_the_fraction():
     frac = np.mean([is_heldout(f"x{i}", 0.1) for i in range(5000)])
     assert 0.08 < frac < 0.12
+    assert is_heldout("x1", 0.1) == is_heldout("x1", 0.1) and not is_heldout("x1", 0.0)
+
+
+def _pack(docs, L, eot, take_last=None):
+    """Pack `docs` (token arrays) back to back as one source would, via cut_pieces + fill_rows."""
+    n = np.array([len(d) for d in docs])
+    take = n + 1
+    if take_last is not None:
+        take[-1] = take_last
+    offset = np.concatenate([[0], np.cumsum(take)[:-1]])
+    p = cut_pieces(offset, take, n, L)
+    flat = np.concatenate(docs).astype("<u4")
+    dstart = np.concatenate([[0], np.cumsum(n)[:-1]])
+
+    def copy(i, dst):
+        s = dstart[p["occ"][i]] + p["doc_pos"][i]
+        dst[:] = flat[s:s + len(dst)]
+    return p, copy
 
 
 def test_pieces_cover_rows_with_boundaries():
     L, eot = 8, 99
-    docs = [np.arange(1, 6, dtype="<u4"), np.arange(10, 21, dtype="<u4"), np.array([7], "<u4")]
-    off, rows = 0, {}
-    for d in docs:
-        for r, pos, piece in doc_pieces(off, len(d) + 1, d, eot, L):
-            rows.setdefault(r, []).append((pos, piece.tobytes()))
-        off += len(d) + 1
+    docs = [np.arange(1, 6), np.arange(10, 21), np.array([7])]
     # 6 + 12 + 2 = 20 tokens -> rows 0, 1 full, row 2 partial (4 tokens)
-    b0, s0 = assemble_row(rows[0], L)
-    assert np.frombuffer(b0, "<u4").tolist() == [1, 2, 3, 4, 5, 99, 10, 11] and s0 == [0, 6]
-    b1, s1 = assemble_row(rows[1], L)
-    assert np.frombuffer(b1, "<u4").tolist() == [12, 13, 14, 15, 16, 17, 18, 19] and s1 == [0]
+    p, copy = _pack(docs, L, eot)
+    assert p["row"].tolist() == [0, 0, 1, 2, 2] and p["pos"].tolist() == [0, 6, 0, 0, 2]
+    assert p["eot"].tolist() == [True, False, False, True, True]
+    assert p["first"].tolist() == [True, True, False, False, True]
+    full = p["row"] < 2
+    buf, per_row, starts = fill_rows(2, L, p["row"][full], p["pos"][full], p["ntok"][full],
+                                     p["eot"][full], copy, eot)
+    assert buf[:8].tolist() == [1, 2, 3, 4, 5, 99, 10, 11]
+    assert buf[8:].tolist() == [12, 13, 14, 15, 16, 17, 18, 19]
+    assert per_row.tolist() == [2, 1] and starts.tolist() == [0, 6, 0]
+    # pieces in any order give the same rows
+    o = np.arange(int(full.sum()))[::-1]
+    buf2, _, _ = fill_rows(2, L, p["row"][full][o], p["pos"][full][o], p["ntok"][full][o],
+                           p["eot"][full][o], lambda i, dst: copy(int(o[i]), dst), eot)
+    assert buf2.tolist() == buf.tolist()
     with pytest.raises(ValueError, match="holds 4 tokens"):
-        assemble_row(rows[2], L)
-    # a cut occurrence (the end of a source's target) keeps only `take` tokens
-    cut = list(doc_pieces(3, 4, np.arange(1, 10, dtype="<u4"), eot, L))
-    assert [(r, p, x.tolist()) for r, p, x in cut] == [(0, 3, [1, 2, 3, 4])]
+        fill_rows(3, L, p["row"], p["pos"], p["ntok"], p["eot"], copy, eot)
+    with pytest.raises(ValueError, match="gap or overlap"):
+        k = [0, 1, 2, 4]   # row 2 loses its first piece
+        fill_rows(3, L, p["row"][k], p["pos"][k], p["ntok"][k], p["eot"][k], copy, eot)
+    with pytest.raises(ValueError, match="rows without pieces"):
+        fill_rows(3, L, p["row"][full], p["pos"][full], p["ntok"][full], p["eot"][full], copy,
+                  eot)
+    # a cut occurrence (the end of a source's target) keeps only `take` tokens, without its EOT
+    cut = cut_pieces([3], [4], [9], L)
+    assert (cut["row"].tolist(), cut["pos"].tolist(), cut["doc_pos"].tolist(),
+            cut["ntok"].tolist(), cut["eot"].tolist()) == ([0], [3], [0], [4], [False])
+    # a long document spans rows: middle pieces continue it at position 0
+    long = cut_pieces([5], [21], [20], L)
+    assert long["row"].tolist() == [0, 1, 2, 3] and long["pos"].tolist() == [5, 0, 0, 0]
+    assert long["doc_pos"].tolist() == [0, 3, 11, 19] and long["ntok"].tolist() == [3, 8, 8, 1]
+    assert long["eot"].tolist() == [False, False, False, True]
+    assert cut_pieces([0], [0], [3], L)["row"].size == 0   # nothing taken: no piece
 
 
 def test_shard_writer_reader_roundtrip(tmp_path):

@@ -391,8 +391,9 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
             docs.mapInArrow(tokfn, META_SCHEMA).write.mode("overwrite") \
                 .parquet(str(work / "meta"))
 
-        # 3a. duplicates of a doc_id within a source: keep the smallest content hash
-        # one exchange on doc_id serves both windows below (per (src, doc_id) and (cat, doc_id))
+        # 3a. duplicates of a doc_id within a source: keep the smallest content hash. Held out:
+        # one unit per category of distinct documents (`hfirst`: the copy a category keeps). One
+        # exchange on doc_id serves both windows, (src, doc_id) and (cat, doc_id).
         meta = spark.read.parquet(str(work / "meta")).repartition("doc_id")
         live = F.col("status").isin(TRAIN, HELDOUT)
         w = Window.partitionBy("src", "doc_id").orderBy("chash", "file", "start")
@@ -400,33 +401,33 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
             .withColumn("status", F.when(F.col("_rn") > 1, F.lit("duplicate_doc_id"))
                         .otherwise(F.col("status"))).drop("_rn") \
             .withColumn("cat", F.element_at(F.array(*[F.lit(k) for k in src_cat]),
-                                            F.col("src") + 1)).cache()
-        # held out: one unit per category, distinct documents, whole rows only
-        held = meta.where(F.col("status") == HELDOUT)
+                                            F.col("src") + 1))
         wh = Window.partitionBy("cat", "doc_id").orderBy("src", "chash", "file", "start")
-        held = held.withColumn("_rn", F.row_number().over(wh)).where("_rn = 1").drop("_rn")
+        is_held = F.col("status") == HELDOUT
+        meta = meta.withColumn("_h", F.when(is_held, F.row_number().over(wh))) \
+            .withColumn("hfirst", F.coalesce(is_held & (F.col("_h") == 1), F.lit(False))) \
+            .drop("_h").cache()
+        held = meta.where("hfirst")
         with phase("count"):
-            # one job: per (src, status) counts, and per category the distinct held-out docs
-            per_status = meta.groupBy("src", "status").agg(
+            # one aggregate: per (src, status, hfirst) documents, tokens and truncation
+            agg = meta.groupBy("src", "status", "hfirst").agg(
                 F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens"),
                 F.sum(F.when(F.col("n") < F.col("n_orig"), 1).otherwise(0)).alias("truncated"),
-                F.sum(F.col("n_orig") - F.col("n")).alias("tokens_truncated"))
-            per_held = held.groupBy("cat").agg(
-                F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens"))
-            both = per_status.select(F.lit(0).alias("kind"), "src", "status", "docs", "tokens",
-                                     "truncated", "tokens_truncated",
-                                     F.lit(None).cast("int").alias("cat")) \
-                .unionByName(per_held.select(
-                    F.lit(1).alias("kind"), F.lit(None).cast("int").alias("src"),
-                    F.lit(None).cast("string").alias("status"), "docs", "tokens",
-                    F.lit(None).cast("long").alias("truncated"),
-                    F.lit(None).cast("long").alias("tokens_truncated"), "cat")).collect()
-        agg = [r for r in both if r["kind"] == 0]
-        counts = {(r["src"], r["status"]): r for r in agg}
+                F.sum(F.col("n_orig") - F.col("n")).alias("tokens_truncated")).collect()
+        counts, hagg = {}, {}
+        for r in agg:
+            key = (r["src"], r["status"])
+            prev = counts.get(key, {"docs": 0, "tokens": 0, "truncated": 0,
+                                    "tokens_truncated": 0})
+            counts[key] = {k: prev[k] + int(r[k] or 0) for k in prev}
+            if r["hfirst"]:
+                k = src_cat[r["src"]]
+                d, t = hagg.get(k, (0, 0))
+                hagg[k] = (d + int(r["docs"]), t + int(r["tokens"] or 0))
 
         def c(i, st, k):
             r = counts.get((i, st))
-            return int(r[k] or 0) if r is not None else 0
+            return r[k] if r is not None else 0
 
         for i, nm in enumerate(names):
             for st in ("null_doc_id", "empty_text", "downsampled", "duplicate_doc_id", HELDOUT,
@@ -445,8 +446,6 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
         _log(f"plan: {N:,} rows of {L} = {plan.total_tokens:,} tokens; epochs "
              + ", ".join(f"{s.name} {s.epochs:.2f}" for s in plan.sources))
 
-        hagg = {r["cat"]: (int(r["docs"]), int(r["tokens"] or 0)) for r in both
-                if r["kind"] == 1}
         h_avail = [hagg.get(k, (0, 0))[1] for k in range(C)]
         h_rows = [a // L for a in h_avail]
         h_order = interleave(h_rows)

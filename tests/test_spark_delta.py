@@ -11,6 +11,11 @@ def test_delta_overwrite_replaces_and_versions(spark, tmp_path):
     assert read_table(spark, path).count() == 10
     assert table_version(spark, path) == 1
     assert read_table(spark, path, version=0).count() == 10
+    from delta.tables import DeltaTable   # the snapshot's version agrees with the table history
+    assert DeltaTable.forPath(spark, path).history(1).first()["version"] == 1
+    plain = str(tmp_path / "plain")
+    spark.range(3).write.parquet(plain)
+    assert table_version(spark, plain) is None     # a Parquet folder is not a Delta table
 
 
 def test_stats_table_records_each_run(spark, tmp_path):

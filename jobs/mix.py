@@ -19,6 +19,9 @@ def main(argv=None) -> int:
                    help="Delta table for sources that name none (default: the spec's `input`)")
     p.add_argument("--total-tokens", type=int, default=None, help="override the spec's total_tokens")
     p.add_argument("--seed", type=int, default=None, help="override the spec's seed")
+    p.add_argument("--work-dir", default=None,
+                   help="scratch folder for the token files (default: beside --output); on a "
+                        "cluster it must be on a filesystem every worker and the driver share")
     args = p.parse_args(argv)
     spec_file = args.spec or args.config
     if not spec_file:
@@ -44,7 +47,7 @@ def main(argv=None) -> int:
     spark = session(args, f"mix-{spec['stage']}")
     try:
         run_mix(spark, args.input, args.output, config={**spec, "_resolved": True},
-                stats_path=stats_path(args, args.output))
+                stats_path=stats_path(args, args.output), work_dir=args.work_dir)
     except (InfeasibleMix, SpecError) as e:
         print(f"mix: {e}", file=sys.stderr)
         return 2

@@ -374,7 +374,9 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     src_cat = [cats.index(x["category"]) for x in spec["sources"]]
     out = Path(output_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(work_dir or out.parent / f".{out.name}.work-{stats.run_id}")
+    # a folder of this run's own (removed at the end), inside `work_dir` when one is given
+    work = Path(work_dir) / f".{out.name}.work-{stats.run_id}" if work_dir else \
+        out.parent / f".{out.name}.work-{stats.run_id}"
     tmp = out.with_name(f".{out.name}.tmp-{stats.run_id}")
     t0 = time.time()
     phase = _Phases(spark, stats)
@@ -589,10 +591,13 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
 
 
 def run_mix(spark, input_path: str | None, output_path: str, config=None,
-            stats_path: str | None = None, spec_path: str | None = None) -> RunStats:
+            stats_path: str | None = None, spec_path: str | None = None,
+            work_dir: str | None = None) -> RunStats:
     """The stage entry point: `config` is the spec (dict of overrides or YAML path); `input_path`
-    is the default table for sources that name none."""
+    is the default table for sources that name none; `work_dir` holds the token files while the
+    build runs (default: beside the output)."""
     spec = resolve_spec(spec_path or config)
-    stats = build_mix(spark, {**spec, "_resolved": True}, output_path, input_path=input_path)
+    stats = build_mix(spark, {**spec, "_resolved": True}, output_path, input_path=input_path,
+                      work_dir=work_dir)
     stats.record(spark, stats_path, echo=True)
     return stats

@@ -212,3 +212,37 @@ def test_shard_writer_reader_roundtrip(tmp_path):
         w2.add(i % 2, r.tobytes(), [0] if i % 2 else [0, 2])
     w2.close()
     assert (tmp_path / "again" / "index.npz").read_bytes() == first  # no timestamps inside
+
+
+def test_shard_task_writes_rows_from_token_files_and_names_a_missing_file(tmp_path):
+    """The per-shard task (mixer.build.write_shard) on its own: pieces of two documents stored in
+    a raw token file become one shard file with their document starts and counts."""
+    import pyarrow as pa
+
+    from mixer.build import PIECES_COLUMNS, write_shard
+    L, eot = 4, 99
+    tok_dir, out = tmp_path / "tokens", tmp_path / "out"
+    tok_dir.mkdir()
+    (out / "heldout").mkdir(parents=True)
+    np.array([1, 2, 3, 4, 5, 6, 7], "<u4").tofile(tok_dir / "f.bin")   # doc a = 1..5, b = 6,7
+    n, start = np.array([5, 2]), np.array([0, 5])
+    p = cut_pieces([0, 6], [6, 2], n, L)            # b is cut after 2 tokens (no EOT)
+    occ = p["occ"]
+    table = pa.table(dict(zip(PIECES_COLUMNS, [
+        np.zeros(len(occ), np.int32), p["row"], p["pos"], ["f.bin"] * len(occ),
+        start[occ] + p["doc_pos"], p["ntok"], p["eot"],
+        np.where(p["first"], occ, -1).astype(np.int32), np.zeros(len(occ), np.int32),
+        np.where(p["first"], n[occ] + 1 - np.array([6, 2])[occ], 0)])))
+    fn = write_shard(L, eot, 2, 0, 8, str(tok_dir), str(out), 2)
+    res = fn((pa.scalar(0, pa.int32()),), table)
+    assert np.fromfile(out / "shard_00000.bin", "<u4").tolist() == [1, 2, 3, 4, 5, 99, 6, 7]
+    assert np.frombuffer(res["per_row"][0].as_py(), "<i4").tolist() == [1, 2]
+    assert np.frombuffer(res["starts"][0].as_py(), "<i4").tolist() == [0, 0, 2]
+    assert np.frombuffer(res["occurrences"][0].as_py(), "<i8").tolist() == [1, 1]
+    assert np.frombuffer(res["dropped"][0].as_py(), "<i8").tolist() == [0, 1]
+    (tok_dir / "f.bin").unlink()
+    with pytest.raises(FileNotFoundError, match="every worker and the driver share"):
+        fn((pa.scalar(0, pa.int32()),), table)
+    with pytest.raises(RuntimeError, match="shard main/0"):   # a row left short is named
+        write_shard(L, eot, 3, 0, 8, str(tok_dir), str(out), 2)((pa.scalar(0, pa.int32()),),
+                                                                 table)

@@ -172,6 +172,13 @@ def test_pipeline_config_and_stage_list():
     from curation.config import ConfigError
     with pytest.raises(ConfigError, match="unknown config key"):
         load_pipeline_config(None, {"stagez": {}})
+    # trainer overrides are the trainer's own keys: added to the defaults', typos refused early
+    cfg3 = load_pipeline_config(None, {"work_dir": "/tmp/w",
+                                       "trainer": {"overrides": {"cpu_threads": 1}}})
+    tc = {s.name: s for s in build_stages(cfg3)}["train"].config
+    assert tc["cpu_threads"] == 1 and tc["stages"][0]["tokens"] == 32768
+    with pytest.raises(ConfigError, match="unknown trainer config keys"):
+        load_pipeline_config(None, {"trainer": {"overrides": {"cpu_thread": 1}}})
     # the shipped YAML is the defaults
     from curation.paths import PROJECT_ROOT
     from curation.pipeline import DEFAULTS

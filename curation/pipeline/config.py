@@ -73,6 +73,19 @@ DEFAULTS: dict = {
 }
 
 
+def _check_trainer_overrides(over: dict) -> None:
+    """Each key's first part must be a field of the trainer's config (typos fail here, not after
+    the data stages have run)."""
+    import dataclasses
+
+    from trainer.config import TrainConfig
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = sorted(k for k in over if str(k).split(".")[0] not in known)
+    if bad:
+        raise ConfigError(f"trainer.overrides: unknown trainer config keys {bad}; "
+                          f"known: {sorted(known)}")
+
+
 def load_pipeline_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
     """Defaults <- YAML at `path` <- `overrides`. `mix` is replaced as a whole when given (its keys
     are stream names of your choosing); every other mapping is merged key by key."""
@@ -82,9 +95,21 @@ def load_pipeline_config(path: str | Path | None = None, overrides: dict | None 
     for layer in (data, overrides or {}):
         layer = dict(layer)
         mix = layer.pop("mix", None)
+        # trainer.overrides are the trainer's own keys (dotted keys allowed): added to the
+        # defaults' overrides here and checked against the trainer's config fields below
+        tover = None
+        if isinstance(layer.get("trainer"), dict) and "overrides" in layer["trainer"]:
+            layer["trainer"] = dict(layer["trainer"])
+            tover = layer["trainer"].pop("overrides")
         cfg = merge(cfg, layer)
         if mix is not None:
             cfg["mix"] = copy.deepcopy(mix)
+        if tover is not None:
+            if not isinstance(tover, dict):
+                raise ConfigError(f"trainer.overrides must be a mapping, got {tover!r}")
+            cfg["trainer"]["overrides"] = {**(cfg["trainer"].get("overrides") or {}),
+                                           **copy.deepcopy(tover)}
+    _check_trainer_overrides(cfg["trainer"].get("overrides") or {})
     for name, m in cfg["mix"].items():
         if not isinstance(m, dict) or "spec" not in m or set(m) - {"spec", "overrides"}:
             raise ConfigError(f"mix.{name} must be a mapping with `spec` (a YAML path) and "

@@ -67,8 +67,6 @@ def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc
     under `token_dir` (a filesystem all workers and the driver share); `file` and `start` (in
     tokens) locate them. A failed or speculative attempt leaves an unreferenced file behind,
     removed with the work folder."""
-    import functools
-
     import pyarrow as pa
 
     def fn(batches):
@@ -77,10 +75,7 @@ def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc
         fname = (f"p{tc.partitionId() if tc else 0:05d}-a{tc.attemptNumber() if tc else 0}-"
                  f"{uuid.uuid4().hex[:8]}.bin")
         tok = get_tokenizer(tokenizer)
-        # encode_ordinary's tokens, straight into a numpy buffer (no Python int per token):
-        # with no special token allowed, special-token text is encoded as ordinary text
-        encode = functools.partial(tok.encoding.encode_to_numpy, allowed_special=frozenset(),
-                                   disallowed_special=())
+        encode = tok.encode_numpy   # encode_ordinary's ids, straight into numpy
         f, written = None, 0
         try:
             for rb in batches:

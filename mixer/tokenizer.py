@@ -76,6 +76,12 @@ class Tokenizer:
         """Ordinary text: special-token strings inside documents are encoded as plain text."""
         return self.encoding.encode_ordinary(text)
 
+    def encode_numpy(self, text: str) -> np.ndarray:
+        """`encode`'s ids as a uint32 numpy array, built in Rust without a Python int per token
+        (no special token allowed, none refused: special-token text stays plain text)."""
+        return self.encoding.encode_to_numpy(text, allowed_special=frozenset(),
+                                             disallowed_special=())
+
     def encode_batch(self, texts: list[str], num_threads: int = 8) -> list[list[int]]:
         return self.encoding.encode_ordinary_batch(texts, num_threads=num_threads)
 
@@ -140,20 +146,3 @@ def get_tokenizer(name: str = DEFAULT_NAME) -> Tokenizer:
         [enc.n_vocab, enc._pat_str, sorted(special.items())]).encode()).hexdigest()
     return Tokenizer(name, enc, vocab, eot, eot, special,
                      _fingerprint(name, ranks_digest, enc._pat_str, special, vocab))
-
-
-def encode_to_bytes(tok: Tokenizer, texts: list[str], max_tokens: int = 0,
-                    num_threads: int = 8) -> tuple[list[bytes], np.ndarray, np.ndarray]:
-    """Encode a batch: (little-endian uint32 token bytes per text, kept counts, original counts).
-
-    Texts longer than `max_tokens` (> 0) are cut to that many tokens.
-    """
-    ids = tok.encode_batch(texts, num_threads=num_threads)
-    out, kept, orig = [], np.empty(len(ids), np.int64), np.empty(len(ids), np.int64)
-    for i, t in enumerate(ids):
-        orig[i] = len(t)
-        if max_tokens and len(t) > max_tokens:
-            t = t[:max_tokens]
-        kept[i] = len(t)
-        out.append(np.asarray(t, dtype="<u4").tobytes())
-    return out, kept, orig

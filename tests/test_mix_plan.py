@@ -246,3 +246,46 @@ def test_shard_task_writes_rows_from_token_files_and_names_a_missing_file(tmp_pa
     with pytest.raises(RuntimeError, match="shard main/0"):   # a row left short is named
         write_shard(L, eot, 3, 0, 8, str(tok_dir), str(out), 2)((pa.scalar(0, pa.int32()),),
                                                                  table)
+
+
+def test_tokenize_task_writes_tokens_and_records_every_document(tmp_path):
+    """The tokenize task (mixer.build.tokenize_arrow) on its own: statuses for empty text, null
+    doc_id, down-sampled and held-out documents; documents cut at max_doc_tokens; the token file
+    holds exactly the kept tokens at the recorded positions."""
+    import pyarrow as pa
+
+    from mixer.build import tokenize_arrow
+    from mixer.order import keep_downsampled
+    from mixer.tokenizer import get_tokenizer
+    tok = get_tokenizer()
+    ids = [f"d{i}" for i in range(40)] + ["", None, "e1"]
+    texts = [f"document number {i} " * (1 + i % 7) for i in range(40)] + ["x", "y", "  \n"]
+    src = [i % 2 for i in range(43)]
+    rb = pa.RecordBatch.from_arrays(
+        [pa.array(src, pa.int32()), pa.array(ids), pa.array(texts), pa.array(range(43), pa.int64())],
+        names=["src", "doc_id", "text", "chash"])
+    fn = tokenize_arrow(["a", "b"], 3, [1.0, 0.5], 0.2, "cl100k_base+llama3", 8, str(tmp_path))
+    out = pa.Table.from_batches(list(fn([rb.slice(0, 20), rb.slice(20)]))).to_pydict()
+    st = out["status"]
+    assert st[40:] == ["null_doc_id", "null_doc_id", "empty_text"]
+    for i in range(40):
+        if is_heldout(ids[i], 0.2):
+            assert st[i] == "heldout"
+        elif src[i] == 1 and not keep_downsampled(3, "b", ids[i], 0.5):
+            assert st[i] == "downsampled"
+        else:
+            assert st[i] == "train"
+    assert {"heldout", "downsampled", "train"} <= set(st)
+    files = {f for f in out["file"] if f}
+    assert len(files) == 1                           # one file per task
+    flat = np.fromfile(tmp_path / files.pop(), "<u4")
+    assert len(flat) == sum(out["n"])
+    for i in range(40):
+        full = tok.encode(texts[i])
+        if st[i] == "downsampled":
+            assert out["n"][i] == 0 and out["file"][i] is None
+            continue
+        assert out["n_orig"][i] == len(full) and out["n"][i] == min(len(full), 8)
+        s = out["start"][i]
+        assert flat[s:s + out["n"][i]].tolist() == full[:8]
+    assert out["chash"] == list(range(43))           # the JVM's content hash passes through

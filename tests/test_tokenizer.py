@@ -56,7 +56,14 @@ def test_unknown_tokenizer_name_is_a_clear_error():
         mt.get_tokenizer("no_such_encoding")
 
 
-def test_encode_to_bytes_caps_documents():
+def test_encode_numpy_gives_the_ordinary_ids():
+    """The build tokenizes with encode_numpy: the same ids as encode_ordinary, special-token text
+    included, on real corpus text of every stream."""
+    from curation.paths import corpus_dir
+    from mixer.sample_table import sample_documents
     tok = mt.get_tokenizer()
-    out, kept, orig = mt.encode_to_bytes(tok, ["one two three four five", ""], max_tokens=3)
-    assert list(kept) == [3, 0] and orig[0] == 5 and len(out[0]) == 12
+    texts = [d["text"] for d in sample_documents(corpus_dir(), per_stream=5)]
+    texts += ["a <|end_of_text|> b <|eot_id|> <|endoftext|>", "", "😀 Zürich \x00 \ud800"[:-1]]
+    for t in texts:
+        a = tok.encode_numpy(t)
+        assert a.dtype.name == "uint32" and a.tolist() == tok.encode(t)

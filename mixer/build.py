@@ -507,11 +507,11 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
             udrop += np.frombuffer(r["dropped"], "<i8")
         uagg = {u: {"occurrences": int(uocc[u]), "documents": int(udocs[u]),
                     "dropped": int(udrop[u])} for u in range(S + C) if uocc[u]}
-        main_shards = write_index_from_parts(tmp, order, [done[p] for p in range(n_main_parts)],
-                                  L, shard_rows)
-        held_shards = write_index_from_parts(tmp / "heldout", h_order,
-                                  [done[n_main_parts + p] for p in range(n_held_parts)],
-                                  L, shard_rows)
+        main_shards = write_index_from_parts(
+            tmp, order, [done[p] for p in range(n_main_parts)], L, shard_rows)
+        held_shards = write_index_from_parts(
+            tmp / "heldout", h_order, [done[n_main_parts + p] for p in range(n_held_parts)], L,
+            shard_rows)
         stats.set("seconds.write", round(time.time() - t_idx, 3))
 
         # manifest + report

@@ -61,15 +61,56 @@ def main() -> int:
         scores = " ".join(f"{k}={v:.2f}" for k, v in zip(d.labels, p))
         print(f"  {'OK ' if lab == want else 'MISS'} want {want:<5} got {lab:<8} {scores}  {url}")
 
-    probes = {
-        "nav boilerplate": "Home | News | Sport | Impressum | Datenschutz | Kontakt | Newsletter | Login",
-        "cookie banner": "We use cookies to improve your experience. Accept all cookies. Manage settings. Privacy policy.",
-        "UDHR article 3 (en)": "Everyone has the right to life, liberty and security of person.",
-    }
-    print("\n== quality probes")
-    for name, s in zip(probes, q.positive_scores(list(probes.values()))):
-        print(f"  {name:<22} {s:.3f}")
+    # The same held-out pages scored by any recipe's model: documents and chunks (the examples
+    # every recipe has) apart from single lines and sentences (LINE_SOURCES, newer recipes only).
+    from classifiers.evaluation import roc_auc
+    _, held = recipes.split(recipes.quality_default())
+    for name, keep in (("documents and chunks", lambda e: e.source not in LINE_SOURCES),
+                       ("single lines / sentences", lambda e: e.source in LINE_SOURCES)):
+        ex = [e for e in held if keep(e)]
+        sc = q.positive_scores([e.text for e in ex])
+        print(f"held-out ROC-AUC on {name} (default recipe's split, n={len(ex):,}): "
+              f"{roc_auc([e.label == 'hq' for e in ex], sc):.4f}")
+
+    print("\n== quality probes (hand-written, in no training set; hq score)")
+    for group, items in PROBES.items():
+        scores = q.positive_scores(list(items.values()))
+        for name, s in zip(items, scores):
+            print(f"  {group:<11} {name:<28} {s:.3f}")
+        print(f"  {group:<11} {'mean':<28} {sum(scores) / len(scores):.3f}")
     return 0
+
+
+LINE_SOURCES = {"boilerplate-line", "main-sentence"}
+
+PROBES = {
+    "boilerplate": {
+        "nav line": "Home | News | Sport | Impressum | Datenschutz | Kontakt | Newsletter | Login",
+        "cookie banner (en)": "We use cookies to improve your experience. Accept all cookies. "
+                              "Manage settings. Privacy policy.",
+        "cookie banner (de)": "Wir verwenden Cookies, um Ihnen ein optimales Erlebnis auf unserer "
+                              "Website zu bieten. Alle akzeptieren",
+        "newsletter box": "Subscribe to our newsletter and never miss an update. Enter your "
+                          "email address below.",
+        "copyright footer": "© 2023 Example Media GmbH. All rights reserved. Terms of use | "
+                            "Privacy | Contact",
+        "share bar": "Share this article: Facebook Twitter LinkedIn Email Print",
+        "comment notice": "This site uses Akismet to reduce spam. Learn how your comment data "
+                          "is processed.",
+    },
+    "prose": {
+        "biology": "The mitochondrion is the organelle in which cellular respiration takes "
+                   "place, producing most of the cell's supply of ATP.",
+        "history": "In 1869 Dmitri Mendeleev published a periodic table that ordered the "
+                   "elements by atomic weight and predicted elements not yet discovered.",
+        "geography (de)": "Die Elbe entspringt im Riesengebirge und mündet nach rund 1.100 "
+                          "Kilometern bei Cuxhaven in die Nordsee.",
+        "proof step": "To prove the claim, assume that n is even and write n = 2k for some "
+                      "integer k; then n squared equals 4k squared, which is even.",
+        "UDHR article 3 (en, trained)": "Everyone has the right to life, liberty and security "
+                                        "of person.",
+    },
+}
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Quality (`hq` vs `lq`), after Llama 3 / DCLM: reference-like text against raw we
 * lq: the full-page text of the same pages (navigation, footers, cookie banners and all), and the
   boilerplate alone (the page's lines that the extraction dropped).
 * Both: up to three short chunks (>= 300 characters) of each page's main text (hq) and
-  boilerplate (lq), so that document length is not what the model learns.
+  boilerplate (lq), so that document length is not what the model learns; and up to three single
+  boilerplate lines (lq) and main-text sentences (hq) of 40-240 characters, so that a lone cookie
+  notice or copyright line, all a failed extraction may leave, scores low.
   Positives and negatives come from the same pages, so the model learns boilerplate against
   prose, not German against English.
 
@@ -263,6 +265,22 @@ def _chunks(text: str, min_chars: int = 300, max_chunks: int = 3) -> list[str]:
     return out
 
 
+_SENT = re.compile(r"(?<=[.!?])\s+")
+
+
+def _short_pieces(text: str, sentences: bool, lo: int = 40, hi: int = 240,
+                  n: int = 3) -> list[str]:
+    """Up to `n` single lines (or sentences, split at . ! ?) of `lo`..`hi` characters: the
+    longest ones, ties by text, so the choice is stable."""
+    parts = []
+    for ln in text.splitlines():
+        for x in (_SENT.split(ln) if sentences else [ln]):
+            x = x.strip()
+            if lo <= len(x) <= hi:
+                parts.append(x)
+    return sorted(set(parts), key=lambda x: (-len(x), x))[:n]
+
+
 def quality_default(corpus: Path | None = None, limit: int | None = None) -> list[Example]:
     """hq: article bodies, MATH solutions, UDHR (en); lq: full pages and their boilerplate.
 
@@ -282,6 +300,12 @@ def quality_default(corpus: Path | None = None, limit: int | None = None) -> lis
         # of the boilerplate (lq) and of the main text (hq) of each page
         ex += [Example("lq", t, g, "boilerplate-chunk") for t in _chunks(p["boilerplate"])]
         ex += [Example("hq", t, g, "main-chunk") for t in _chunks(p["main"])]
+        # and single lines: a boilerplate line alone (a cookie notice, a newsletter box, a
+        # copyright line) is what a failed extraction leaves, against single main-text sentences
+        ex += [Example("lq", t, g, "boilerplate-line")
+               for t in _short_pieces(p["boilerplate"], sentences=False)]
+        ex += [Example("hq", t, g, "main-sentence")
+               for t in _short_pieces(p["main"], sentences=True)]
     n_math = max(20, len(pages) // 3)
     ex += [Example("hq", e.text, e.group, "math-solution")
            for e in math_problems(corpus, limit_gsm8k=0, limit_math=n_math)]

@@ -60,7 +60,7 @@ DEFAULTS: dict = {
         "rows": 8,
         "target_threshold": None,    # e.g. 0.8: choose bands x rows for this Jaccard instead
         "seed": 1,                   # seed of the permutations
-        "verify": "none",            # "none" | "jaccard": check candidate edges by exact Jaccard
+        "verify": "jaccard",         # "jaccard" | "none": check candidate edges by exact Jaccard
         "verify_threshold": 0.7,
         "max_rounds": 100,           # connected-components rounds before giving up
     },

@@ -307,6 +307,19 @@ def resolve_spec(spec) -> dict:
     return load_spec(spec)
 
 
+def _remove_leftovers(out: Path, work_parent: Path) -> None:
+    """Folders a killed build of the same output left behind (its work folder holds every token
+    of the inputs): removed before a new build starts. Two builds of one output at once are not
+    supported; the later one would remove the other's folders."""
+    pats = [(out.parent, f".{out.name}.work-*"), (out.parent, f".{out.name}.tmp-*"),
+            (out.parent, f"{out.name}.old-*"), (work_parent, f".{out.name}.work-*")]
+    for parent, pat in pats:
+        for d in sorted(parent.glob(pat)) if parent.is_dir() else []:
+            if d.is_dir():
+                _log(f"removing {d}, left by an earlier build that did not finish")
+                shutil.rmtree(d, ignore_errors=True)
+
+
 def _replace_dir(tmp: Path, final: Path) -> None:
     old = None
     if final.exists():
@@ -373,6 +386,7 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     work = Path(work_dir) / f".{out.name}.work-{stats.run_id}" if work_dir else \
         out.parent / f".{out.name}.work-{stats.run_id}"
     tmp = out.with_name(f".{out.name}.tmp-{stats.run_id}")
+    _remove_leftovers(out, work.parent)
     t0 = time.time()
     phase = _Phases(spark, stats)
     try:

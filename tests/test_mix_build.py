@@ -43,7 +43,11 @@ def built(spark, corpus, tmp_path_factory):
     a, b = str(d / "table_a"), str(d / "table_b")
     write_sample_table(spark, corpus, a, per_stream=PER_STREAM, partitions=1)
     write_sample_table(spark, corpus, b, per_stream=PER_STREAM, partitions=7)
+    stale = d / ".out_a.work-killedrun" / "tokens"   # what a killed build leaves behind
+    stale.mkdir(parents=True)
+    (stale / "p00000-a0-x.bin").write_bytes(b"\0" * 64)
     st_a = build_mix(spark, spec(), str(d / "out_a"), input_path=a)
+    assert not stale.parent.exists()
     old = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", "3")
     try:
@@ -146,6 +150,8 @@ def test_heldout_documents_never_train(built):
 
 def test_byte_identical_whatever_the_partitioning(built):
     a, b = built["out_a"], built["out_b"]
+    # nothing left beside the outputs: work folders (token files) and temporary folders are gone
+    assert sorted(p.name for p in built["dir"].iterdir() if p.name.startswith(".")) == []
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and
                    (p.suffix in (".bin", ".npz")))
     assert len(files) >= 5

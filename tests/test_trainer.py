@@ -183,6 +183,33 @@ def test_activation_checkpointing_gives_same_gradients():
     assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(g0, m.parameters()))
 
 
+def test_chunked_cpu_loss_equals_the_full_loss(monkeypatch):
+    """On CPU the loss goes over chunks of tokens (trainer/model.py); it must give the loss and
+    gradients of one cross-entropy over all logits, for every reduction and with ignored targets."""
+    import torch.nn.functional as F
+
+    import trainer.model as tm
+    m = build_model(preset_config("tiny", vocab_size=256, max_seq_len=32), seed=1)
+    x = torch.randint(0, 256, (2, 16))
+    y = torch.randint(0, 256, (2, 16))
+    y[0, :3] = -100
+    ids = torch.tensor([[0] * 7 + [1] * 9, [0] * 16])
+
+    def reference(reduction):   # the full logits, as on a GPU
+        return F.cross_entropy(m(x, doc_ids=ids).float().view(-1, 256), y.reshape(-1),
+                               reduction=reduction)
+
+    monkeypatch.setattr(tm, "CPU_LOSS_CHUNK_BYTES", 5 * 4 * 256)   # 5 tokens per chunk: 7 chunks
+    for red in ("mean", "sum", "none"):
+        a, b = m(x, y, doc_ids=ids, reduction=red), reference(red)
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5), red
+    m(x, y, doc_ids=ids).backward()
+    g0 = [p.grad.clone() for p in m.parameters()]
+    m.zero_grad()
+    reference("mean").backward()
+    assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(g0, m.parameters()))
+
+
 # ---- schedule and config ----------------------------------------------------------------------
 
 def test_lr_schedule_shapes():

@@ -18,6 +18,10 @@ from torch.utils.checkpoint import checkpoint
 
 from trainer.attention import DocMask, attend, build_doc_mask, resolve_backend
 
+# On CPU the loss is computed over chunks of tokens whose logits take at most this many bytes
+# (below glibc's 32 MB mmap threshold, so the memory is reused rather than faulted in each step).
+CPU_LOSS_CHUNK_BYTES = 16 << 20
+
 
 @dataclass
 class ModelConfig:
@@ -210,10 +214,29 @@ class Llama(nn.Module):
             else:
                 h = layer(h, cos, sin, mask)
         h = self.norm(h)
-        logits = self.output(h)
         if targets is None:
-            return logits
+            return self.output(h)
+        chunk = max(1, CPU_LOSS_CHUNK_BYTES // (4 * self.cfg.vocab_size))
+        if h.device.type == "cpu" and B * T > chunk:
+            return self._chunked_loss(h.reshape(B * T, -1), targets.reshape(-1), chunk, reduction)
+        logits = self.output(h)
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
+
+    def _chunked_loss(self, h, targets, chunk: int, reduction: str):
+        """The same loss as one cross-entropy over all logits, computed over chunks of tokens
+        whose logits stay below CPU_LOSS_CHUNK_BYTES. On CPU the full logits (tokens x vocabulary
+        x 4 bytes: 822 MB for 2,048 tokens of a 100K vocabulary) are fresh pages from the OS on
+        every step, above glibc's mmap threshold, and faulting them in cost as much system time
+        as the step's compute (docs/BENCHMARKS.md); chunks are reused from the heap."""
+        per = "none" if reduction == "none" else "sum"
+        parts = [F.cross_entropy(self.output(h[i:i + chunk]).float(), targets[i:i + chunk],
+                                 reduction=per) for i in range(0, h.shape[0], chunk)]
+        if reduction == "none":
+            return torch.cat(parts)
+        total = torch.stack(parts).sum()
+        if reduction == "sum":
+            return total
+        return total / (targets != -100).sum()     # mean over counted targets, as F.cross_entropy
 
     # ---- accounting -------------------------------------------------------------------------
     def num_params(self, non_embedding: bool = False) -> int:

@@ -42,9 +42,11 @@ def shingles(text: str, ngram: int) -> np.ndarray:
 
 
 def jaccard(a: str, b: str, ngram: int) -> float:
+    """`curation.dedup.minhash.jaccard` on cached sorted arrays (Python sets of every compared
+    document would not fit in memory at 200k documents)."""
     sa, sb = shingles(a, ngram), shingles(b, ngram)
     if not len(sa) and not len(sb):
-        return 1.0
+        return 0.0
     inter = len(np.intersect1d(sa, sb, assume_unique=True))
     return inter / (len(sa) + len(sb) - inter)
 

@@ -277,22 +277,19 @@ def _read_sources(spark, spec, input_path):
     frames = []
     for (path, idc, textc), members in groups.items():
         df = tables[path][1]
+        text = F.col(textc).cast("string")
+        body = [F.col(idc).cast("string").alias("doc_id"), text.alias("text"),
+                F.xxhash64(text).alias("chash")]
         if len(members) == 1:
             i, cond = members[0]
-            frames.append(df.where(cond).select(
-                F.lit(i).cast("int").alias("src"), F.col(idc).cast("string").alias("doc_id"),
-                F.col(textc).cast("string").alias("text"),
-                F.xxhash64(F.col(textc).cast("string")).alias("chash")))
+            frames.append(df.where(cond).select(F.lit(i).cast("int").alias("src"), *body))
             continue
         anyc = members[0][1]
         for _, c in members[1:]:
             anyc = anyc | c
         srcs = F.filter(F.array(*[F.when(c, F.lit(i).cast("int")) for i, c in members]),
                         lambda e: e.isNotNull())
-        frames.append(df.where(anyc).select(
-            F.explode(srcs).alias("src"), F.col(idc).cast("string").alias("doc_id"),
-            F.col(textc).cast("string").alias("text"),
-            F.xxhash64(F.col(textc).cast("string")).alias("chash")))
+        frames.append(df.where(anyc).select(F.explode(srcs).alias("src"), *body))
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)

@@ -145,13 +145,19 @@ def from_dict(data: dict) -> TrainConfig:
 
 
 def apply_override(data: dict, assignment: str) -> None:
+    """`key=value` from the command line: the value is read as YAML, the key is dotted."""
     if "=" not in assignment:
         raise ConfigError(f"override {assignment!r} is not key=value")
     key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw) if raw != "" else None
-    parts = key.strip().split(".")
+    set_path(data, key.strip(), yaml.safe_load(raw) if raw != "" else None)
+
+
+def set_path(data: dict, key: str, value) -> None:
+    """Set `value` at a dotted `key` (`stages.0.tokens`): dots walk mappings (created where
+    missing) and list indices (which must exist)."""
+    parts = key.split(".")
     node: Any = data
-    for i, p in enumerate(parts[:-1]):
+    for p in parts[:-1]:
         if isinstance(node, list):
             node = node[int(p)]
         else:

@@ -22,6 +22,7 @@ from curation.pipeline.config import (corpus_path, deep_update, project_path, st
                                       table_path, work_path)
 from curation.pipeline.core import Stage
 from curation.paths import PROJECT_ROOT
+from trainer.config import set_path  # the trainer CLI's own dotted-key setter
 
 # Where each stage's implementation lives ("module:function") and the issue that builds it.
 ENTRIES = {
@@ -115,19 +116,6 @@ def _call_mix(ctx):
                      stats_path=ctx.stage.stats_path)
 
 
-def set_dotted(tree: dict, key: str, value) -> None:
-    """`stages.0.tokens` = value: dots walk mappings and list indices, as the trainer's CLI does."""
-    parts = key.split(".")
-    node = tree
-    for p in parts[:-1]:
-        node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
 def trainer_config(cfg: dict, mix_dirs: dict[str, str], out_dir: str) -> dict:
     """The trainer YAML with the pipeline's overrides (nested mappings are merged; dotted keys
     such as `stages.0.tokens` set one value, list indices included) and this run's paths."""
@@ -136,7 +124,7 @@ def trainer_config(cfg: dict, mix_dirs: dict[str, str], out_dir: str) -> dict:
     tc = deep_update(base, {k: v for k, v in over.items() if "." not in k})
     for k, v in over.items():
         if "." in k:
-            set_dotted(tc, k, v)
+            set_path(tc, k, v)
     tc = deep_update(tc, {"out_dir": out_dir})
     for st in tc.get("stages", []) if isinstance(tc.get("stages"), list) else []:
         name = st.get("name")

@@ -126,13 +126,18 @@ class Attention(nn.Module):
         self.wv = nn.Linear(cfg.dim, cfg.n_kv_heads * cfg.head_dim, bias=False)
         self.wo = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.dim, bias=False)
 
-    def forward(self, x, cos, sin, mask: DocMask | None):
+    def forward(self, x, cos, sin, mask: DocMask | None, cache: "LayerCache | None" = None):
         B, T, _ = x.shape
         q = self.wq(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
         k = self.wk(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
         v = self.wv(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = attend(q, k, v, mask)
+        if cache is None:
+            y = attend(q, k, v, mask)
+        else:   # generation: attend over the cached keys/values plus these, under the cache's mask
+            k, v, allowed = cache.update(k, v)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                               enable_gqa=q.shape[1] != k.shape[1])
         return self.wo(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -156,8 +161,8 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.feed_forward = FeedForward(cfg)
 
-    def forward(self, x, cos, sin, mask):
-        x = x + self.attention(self.attention_norm(x), cos, sin, mask)
+    def forward(self, x, cos, sin, mask, cache=None):
+        x = x + self.attention(self.attention_norm(x), cos, sin, mask, cache)
         return x + self.feed_forward(self.ffn_norm(x))
 
 
@@ -244,6 +249,36 @@ class Llama(nn.Module):
             return total
         return total / (targets != -100).sum()     # mean over counted targets, as F.cross_entropy
 
+    @torch.no_grad()
+    def forward_cached(self, idx: torch.Tensor, cache: "KVCache", valid: torch.Tensor | None = None):
+        """Inference with a KV cache: append ``idx`` (B, T) to ``cache`` and return its logits (B, T, V).
+
+        ``valid`` (B, T) bool marks real tokens; False marks padding, which no later token attends to
+        and which takes no RoPE position (each row's positions count only its valid tokens, so left and
+        right padding give the same result as the unpadded row). Training never calls this.
+        """
+        B, T = idx.shape
+        if valid is None:
+            valid = torch.ones(B, T, dtype=torch.bool, device=idx.device)
+        s = cache.length
+        if s + T > cache.max_len:
+            raise ValueError(f"KV cache full: {s} + {T} tokens > {cache.max_len} slots")
+        v64 = valid.long()
+        pos = (cache.next_pos[:, None] + v64.cumsum(1) - v64).clamp(max=self.cfg.max_seq_len - 1)
+        cache.valid[:, s:s + T] = valid
+        cache.next_pos += v64.sum(1)
+        slot_q = torch.arange(s, s + T, device=idx.device)
+        slot_k = torch.arange(s + T, device=idx.device)
+        allowed = (slot_k[None, :] <= slot_q[:, None])[None] & cache.valid[:, None, :s + T]
+        allowed |= (slot_k[None, :] == slot_q[:, None])[None]   # a padding query sees itself (no NaN)
+        cache.allowed = allowed[:, None]                         # (B, 1, T, s + T)
+        cos, sin = self.rope_cos[pos][:, None], self.rope_sin[pos][:, None]   # (B, 1, T, D/2)
+        h = self.tok_embeddings(idx)
+        for i, layer in enumerate(self.layers):
+            h = layer(h, cos, sin, None, cache.layer(i))
+        cache.length = s + T
+        return self.output(self.norm(h))
+
     # ---- accounting -------------------------------------------------------------------------
     def num_params(self, non_embedding: bool = False) -> int:
         n = sum(p.numel() for p in self.parameters())   # tied weights are counted once
@@ -268,6 +303,40 @@ class Llama(nn.Module):
             n_matmul += self.output.weight.numel()
         norms = sum(p.numel() for n, p in self.named_parameters() if p.ndim == 1)
         return 6.0 * (n_matmul - norms) + 12.0 * c.n_layers * c.n_heads * c.head_dim * T
+
+
+class KVCache:
+    """Keys and values of every layer for ``batch`` rows of up to ``max_len`` slots (generation).
+
+    Slots fill left to right for all rows at once; ``valid`` marks which slots hold real tokens
+    (padding does not), ``next_pos`` is each row's RoPE position for its next real token.
+    """
+
+    def __init__(self, cfg: ModelConfig, batch: int, max_len: int, device=None, dtype=torch.float32):
+        if max_len > cfg.max_seq_len:
+            raise ValueError(f"{max_len} slots exceed the model's max_seq_len {cfg.max_seq_len}")
+        shape = (batch, cfg.n_kv_heads, max_len, cfg.head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.n_layers)]
+        self.valid = torch.zeros(batch, max_len, dtype=torch.bool, device=device)
+        self.next_pos = torch.zeros(batch, dtype=torch.long, device=device)
+        self.max_len = max_len
+        self.length = 0
+        self.allowed = None
+
+    def layer(self, i: int) -> "LayerCache":
+        return LayerCache(self, i)
+
+
+class LayerCache:
+    def __init__(self, cache: KVCache, i: int):
+        self.cache, self.i = cache, i
+
+    def update(self, k: torch.Tensor, v: torch.Tensor):
+        c, s, T = self.cache, self.cache.length, k.shape[2]
+        c.k[self.i][:, :, s:s + T] = k
+        c.v[self.i][:, :, s:s + T] = v
+        return c.k[self.i][:, :, :s + T], c.v[self.i][:, :, :s + T], c.allowed
 
 
 def build_model(cfg: ModelConfig, device: str | torch.device = "cpu", seed: int | None = 0) -> Llama:

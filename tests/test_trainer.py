@@ -372,3 +372,108 @@ def test_gpu_attention_backends_match_sdpa(backend):
         m.set_attention_backend(backend)
         got = m(x, doc_ids=ids).float()
     assert torch.allclose(ref, got, atol=5e-2, rtol=5e-2)
+
+
+# ---- nothing lost: config values, damaged checkpoints (issue 19) ------------------------------
+
+@pytest.mark.parametrize("override,message", [
+    ("stages.0.min_lr_ratio=-0.1", r"stages\.0\.min_lr_ratio = -0\.1: must be a number in \[0, 1\]"),
+    ("checkpoint.every_steps=0", r"checkpoint\.every_steps = 0: must be an integer >= 1"),
+    ("optim.lr=-1e-3", r"optim\.lr = -0\.001: must be a number > 0"),
+    ("optim.betas=[0.9, 1.5]", r"optim\.betas\.1 = 1\.5: must be a number in \[0, 1\)"),
+    ("eval.rows_per_source=0", r"eval\.rows_per_source = 0: must be an integer >= 1"),
+    ("ramps.0.batch_tokens=0", r"ramps\.0\.batch_tokens = 0: must be an integer >= 1"),
+    ("stages.1.warmup_tokens=-5", r"stages\.1\.warmup_tokens = -5: must be an integer >= 0"),
+    ("stages.0.tokens=1.5", r"stages\.0\.tokens = 1\.5: must be an integer >= 1"),
+    ("log_every=0", r"log_every = 0: must be an integer >= 1"),
+    ("precision=fp16", r"precision = 'fp16': must be one of 'auto', 'bf16', 'fp32'"),
+    ("compile=yes please", r"compile = 'yes please': must be true or false"),
+    ("stages.7.tokens=10", r"stages\.7 is not an item of a list of 2"),
+])
+def test_bad_trainer_values_are_refused_at_load(tmp_path, override, message):
+    """Each value is checked against its declared rule when the config loads (file or override),
+    with a message naming the key, the value and the allowed range."""
+    with pytest.raises(ConfigError, match=message):
+        _cfg(tmp_path, tmp_path / "out", override)
+
+
+def test_bad_trainer_value_is_one_line_from_the_cli(tmp_path):
+    import subprocess
+    import sys
+    p = tmp_path / "c.yaml"
+    p.write_text("stages: [{name: a, data: nowhere, tokens: 1000, min_lr_ratio: -0.5}]\n")
+    r = subprocess.run([sys.executable, "-m", "trainer.run", "--config", str(p)], capture_output=True,
+                       text=True, cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "config error: stages.0.min_lr_ratio = -0.5: must be a number in [0, 1]"
+
+
+def _flip(path: Path, at: int, n: int = 4096) -> None:
+    b = bytearray(path.read_bytes())
+    for i in range(at, min(at + n, len(b))):
+        b[i] ^= 0xFF
+    path.write_bytes(bytes(b))
+
+
+def test_damaged_checkpoint_is_refused_and_fallback_resumes(mixes, tmp_path):
+    from trainer.checkpoint import CheckpointError
+    root, _ = mixes
+    out = tmp_path / "run"
+    more = ("stop_after_steps=4", "checkpoint.keep_last=2")
+    assert Trainer(_cfg(root, out, *more)).run()["step"] == 4         # checkpoints at steps 3 and 4
+    cks = list_checkpoints(out)
+    assert [c.name for c in cks] == ["step_00000003", "step_00000004"]
+    assert set(read_state(cks[-1])) and (cks[-1] / "manifest.json").is_file()
+    model = cks[-1] / "model.pt"
+    pristine = model.read_bytes()
+    _flip(model, len(pristine) // 2)                                   # 4 KiB of bit flips
+    with pytest.raises(CheckpointError, match=r"step_00000004/model\.pt: sha256 differs.*--resume-fallback"):
+        Trainer(_cfg(root, out)).run()
+    model.write_bytes(pristine[:-100])                                 # truncated
+    with pytest.raises(CheckpointError, match=r"step_00000004/model\.pt: \d+ bytes, the manifest says"):
+        Trainer(_cfg(root, out)).run()
+    model.write_bytes(pristine)
+    state = cks[-1] / "state.json"
+    good_state = state.read_text()
+    state.write_text(good_state[:len(good_state) // 2])
+    with pytest.raises(CheckpointError, match=r"step_00000004/state\.json"):
+        Trainer(_cfg(root, out)).run()
+    # asked to, the run sets the damaged checkpoint aside and resumes from the previous good one
+    tr = Trainer(_cfg(root, out, "resume_fallback=true", "stop_after_steps=1"))
+    assert tr.resume() and tr.step == 3
+    assert (out / "checkpoints" / "bad_step_00000004" / "state.json").read_text() != good_state
+    assert [c.name for c in list_checkpoints(out)] == ["step_00000003"]
+
+
+def test_damaged_checkpoint_is_not_averaged(full_run, tmp_path):
+    from trainer.checkpoint import CheckpointError
+    out, _ = full_run
+    cks = []
+    for c in stage_checkpoints(out, "anneal")[-3:]:
+        shutil.copytree(c, tmp_path / c.name)
+        cks.append(tmp_path / c.name)
+    assert torch.equal(average_checkpoints(cks)["output.weight"],
+                       load_tensors(out / "final" / "model.pt")["output.weight"])
+    _flip(cks[1] / "model.pt", 2000, 64)
+    with pytest.raises(CheckpointError, match=rf"{cks[1].name}/model\.pt: sha256 differs"):
+        average_checkpoints(cks)
+
+
+def test_damaged_checkpoint_is_one_line_from_the_cli(mixes, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+    root, _ = mixes
+    out = tmp_path / "run"
+    cfg = _cfg(root, out, "stop_after_steps=1")
+    assert Trainer(cfg).run()["step"] == 1
+    (list_checkpoints(out)[-1] / "state.json").write_text("{\"step\": ")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    r = subprocess.run([sys.executable, "-m", "trainer.run", "--config", str(tmp_path / "c.yaml")],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+                       env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot resume: ") and "step_00000001/state.json" in last

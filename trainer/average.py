@@ -1,5 +1,6 @@
 """The final model of a run: the exact average of the last K annealing checkpoints (Llama 3).
 
+Every checkpoint's ``model.pt`` is checked against its manifest's sha256 before it is averaged.
 Averaging accumulates in float64 and rounds once to each tensor's dtype, so the result is the
 correctly rounded mean of the checkpoints (independent of their order).
 """
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from trainer.checkpoint import list_checkpoints, load_tensors, read_state
+from trainer.checkpoint import _warn, list_checkpoints, load_tensors, read_state, verify_checkpoint
 
 
 def average_state_dicts(states: list[dict]) -> dict:
@@ -42,4 +43,11 @@ def stage_checkpoints(out_dir: str | Path, stage_name: str) -> list[Path]:
 
 
 def average_checkpoints(paths: list[str | Path]) -> dict:
-    return average_state_dicts([load_tensors(Path(p) / "model.pt") for p in paths])
+    """The average of the checkpoints' models, each verified against its manifest first (a
+    damaged checkpoint is a CheckpointError naming its file, never part of the final model)."""
+    states = []
+    for p in paths:
+        if not verify_checkpoint(p, ["model.pt"]):
+            _warn(f"{p} has no manifest.json (written before checksums): averaged unverified")
+        states.append(load_tensors(Path(p) / "model.pt"))
+    return average_state_dicts(states)

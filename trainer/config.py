@@ -16,71 +16,75 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from core.validate import ConfigError, check_dataclass, option
 
-class ConfigError(ValueError):
-    pass
+__all__ = ["ConfigError", "TrainConfig", "load", "from_dict", "apply_override", "set_path"]
+
+
+SCHEDULES = ("warmup_cosine", "linear_to_zero", "constant")
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 3e-4                 # peak LR of the pre-training stage
-    weight_decay: float = 0.1        # matrices only; never norms or embeddings
-    betas: list = field(default_factory=lambda: [0.9, 0.95])
-    eps: float = 1e-8
-    grad_clip: float = 1.0           # max global gradient norm (0 = no clipping)
-    fused: Any = "auto"              # auto (fused on CUDA) | true | false
+    lr: float = option(3e-4, gt=0)            # peak LR of the pre-training stage
+    weight_decay: float = option(0.1, ge=0)   # matrices only; never norms or embeddings
+    betas: list = option(factory=lambda: [0.9, 0.95], length=2, items={"type": float, "ge": 0, "lt": 1})
+    eps: float = option(1e-8, gt=0)
+    grad_clip: float = option(1.0, ge=0)      # max global gradient norm (0 = no clipping)
+    fused: Any = option("auto", choices=("auto", True, False))   # auto (fused on CUDA) | true | false
 
 
 @dataclass
 class RampConfig:
-    from_tokens: int = 0             # applies once the run has trained this many tokens
-    batch_tokens: int = 4096         # tokens per optimizer step (global, all ranks)
-    seq_len: int | None = None       # training sequence length in tokens (None = the rows' length)
+    from_tokens: int = option(0, ge=0)        # applies once the run has trained this many tokens
+    batch_tokens: int = option(4096, ge=1)    # tokens per optimizer step (global, all ranks)
+    seq_len: int | None = option(None, ge=2)  # training sequence length in tokens (None = the rows' length)
 
 
 @dataclass
 class StageConfig:
-    name: str = "pretrain"
-    data: str = ""                   # mix directory written by jobs/mix.py (manifest.json, shards, heldout/)
-    tokens: int = 0                  # tokens to train in this stage
-    schedule: str = "warmup_cosine"  # warmup_cosine | linear_to_zero | constant
-    lr: float | None = None          # peak/start LR; None = optim.lr (pretrain) or the LR at the switch
-    warmup_tokens: int = 0
-    min_lr_ratio: float = 0.01       # cosine floor as a fraction of the peak (Llama 3: 1%)
-    checkpoint_every_steps: int | None = None   # None = checkpoint.every_steps
-    average_last: int = 0            # >0: final model = average of this stage's last K checkpoints
+    name: str = option("pretrain", nonempty=True)
+    data: str = option("", nonempty=True)     # mix directory written by jobs/mix.py (manifest.json, shards, heldout/)
+    tokens: int = option(0, ge=1)             # tokens to train in this stage
+    schedule: str = option("warmup_cosine", choices=SCHEDULES)
+    lr: float | None = option(None, gt=0)     # peak/start LR; None = optim.lr (pretrain) or the LR at the switch
+    warmup_tokens: int = option(0, ge=0)
+    min_lr_ratio: float = option(0.01, ge=0, le=1)   # cosine floor as a fraction of the peak (Llama 3: 1%)
+    checkpoint_every_steps: int | None = option(None, ge=1)   # None = checkpoint.every_steps
+    average_last: int = option(0, ge=0)       # >0: final model = average of this stage's last K checkpoints
 
 
 @dataclass
 class EvalConfig:
-    every_steps: int = 100           # held-out loss per stream every N steps (0 = only at stage ends)
-    rows_per_source: int = 16        # held-out rows evaluated per stream
-    batch_rows: int = 8
+    every_steps: int = option(100, ge=0)      # held-out loss per stream every N steps (0 = only at stage ends)
+    rows_per_source: int = option(16, ge=1)   # held-out rows evaluated per stream
+    batch_rows: int = option(8, ge=1)
 
 
 @dataclass
 class CheckpointConfig:
-    every_steps: int = 200
-    keep_last: int = 2               # checkpoints kept in stages that are not averaged
+    every_steps: int = option(200, ge=1)
+    keep_last: int = option(2, ge=0)          # checkpoints kept in stages that are not averaged (0 = all)
 
 
 @dataclass
 class TrainConfig:
-    out_dir: str = "runs/train"
-    seed: int = 1234
-    device: str = "auto"             # auto | cpu | cuda
-    precision: str = "auto"          # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    out_dir: str = option("runs/train", nonempty=True)
+    seed: int = option(1234, ge=0)
+    device: str = option("auto", choices=("auto", "cpu", "cuda"))
+    precision: str = option("auto", choices=("auto", "bf16", "fp32"))   # auto: bf16 on CUDA, fp32 on CPU
     compile: bool = False            # torch.compile the model (GPU)
     activation_checkpointing: bool = False
-    parallel: str = "auto"           # auto (ddp when WORLD_SIZE > 1) | none | ddp | fsdp
-    attention: str = "auto"          # auto | sdpa | flex | varlen  (see trainer/attention.py)
-    cpu_threads: int | None = None   # torch intra-op threads on CPU (None = torch's default)
-    micro_batch_tokens: int = 4096   # tokens per forward/backward per rank; accumulation fills the step
-    log_every: int = 10
+    parallel: str = option("auto", choices=("auto", "none", "ddp", "fsdp"))  # auto: ddp when WORLD_SIZE > 1
+    attention: str = option("auto", choices=("auto", "sdpa", "flex", "varlen"))  # see trainer/attention.py
+    cpu_threads: int | None = option(None, ge=1)   # torch intra-op threads on CPU (None = torch's default)
+    micro_batch_tokens: int = option(4096, ge=1)   # tokens per forward/backward per rank; accumulation fills the step
+    log_every: int = option(10, ge=1)
     tensorboard: bool = True
-    resume: str = "auto"             # auto (latest checkpoint in out_dir) | never | <checkpoint dir>
+    resume: str = option("auto", nonempty=True)    # auto (latest checkpoint in out_dir) | never | <checkpoint dir>
+    resume_fallback: bool = False    # a damaged latest checkpoint: resume from the newest good one (else fail)
     force: bool = False              # resume even if a stage's mix fingerprint changed
-    stop_after_steps: int | None = None  # stop (with a checkpoint) after this many steps in this process
+    stop_after_steps: int | None = option(None, ge=1)  # stop (with a checkpoint) after this many steps here
     model: dict = field(default_factory=lambda: {"preset": "tiny"})   # preset + ModelConfig overrides
     optim: OptimConfig = field(default_factory=OptimConfig)
     ramps: list = field(default_factory=lambda: [RampConfig()])
@@ -116,26 +120,8 @@ def _build(cls, data: dict, where: str):
                 raise ConfigError(f"{where}{k} must be a list")
             kwargs[k] = [_build(_LISTS[k], item, f"{where}{k}.{i}.") for i, item in enumerate(v)]
         else:
-            kwargs[k] = _coerce(v, t, where + k)
+            kwargs[k] = v
     return cls(**kwargs)
-
-
-def _coerce(v, t, where: str):
-    """YAML reads `1e-3` as a string (YAML 1.1 floats need a dot): convert numbers by the field type."""
-    ts = str(t)
-    if isinstance(v, str) and ("float" in ts or "int" in ts) and "str" not in ts:
-        try:
-            f = float(v)
-            if "int" in ts and "float" not in ts:
-                if not f.is_integer():
-                    raise ValueError
-                return int(f)
-            return f
-        except ValueError:
-            raise ConfigError(f"{where}: {v!r} is not a number") from None
-    if isinstance(v, int) and not isinstance(v, bool) and "float" in ts and "int" not in ts:
-        return float(v)
-    return v
 
 
 def from_dict(data: dict) -> TrainConfig:
@@ -157,15 +143,22 @@ def set_path(data: dict, key: str, value) -> None:
     missing) and list indices (which must exist)."""
     parts = key.split(".")
     node: Any = data
-    for p in parts[:-1]:
+    for i, p in enumerate(parts[:-1]):
         if isinstance(node, list):
+            if not p.isdigit() or int(p) >= len(node):
+                raise ConfigError(f"override {key}: {'.'.join(parts[:i + 1])} is not an item of a "
+                                  f"list of {len(node)}")
             node = node[int(p)]
-        else:
+        elif isinstance(node, dict):
             if p not in node or node[p] is None:
                 node[p] = {}
             node = node[p]
+        else:
+            raise ConfigError(f"override {key}: {'.'.join(parts[:i])} is not a mapping or a list")
     last = parts[-1]
     if isinstance(node, list):
+        if not last.isdigit():
+            raise ConfigError(f"override {key}: {last!r} is not a list index")
         idx = int(last)
         if idx >= len(node):
             raise ConfigError(f"override {key}: index {idx} beyond the list's {len(node)} items")
@@ -199,31 +192,17 @@ def load(path: str | Path | None = None, overrides: list[str] | None = None) -> 
 
 
 def validate(cfg: TrainConfig) -> None:
+    """Every field against its declared rule (type and range), then what involves several keys."""
+    check_dataclass(cfg)
     if not cfg.stages:
         raise ConfigError("at least one stage is required (stages: [{name, data, tokens, ...}])")
     names = [s.name for s in cfg.stages]
     if len(set(names)) != len(names):
         raise ConfigError(f"stage names must be unique: {names}")
-    for s in cfg.stages:
-        if not s.data:
-            raise ConfigError(f"stage {s.name!r}: data (a mix directory) is required")
-        if s.tokens <= 0:
-            raise ConfigError(f"stage {s.name!r}: tokens must be > 0")
-        if s.schedule not in ("warmup_cosine", "linear_to_zero", "constant"):
-            raise ConfigError(f"stage {s.name!r}: unknown schedule {s.schedule!r}")
-        if s.average_last < 0:
-            raise ConfigError(f"stage {s.name!r}: average_last must be >= 0")
     if not cfg.ramps:
         raise ConfigError("ramps: at least one {from_tokens, batch_tokens, seq_len} entry is required")
     froms = [r.from_tokens for r in cfg.ramps]
     if froms != sorted(froms) or froms[0] != 0:
         raise ConfigError(f"ramps must be sorted by from_tokens and start at 0: {froms}")
-    for r in cfg.ramps:
-        if r.batch_tokens <= 0:
-            raise ConfigError("ramp batch_tokens must be > 0")
-    if cfg.precision not in ("auto", "bf16", "fp32"):
-        raise ConfigError(f"precision must be auto, bf16 or fp32, not {cfg.precision!r}")
-    if cfg.parallel not in ("auto", "none", "ddp", "fsdp"):
-        raise ConfigError(f"parallel must be auto, none, ddp or fsdp, not {cfg.parallel!r}")
-    if "preset" not in cfg.model:
+    if not isinstance(cfg.model, dict) or "preset" not in cfg.model:
         raise ConfigError("model.preset is required (tiny, 20M, 125M, 350M, 1B, llama3-8B, ...)")

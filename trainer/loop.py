@@ -68,7 +68,10 @@ class Trainer:
         preset = mopts.pop("preset")
         mopts.setdefault("vocab_size", self.data[0].vocab_size or None)
         mopts.setdefault("max_seq_len", max(d.seq_len for d in self.data))
-        self.model_cfg = preset_config(preset, **mopts)
+        try:
+            self.model_cfg = preset_config(preset, **mopts)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"model: {e}") from None
         vmax = max(d.vocab_size for d in self.data)
         if vmax > self.model_cfg.vocab_size:
             raise ConfigError(f"model vocab_size {self.model_cfg.vocab_size} < the mix's {vmax}")
@@ -157,10 +160,28 @@ class Trainer:
         r = self.cfg.resume
         if r == "never":
             return False
-        path = ckpt_mod.latest_checkpoint(self.out) if r == "auto" else Path(r)
-        if path is None:
+        candidates = list(reversed(ckpt_mod.list_checkpoints(self.out))) if r == "auto" else [Path(r)]
+        if not candidates:
             return False
-        loaded = ckpt_mod.load_checkpoint(path, rank=self.info.rank)
+        loaded = None
+        for path in candidates:
+            try:
+                loaded = ckpt_mod.load_checkpoint(path, rank=self.info.rank)
+                break
+            except ckpt_mod.CheckpointError as e:
+                if not (self.cfg.resume_fallback and r == "auto"):
+                    hint = ("; resume_fallback=true (--resume-fallback) resumes from the newest good "
+                            "checkpoint instead" if r == "auto" else "")
+                    raise ckpt_mod.CheckpointError(f"cannot resume: {e}{hint}") from None
+                self.log(f"[trainer] WARNING: {e}; falling back to the previous checkpoint")
+                par.barrier(self.info)          # every rank has read it before it moves
+                if self.info.is_main:
+                    self.log(f"[trainer] damaged checkpoint moved to {ckpt_mod.set_aside(path)}")
+                par.barrier(self.info)
+        if loaded is None:
+            raise ckpt_mod.CheckpointError(f"cannot resume: none of the {len(candidates)} checkpoints "
+                                           f"in {ckpt_mod.checkpoint_root(self.out)} is intact "
+                                           f"(resume=never starts over)")
         state = loaded["state"]
         diff = ckpt_mod.check_fingerprints(state["fingerprints"], self.fingerprints, force=self.cfg.force)
         if diff:

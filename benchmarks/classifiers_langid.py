@@ -1,4 +1,4 @@
-"""Language-ID accuracy (fastText lid.176 through classifiers.langid) on the sample corpus.
+"""Language-ID accuracy (fastText lid.176 through curation.filters.langid) on the sample corpus.
 
     python benchmarks/classifiers_langid.py [--per-lang 1000] [--threshold 0.65]
 
@@ -22,8 +22,8 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from classifiers import langid  # noqa: E402
-from curation.paths import corpus_dir  # noqa: E402
+from curation.filters import langid  # noqa: E402
+from core.paths import corpus_dir  # noqa: E402
 
 # ISO 639-3 codes (Tatoeba) whose lid.176 label the UDHR files do not give.
 ALIASES = {"ara": "ar", "arq": "ar", "aze": "az", "est": "et", "kur": "ku", "mon": "mn",

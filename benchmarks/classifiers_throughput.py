@@ -29,9 +29,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from classifiers import langid, recipes  # noqa: E402
+from classifiers import recipes  # noqa: E402
+from curation.filters import langid  # noqa: E402
 from classifiers.stage import Scorer, load_score_config, resolve_model_dir, run_score, score_frame  # noqa: E402
-from curation.paths import corpus_dir  # noqa: E402
+from core.paths import corpus_dir  # noqa: E402
 
 
 def sample_documents() -> list[dict]:
@@ -75,8 +76,8 @@ def main() -> int:
     ap.add_argument("--single-docs", type=int, default=3000, help="documents for the one-process timings")
     args = ap.parse_args()
     import pandas as pd
-    from curation.spark import get_spark
-    from curation.tables import read_table, write_table
+    from core.spark import get_spark
+    from core.tables import read_table, write_table
     from pyspark.sql import functions as F
 
     cfg = load_score_config(None)

@@ -22,7 +22,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from curation.dedup import lsh, minhash, samples  # noqa: E402
-from curation.paths import corpus_dir  # noqa: E402
+from core.paths import corpus_dir  # noqa: E402
 
 
 def build_set(n_docs, seed=0):
@@ -118,9 +118,9 @@ def main():
               f" {p:>9.3f} {rc:>7.3f} {f1:>6.3f} {merges:>11}")
     if args.spark:
         from curation.dedup.stage import run_dedup
-        from curation.schema import DOCUMENTS
-        from curation.spark import get_spark
-        from curation.tables import read_table, write_table
+        from core.schema import DOCUMENTS
+        from core.spark import get_spark
+        from core.tables import read_table, write_table
         spark = get_spark("dedup-accuracy")
         tmp = tempfile.mkdtemp(prefix="dedup_acc_")
         write_table(spark.createDataFrame(rows, DOCUMENTS), f"{tmp}/docs")

@@ -18,7 +18,7 @@ import pyarrow as pa  # noqa: E402
 from datasketch import MinHash  # noqa: E402
 
 from curation.dedup import minhash, samples  # noqa: E402
-from curation.paths import corpus_dir  # noqa: E402
+from core.paths import corpus_dir  # noqa: E402
 
 
 def ds_shingles(text, n=5):

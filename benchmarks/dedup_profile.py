@@ -19,7 +19,7 @@ def main():
     ap.add_argument("--memory", default="4g")
     args = ap.parse_args()
     from curation.dedup.stage import run_dedup
-    from curation.spark import get_spark
+    from core.spark import get_spark
     spark = get_spark("dedup-profile", master=args.master, memory=args.memory)
     sc = spark.sparkContext
     out = args.output or args.input.rstrip("/") + "_profiled"

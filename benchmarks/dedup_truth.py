@@ -65,8 +65,8 @@ def main() -> None:
     from pyspark.sql import functions as F
 
     from curation.dedup import DEFAULTS, run_dedup
-    from curation.spark import get_spark
-    from curation.tables import read_table
+    from core.spark import get_spark
+    from core.tables import read_table
     spark = get_spark("dedup-truth", master=args.master)
     out = args.dedup or args.documents.rstrip("/") + ("_dedup_verify" if args.verify else "_dedup")
     if not args.dedup:

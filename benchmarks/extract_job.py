@@ -9,9 +9,9 @@ import argparse
 import shutil
 import time
 
-from curation.extract_stage import run_extract
-from curation.paths import corpus_dir
-from curation.spark import get_spark
+from curation.extract.stage import run_extract
+from core.paths import corpus_dir
+from core.spark import get_spark
 
 
 def main():

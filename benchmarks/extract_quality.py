@@ -18,8 +18,8 @@ import json
 import time
 from pathlib import Path
 
-from curation.html import extract_html
-from curation.paths import corpus_dir
+from curation.extract.html import extract_html
+from core.paths import corpus_dir
 
 
 def norm(s: str) -> str:

@@ -11,7 +11,7 @@ import time
 import trafilatura
 
 from extract_quality import load_pages  # same folder
-from curation.html import extract_html
+from curation.extract.html import extract_html
 
 
 def main():

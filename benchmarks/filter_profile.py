@@ -46,7 +46,7 @@ def main() -> None:
     from curation.filters import token_kl
     from curation.filters.annotate import annotate_batch
     from curation.filters.defaults import DEFAULTS
-    from curation.config import merge
+    from core.config import merge
 
     cfg = merge(DEFAULTS, {})
     tbl = pa.concat_tables([pq.read_table(unquote(f)) for f in delta_files(a.table)])

@@ -22,7 +22,7 @@ import pandas as pd
 def load_pages(limit: int) -> pd.DataFrame:
     import json
     import trafilatura
-    from curation.paths import corpus_dir
+    from core.paths import corpus_dir
     base = corpus_dir() / "extraction" / "trafilatura-eval"
     meta = json.load(open(base / "evaldata.json"))
     rows = []
@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=2)
     args = ap.parse_args()
 
-    from curation.config import merge
+    from core.config import merge
     from curation.filters import token_kl
     from curation.filters.annotate import annotate_batch
     from curation.filters.decide import decide_pandas

@@ -20,9 +20,9 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
-    from curation.paths import PROJECT_ROOT, corpus_dir
-    from curation.spark import get_spark
-    from curation.tables import is_delta_table
+    from core.paths import PROJECT_ROOT, corpus_dir
+    from core.spark import get_spark
+    from core.tables import is_delta_table
     from mixer.build import build_mix
     from mixer.report import format_report
     from mixer.sample_table import write_sample_table

@@ -39,8 +39,8 @@ def main() -> None:
                     help="also time bare tiktoken with this many threads (not the comparison)")
     args = ap.parse_args()
 
-    from curation.paths import corpus_dir
-    from curation.spark import get_spark
+    from core.paths import corpus_dir
+    from core.spark import get_spark
     from mixer.build import build_mix
     from mixer.sample_table import sample_documents, write_sample_table
     from mixer.tokenizer import get_tokenizer

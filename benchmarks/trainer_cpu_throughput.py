@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from curation.paths import corpus_dir  # noqa: E402
+from core.paths import corpus_dir  # noqa: E402
 from trainer.data import TokenShards  # noqa: E402
 from trainer.flops import measure_matmul_flops  # noqa: E402
 from trainer.model import PRESETS, build_model, preset_config  # noqa: E402

@@ -9,8 +9,8 @@ import glob
 import io
 import time
 
-from curation.paths import corpus_dir
-from curation.warc import Problem, iter_records
+from core.paths import corpus_dir
+from curation.extract.warc import Problem, iter_records
 
 
 def read_warcio(path):
@@ -44,7 +44,7 @@ def read_ours(path):
 def main():
     root = corpus_dir()
     files = sorted(f for f in glob.glob(str(root / "warc" / "**" / "*"), recursive=True) if os.path.isfile(f))
-    readers = {"warcio": read_warcio, "fastwarc": read_fastwarc, "curation.warc": read_ours}
+    readers = {"warcio": read_warcio, "fastwarc": read_fastwarc, "curation.extract.warc": read_ours}
     print(f"robustness over {len(files)} files in warc/:")
     for name, fn in readers.items():
         ok = recs = 0

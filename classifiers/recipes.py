@@ -1,4 +1,4 @@
-"""Default training sets built from the sample corpus (`../shared/corpus`, see curation/paths.py).
+"""Default training sets built from the sample corpus (`../shared/corpus`, see core/paths.py).
 
 Quality (`hq` vs `lq`), after Llama 3 / DCLM: reference-like text against raw web text.
 * hq: the main text trafilatura extracts from the annotated pages of
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from curation.paths import corpus_dir
+from core.paths import corpus_dir
 
 HELDOUT_FRACTION = 0.2
 MIN_CHARS = 200

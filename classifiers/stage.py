@@ -3,7 +3,7 @@
 `run_score(spark, input_path, output_path, config, stats_path)` reads a documents (or filtered)
 Delta table, adds
 
-* `lang` (ISO code or `unknown`), `lang_score` -- fastText lid.176 (classifiers/langid.py)
+* `lang` (ISO code or `unknown`), `lang_score` -- fastText lid.176 (curation/filters/langid.py)
 * `quality` -- probability of the `hq` label of the quality model
 * `content_domain` (`general` / `math` / `code`), `domain_scores` (map label -> probability) --
   the domain model. (The documents table already has a `domain` column, the web host, which
@@ -25,13 +25,13 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from classifiers import langid
+from curation.filters import langid
 from classifiers.fasttext_model import FastTextModel, load_model
 from classifiers.metadata import ModelMetadataError
 from classifiers.streams import DEFAULT_RULE, StreamRule
-from curation.config import ConfigError, config_hash, merge
-from curation.paths import PROJECT_ROOT
-from curation.stats import RunStats
+from core.config import ConfigError, config_hash, merge
+from core.paths import PROJECT_ROOT
+from core.stats import RunStats
 
 DEFAULTS = {
     "text_column": "text",
@@ -231,7 +231,7 @@ def run_score(spark, input_path: str, output_path: str, config: dict | None = No
               stats_path: str | None = None) -> RunStats:
     """Score the Delta table at `input_path` into `output_path` (overwrite); record statistics."""
     from pyspark.sql import functions as F
-    from curation.tables import read_table, write_table
+    from core.tables import read_table, write_table
 
     cfg = load_score_config(config)
     stats = RunStats(job="score", config_hash=config_hash(cfg))

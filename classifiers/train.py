@@ -178,7 +178,7 @@ def read_texts(path: str, text_field: str = "text", group_field: str | None = No
 
 def _read_table(p: Path, text_field: str, group_field: str | None, limit: int | None):
     """A Delta table or Parquet data through Spark (training itself happens on one machine)."""
-    from curation.spark import get_spark
+    from core.spark import get_spark
     spark = get_spark("classifiers-train")
     fmt = "delta" if (p / "_delta_log").is_dir() else "parquet"
     df = spark.read.format(fmt).load(str(p))
@@ -219,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="model directory (model.bin + metadata.json)")
     p.add_argument("--recipe", choices=sorted(recipes.RECIPES["quality"]), default=None,
                    help="build the training set from the sample corpus")
-    p.add_argument("--corpus", default=None, help="sample corpus folder (default: curation.paths)")
+    p.add_argument("--corpus", default=None, help="sample corpus folder (default: core.paths)")
     p.add_argument("--limit", type=int, default=None,
                    help="cap pages/examples per source (quick runs; default: all)")
     p.add_argument("--positives", nargs="+", default=[], help="quality: high-quality text files/tables")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from curation.paths import corpus_dir
+from core.paths import corpus_dir
 
 from .items import EvalItem
 from .readers import EvalSetError, read_math, read_math500

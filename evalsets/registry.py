@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from curation.paths import PROJECT_ROOT, corpus_dir
+from core.paths import PROJECT_ROOT, corpus_dir
 
 from .items import EvalItem
 from .readers import READERS, EvalSetError

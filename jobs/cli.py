@@ -17,7 +17,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 
 def session(args, app_name: str):
-    from curation.spark import get_spark
+    from core.spark import get_spark
     return get_spark(app_name, master=args.master, memory=args.driver_memory,
                      shuffle_partitions=args.shuffle_partitions)
 

@@ -6,7 +6,7 @@ survivors to --output, every removed document with its reason and survivor to
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
-from curation.config import load_config  # noqa: E402
+from core.config import load_config  # noqa: E402
 from jobs.cli import base_parser, session, stats_path  # noqa: E402
 
 

@@ -6,8 +6,8 @@ Delta table (+ `<output>_rejects`, `<output>_stats`). See docs/stages/extract.md
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
-from curation.config import load_config  # noqa: E402
-from curation.extract_stage import DEFAULTS, FORMATS, run_extract  # noqa: E402
+from core.config import load_config  # noqa: E402
+from curation.extract.stage import DEFAULTS, FORMATS, run_extract  # noqa: E402
 from jobs.cli import base_parser, session, stats_path  # noqa: E402
 
 

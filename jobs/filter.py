@@ -20,7 +20,7 @@ def main(argv=None) -> int:
                    help="after the run, print N rejected documents with their reasons")
     args = p.parse_args(argv)
 
-    from curation.config import load_config
+    from core.config import load_config
     from curation.filters.stage import DEFAULTS, rejected, run_filter
 
     cfg = load_config(DEFAULTS, args.config)

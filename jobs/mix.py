@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     if not spec_file:
         p.error("--spec FILE is required")
 
-    from curation.config import load_yaml
+    from core.config import load_yaml
     from mixer.build import run_mix
     from mixer.plan import InfeasibleMix
     from mixer.spec import SpecError, load_spec

@@ -21,16 +21,16 @@ def main(argv=None) -> int:
     p.add_argument("--list", action="store_true", help="list the stages and their state, run nothing")
     args = p.parse_args(argv)
 
-    from curation.pipeline import MissingStageError, StageFailed, load_pipeline_config, run_pipeline
-    from curation.paths import PROJECT_ROOT
+    from pipeline import MissingStageError, StageFailed, load_pipeline_config, run_pipeline
+    from core.paths import PROJECT_ROOT
     cfg_path = args.config or (PROJECT_ROOT / "configs" / "pipeline.yaml")
     cfg = load_pipeline_config(cfg_path, {"work_dir": args.work_dir} if args.work_dir else None)
     if args.list:
         return _list(cfg)
     # Name every missing stage before starting Spark.
-    from curation.pipeline import select
-    from curation.pipeline.core import missing_stages
-    from curation.pipeline.stages import build_stages
+    from pipeline import select
+    from pipeline.runner import missing_stages
+    from pipeline.stages import build_stages
     missing = missing_stages(select(build_stages(cfg), only=args.only, until=args.until,
                                     start=args.start))
     if missing:
@@ -54,9 +54,9 @@ def main(argv=None) -> int:
 
 
 def _list(cfg) -> int:
-    from curation.pipeline.config import work_path
-    from curation.pipeline.core import STATE_FILE, PipelineState, missing_stages
-    from curation.pipeline.stages import build_stages
+    from pipeline.config import work_path
+    from pipeline.runner import STATE_FILE, PipelineState, missing_stages
+    from pipeline.stages import build_stages
     stages = build_stages(cfg)
     state = PipelineState(work_path(cfg, STATE_FILE))
     missing = {m.split("'")[1] for m in missing_stages(stages)}

@@ -12,7 +12,7 @@ See docs/stages/score.md.
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
 from classifiers.stage import DEFAULTS, run_score  # noqa: E402
-from curation.config import load_yaml  # noqa: E402
+from core.config import load_yaml  # noqa: E402
 from jobs.cli import base_parser, session, stats_path  # noqa: E402
 
 

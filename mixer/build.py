@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.stats import RunStats
-from curation.tables import read_table, table_version
+from core.stats import RunStats
+from core.tables import read_table, table_version
 from mixer import order as morder
 from mixer.interleave import interleave
 from mixer.pack import cut_pieces, fill_rows

@@ -89,7 +89,7 @@ def write_sample_table(spark, corpus: Path, path: str, per_stream: int | None = 
     """Write the sample documents as a Delta table at `path`; `copies` > 1 repeats every
     document under new doc_ids (for throughput benchmarks). Returns the number of rows."""
     import pandas as pd
-    from curation.tables import write_table
+    from core.tables import write_table
     docs = sample_documents(corpus, per_stream)
     if copies > 1:
         docs = [{**d, "doc_id": _id(d["doc_id"], k) if k else d["doc_id"]}

@@ -14,7 +14,7 @@ import copy
 from fractions import Fraction
 from pathlib import Path
 
-from curation.config import ConfigError, config_hash, load_yaml, merge
+from core.config import ConfigError, config_hash, load_yaml, merge
 
 CATEGORIES = ("general", "math", "code", "multilingual")
 

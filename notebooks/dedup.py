@@ -7,7 +7,7 @@
 # COMMAND ----------
 
 # Make the project importable. On Databricks (a Git folder / Repo) the working directory is the
-# notebook's folder; run locally through curation/notebook_shim.py the root is already on sys.path.
+# notebook's folder; run locally through core/notebook.py the root is already on sys.path.
 import os, sys
 _root = os.path.dirname(os.getcwd()) if os.path.basename(os.getcwd()) == "notebooks" else os.getcwd()
 if _root not in sys.path:
@@ -31,7 +31,7 @@ dbutils.widgets.text("line_threshold", "", "Remove lines seen in more than N doc
 
 # COMMAND ----------
 
-from curation.config import load_yaml
+from core.config import load_yaml
 from curation.dedup.stage import DEFAULTS, run_dedup
 
 inp, output = dbutils.widgets.get("input"), dbutils.widgets.get("output")

@@ -1,13 +1,13 @@
 # Databricks notebook source
 # MAGIC %md
 # MAGIC # Extract: raw crawls and text datasets -> `documents` Delta table
-# MAGIC Calls `curation.extract_stage.run_extract`, the same function as `spark-submit jobs/extract.py`
+# MAGIC Calls `curation.extract.stage.run_extract`, the same function as `spark-submit jobs/extract.py`
 # MAGIC and the pipeline. WARC/ARC/WET, JSONL, Parquet, plain text and HTML files; see docs/stages/extract.md.
 
 # COMMAND ----------
 
 # Make the project importable. On Databricks (a Git folder / Repo) the working directory is the
-# notebook's folder; run locally through curation/notebook_shim.py the root is already on sys.path.
+# notebook's folder; run locally through core/notebook.py the root is already on sys.path.
 import os, sys
 _root = os.path.dirname(os.getcwd()) if os.path.basename(os.getcwd()) == "notebooks" else os.getcwd()
 if _root not in sys.path:
@@ -31,7 +31,7 @@ dbutils.widgets.text("timeout_s", "", "Per-document extraction time limit (empty
 
 # COMMAND ----------
 
-from curation.extract_stage import DEFAULTS, run_extract
+from curation.extract.stage import DEFAULTS, run_extract
 
 inputs = [p.strip() for p in dbutils.widgets.get("input").split(",") if p.strip()]
 output = dbutils.widgets.get("output")

@@ -7,7 +7,7 @@
 # COMMAND ----------
 
 # Make the project importable. On Databricks (a Git folder / Repo) the working directory is the
-# notebook's folder; run locally through curation/notebook_shim.py the root is already on sys.path.
+# notebook's folder; run locally through core/notebook.py the root is already on sys.path.
 import os, sys
 _root = os.path.dirname(os.getcwd()) if os.path.basename(os.getcwd()) == "notebooks" else os.getcwd()
 if _root not in sys.path:
@@ -34,7 +34,7 @@ from mixer.build import run_mix
 
 spec_path = dbutils.widgets.get("spec")
 spec_path = spec_path if os.path.isabs(spec_path) or os.path.exists(spec_path) else os.path.join(_root, spec_path)
-from curation.config import load_yaml
+from core.config import load_yaml
 spec = load_yaml(spec_path)
 for key in ("total_tokens", "seq_len"):
     if _opt(key, int) is not None:

@@ -1,13 +1,13 @@
 # Databricks notebook source
 # MAGIC %md
 # MAGIC # The whole pipeline: extract -> dedup -> filter -> score -> mix -> train -> report
-# MAGIC Calls `curation.pipeline.run_pipeline` (same as `python -m jobs.pipeline`). Finished stages whose
+# MAGIC Calls `pipeline.run_pipeline` (same as `python -m jobs.pipeline`). Finished stages whose
 # MAGIC config, input table versions and code are unchanged are skipped; a killed run resumes.
 
 # COMMAND ----------
 
 # Make the project importable. On Databricks (a Git folder / Repo) the working directory is the
-# notebook's folder; run locally through curation/notebook_shim.py the root is already on sys.path.
+# notebook's folder; run locally through core/notebook.py the root is already on sys.path.
 import os, sys
 _root = os.path.dirname(os.getcwd()) if os.path.basename(os.getcwd()) == "notebooks" else os.getcwd()
 if _root not in sys.path:
@@ -28,7 +28,7 @@ dbutils.widgets.text("force", "", "Re-run these stages (comma-separated)")
 
 # COMMAND ----------
 
-from curation.pipeline import load_pipeline_config, run_pipeline
+from pipeline import load_pipeline_config, run_pipeline
 
 cfg_path = dbutils.widgets.get("config")
 cfg_path = cfg_path if os.path.isabs(cfg_path) or os.path.exists(cfg_path) else os.path.join(_root, cfg_path)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from curation.paths import corpus_dir  # noqa: E402
+from core.paths import corpus_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def spark():
     """One local Spark session (2 cores, small shuffles) shared by every test."""
-    from curation.spark import get_spark
+    from core.spark import get_spark
     s = get_spark("curation-tests", master=os.environ.get("CURATION_TEST_MASTER", "local[2]"),
                   memory="3g", shuffle_partitions=4)
     yield s

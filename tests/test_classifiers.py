@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from classifiers import langid, recipes
+from classifiers import recipes
+from curation.filters import langid
 from classifiers.evaluation import binary_at, per_class, roc_auc
 from classifiers.fasttext_model import load_model, prepare
 from classifiers.metadata import ModelMetadataError, read_metadata

@@ -1,6 +1,6 @@
 import pytest
 
-from curation.config import ConfigError, config_hash, merge
+from core.config import ConfigError, config_hash, merge
 
 
 def test_merge_overrides_nested_and_rejects_unknown_keys():

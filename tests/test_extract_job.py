@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from curation.extract_stage import run_extract
-from curation.schema import DOCUMENTS, REJECTS
-from curation.stats import latest_run
-from curation.tables import read_table
+from curation.extract.stage import run_extract
+from core.schema import DOCUMENTS, REJECTS
+from core.stats import latest_run
+from core.tables import read_table
 
 
 @pytest.fixture(scope="module")

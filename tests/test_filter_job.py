@@ -9,9 +9,9 @@ import pytest
 
 from curation.filters.decide import decide_pandas
 from curation.filters.stage import DEFAULTS, rejected, run_filter
-from curation.config import merge
-from curation.stats import latest_run
-from curation.tables import read_table, write_table
+from core.config import merge
+from core.stats import latest_run
+from core.tables import read_table, write_table
 
 from test_filter_signals import extracted_page, udhr  # noqa: E402  (same tests folder)
 

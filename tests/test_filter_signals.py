@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from curation.config import merge
+from core.config import merge
 from curation.filters import c4, dirty_words, gopher, repetition, token_kl, url_blocklist
 from curation.filters.annotate import SIGNAL_NAMES, annotate_batch, normalise_lang
 from curation.filters.decide import decide_pandas
@@ -205,7 +205,7 @@ def test_annotate_and_decide_pandas(corpus):
 
 
 def test_bad_config_fails():
-    from curation.config import ConfigError
+    from core.config import ConfigError
     with pytest.raises(ConfigError):
         merge(DEFAULTS, {"gopher": {"min_wrods": 3}})
     with pytest.raises(ConfigError):

@@ -107,7 +107,7 @@ def test_eval_candidate_is_30_percent_candidate_70_percent_base():
 
 
 def test_shipped_specs_load():
-    from curation.paths import PROJECT_ROOT
+    from core.paths import PROJECT_ROOT
     for name in ("pretrain", "anneal", "eval_candidate"):
         s = load_spec(PROJECT_ROOT / "configs" / "mix" / f"{name}.yaml")
         assert sum(source_shares(s)) == 1

@@ -1,4 +1,4 @@
-"""Every notebook in notebooks/ run locally as a script (curation/notebook_shim.py: a dbutils
+"""Every notebook in notebooks/ run locally as a script (core/notebook.py: a dbutils
 widgets stand-in and the test session as `spark`), in order, on a small real input. A notebook
 whose stage module is not in the checkout is skipped with the reason."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from curation.notebook_shim import DBUtils, cells, run_notebook
-from curation.paths import PROJECT_ROOT
+from core.notebook import DBUtils, cells, run_notebook
+from core.paths import PROJECT_ROOT
 
 NB = PROJECT_ROOT / "notebooks"
 from test_classifiers_fixtures import small_models  # noqa: E402,F401  (session fixture, real models)
@@ -69,7 +69,7 @@ def test_widget_stand_in():
 
 
 def test_extract_notebook(spark, tiny):
-    need("curation.extract_stage")
+    need("curation.extract.stage")
     out = str(tiny["dir"] / "documents")
     run_notebook(NB / "extract.py", {"input": tiny["jsonl"], "output": out, "format": "jsonl",
                                      "source": "tiny", "text_field": "text"}, spark)
@@ -183,7 +183,7 @@ def test_train_notebook(tiny):
 
 
 def test_pipeline_notebook(spark, tiny, tmp_path):
-    need("curation.extract_stage")
+    need("curation.extract.stage")
     import yaml
     cfg = tmp_path / "pipeline.yaml"
     cfg.write_text(yaml.safe_dump({

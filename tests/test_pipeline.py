@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from curation.pipeline import (MissingStageError, Stage, StageFailed, load_pipeline_config,
-                               run_stages, select)
-from curation.pipeline.core import STATE_FILE, PipelineState
-from curation.tables import read_table, table_version, write_table
+from pipeline import (MissingStageError, Stage, StageFailed, load_pipeline_config,
+                      run_stages, select)
+from pipeline.runner import STATE_FILE, PipelineState
+from core.tables import read_table, table_version, write_table
 
 CALLS: list[str] = []
 FAIL: dict = {"mode": None}   # how stage 2 ends: None, "error", or "kill" (not part of its config,
@@ -125,7 +125,7 @@ def test_missing_stage_fails_before_running_anything(spark, work):
     with pytest.raises(MissingStageError, match=r"'later'.*curation.no_such_stage_module.*#99"):
         run_stages(spark, stages, work, log=lambda *_: None)
     assert CALLS == [] and not os.path.exists(os.path.join(work, "a"))
-    stages[-1].entry = "curation.pipeline.core:no_such_function"
+    stages[-1].entry = "pipeline.runner:no_such_function"
     with pytest.raises(MissingStageError, match="has no 'no_such_function'"):
         run_stages(spark, stages, work, log=lambda *_: None)
 
@@ -139,7 +139,7 @@ def test_stage_that_writes_nothing_is_not_marked_done(spark, work):
 
 
 def test_pipeline_config_and_stage_list():
-    from curation.pipeline.stages import build_stages
+    from pipeline.stages import build_stages
     cfg = load_pipeline_config(None, {"work_dir": "/tmp/w"})
     stages = build_stages(cfg)
     names = [s.name for s in stages]
@@ -169,7 +169,7 @@ def test_pipeline_config_and_stage_list():
     assert [s.name for s in select(stages, only=["extract"])] == names[:6]
     assert [s.name for s in select(stages, until="documents")] == names[:7]
     assert [s.name for s in select(stages, start="dedup", until="score")] == ["dedup", "filter", "score"]
-    from curation.config import ConfigError
+    from core.config import ConfigError
     with pytest.raises(ConfigError, match="unknown config key"):
         load_pipeline_config(None, {"stagez": {}})
     # trainer overrides are the trainer's own keys: added to the defaults', typos refused early
@@ -180,14 +180,14 @@ def test_pipeline_config_and_stage_list():
     with pytest.raises(ConfigError, match="unknown trainer config keys"):
         load_pipeline_config(None, {"trainer": {"overrides": {"cpu_thread": 1}}})
     # the shipped YAML is the defaults
-    from curation.paths import PROJECT_ROOT
-    from curation.pipeline import DEFAULTS
+    from core.paths import PROJECT_ROOT
+    from pipeline import DEFAULTS
     assert load_pipeline_config(PROJECT_ROOT / "configs" / "pipeline.yaml") == DEFAULTS
 
 
 def test_union_documents(spark, tmp_path):
-    from curation.pipeline.stages import union_documents
-    from curation.stats import latest_run
+    from pipeline.stages import union_documents
+    from core.stats import latest_run
     a, b, out = (str(tmp_path / n) for n in ("a", "b", "docs"))
     write_table(spark.createDataFrame([("1", "crawl", "t1")], "doc_id string, source string, text string")
                 .coalesce(1), a)

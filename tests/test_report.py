@@ -11,8 +11,8 @@ import tempfile
 
 import pytest
 
-from curation.pipeline import load_pipeline_config
-from curation.tables import write_table
+from pipeline import load_pipeline_config
+from core.tables import write_table
 
 TEXTS = ["Cookie policy\nAccept all cookies", "A short page", "Der Bundestag hat heute beschlossen.",
          "def add(a, b):\n    return a + b", "Natalia sold 48 clips in April.", "Click here to win"]
@@ -66,7 +66,7 @@ def work(spark, tmp_path_factory):
                 f.write(json.dumps({"kind": "eval", "step": s, "stage": stage,
                                     "heldout_loss/general": 9 / s ** 0.2,
                                     "heldout_loss/code": 8 / s ** 0.2}) + "\n")
-    from curation.report import build_report
+    from pipeline.report import build_report
     out = str(w / "report" / "index.html")
     res = build_report(spark, cfg, out)
     return {"dir": w, "html": out, "result": res, "cfg": cfg}
@@ -105,7 +105,7 @@ def test_documents_flow_counts(work):
 
 
 def test_missing_inputs_say_not_available(spark, tmp_path):
-    from curation.report import build_report
+    from pipeline.report import build_report
     cfg = load_pipeline_config(None, {"work_dir": str(tmp_path)})
     res = build_report(spark, cfg, str(tmp_path / "report" / "index.html"))
     assert not any(res["sections"].values())

@@ -30,12 +30,12 @@ def _doc(i: int, source: str, text, url=None, keep=True):
 @pytest.fixture(scope="module")
 def docs_table(spark, corpus, tmp_path_factory, small_models):
     from pyspark.sql import types as T
-    from curation.schema import DOCUMENTS
-    from curation.tables import write_table
+    from core.schema import DOCUMENTS
+    from core.tables import write_table
     gsm = [json.loads(l) for l in (corpus / "math" / "gsm8k" / "test.jsonl").open()][:3]
     code = [json.loads(l) for l in gzip.open(corpus / "code" / "thealgorithms.jsonl.gz", "rt")][:2]
     # an English held-out web page that the library calls general: the job must agree
-    from classifiers import langid
+    from curation.filters import langid
     _, d, held = small_models
     web = [e.text for e in held["domain"] if e.source == "web-main"]
     eng = next(t for t, (lab, sc), (lg, _) in zip(web, d.predict(web), langid.detect_languages(web))
@@ -65,8 +65,8 @@ def _config(models):
 
 def test_score_job_end_to_end(spark, docs_table, small_models, tmp_path):
     from classifiers.stage import run_score
-    from curation.stats import latest_run
-    from curation.tables import read_table, table_version
+    from core.stats import latest_run
+    from core.tables import read_table, table_version
     out, stats_path = str(tmp_path / "scored"), str(tmp_path / "scored_stats")
     stats = run_score(spark, docs_table, out, _config(small_models), stats_path)
     df = read_table(spark, out)
@@ -107,7 +107,7 @@ def test_score_job_end_to_end(spark, docs_table, small_models, tmp_path):
 
 def test_score_config_options(spark, docs_table, small_models, tmp_path):
     from classifiers.stage import run_score
-    from curation.tables import read_table
+    from core.tables import read_table
     cfg = _config(small_models)
     cfg.update({"score_dropped": False, "stream": {"non_english": "domain"}})
     cfg["models"]["ship"] = True  # the cluster path: addFile + SparkFiles.get on the executors
@@ -134,6 +134,6 @@ def test_score_refuses_missing_or_bad_model(spark, docs_table, small_models, tmp
     cfg["models"]["quality"] = str(bad)
     with pytest.raises(ModelMetadataError, match="classifiers.train quality"):
         run_score(spark, docs_table, str(tmp_path / "y"), cfg)
-    from curation.config import ConfigError
+    from core.config import ConfigError
     with pytest.raises(ConfigError):
         run_score(spark, docs_table, str(tmp_path / "z"), {"no_such_key": 1})

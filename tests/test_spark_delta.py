@@ -1,6 +1,6 @@
 """The session builder gives real Delta Lake, and table writes replace rather than append."""
-from curation.tables import read_table, table_version, write_table
-from curation.stats import RunStats, latest_run
+from core.tables import read_table, table_version, write_table
+from core.stats import RunStats, latest_run
 
 
 def test_delta_overwrite_replaces_and_versions(spark, tmp_path):

@@ -59,7 +59,7 @@ def test_unknown_tokenizer_name_is_a_clear_error():
 def test_encode_numpy_gives_the_ordinary_ids():
     """The build tokenizes with encode_numpy: the same ids as encode_ordinary, special-token text
     included, on real corpus text of every stream."""
-    from curation.paths import corpus_dir
+    from core.paths import corpus_dir
     from mixer.sample_table import sample_documents
     tok = mt.get_tokenizer()
     texts = [d["text"] for d in sample_documents(corpus_dir(), per_stream=5)]

@@ -1,7 +1,7 @@
 """URL canonicalisation rules (issue 3's URL-dedup key) and domains."""
 import pytest
 
-from curation.urls import canonicalize_url, domain_of, host_of
+from curation.extract.urls import canonicalize_url, domain_of, host_of
 
 
 @pytest.mark.parametrize("raw, canon", [

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from curation.extract_stage import warc_record_to_row, DEFAULTS
-from curation.config import merge
-from curation.warc import Problem, RawRecord, index_members, iter_records, plan_file
+from curation.extract.stage import warc_record_to_row, DEFAULTS
+from core.config import merge
+from curation.extract.warc import Problem, RawRecord, index_members, iter_records, plan_file
 
 
 def _read_all(path, split_bytes=1 << 40):

@@ -167,7 +167,7 @@ if __name__ == "__main__":
     import argparse
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from curation.paths import corpus_dir
+    from core.paths import corpus_dir
     ap = argparse.ArgumentParser(description="Write a small demo mix (pretrain/ and anneal/) from the "
                                              "sample corpus in the token-shard format")
     ap.add_argument("--corpus", default=str(corpus_dir()))

@@ -23,8 +23,8 @@ def doc_id(source: str, key: str) -> str:
 
 def make_row(source: str, key: str, text: str, url: str | None = None,
              fetch_time: dt.datetime | None = None, input_file: str = "samples") -> dict:
-    """One row of the `documents` schema (curation/schema.py)."""
-    from curation.urls import canonicalize_url, domain_of
+    """One row of the `documents` schema (core/schema.py)."""
+    from curation.extract.urls import canonicalize_url, domain_of
     return {
         "doc_id": doc_id(source, key), "source": source, "url": url,
         "url_canonical": canonicalize_url(url) if url else None,

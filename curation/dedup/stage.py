@@ -32,13 +32,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
-from curation.config import config_hash, merge
+from core.config import config_hash, merge
 from curation.dedup import lines as line_dedup
 from curation.dedup import lsh, minhash
 from curation.dedup.components import _materialise, connected_components
 from curation.dedup.exact import normalized_hash_col
-from curation.stats import RunStats
-from curation.tables import read_table, write_table
+from core.stats import RunStats
+from core.tables import read_table, write_table
 
 DEFAULTS: dict = {
     "spark": {
@@ -251,7 +251,7 @@ def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | 
     # Small per-document metadata, materialised once: everything steps 1-3 shuffle.
     url_key = F.col("url_canonical")
     if cfg["url"]["recompute"]:
-        from curation.urls import canonicalize_url
+        from curation.extract.urls import canonicalize_url
 
         @F.pandas_udf(T.StringType())
         def canon(u: pd.Series) -> pd.Series:

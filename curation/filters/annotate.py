@@ -69,7 +69,7 @@ def resolve_languages(pdf: pd.DataFrame, text_col: str, detect: bool, threshold:
                         langs[i], src[i] = lg, col
     todo = [i for i in range(n) if langs[i] is None]
     if detect and todo:
-        from classifiers.langid import detect_languages
+        from curation.filters.langid import detect_languages
         texts = pdf[text_col].tolist()
         preds = detect_languages([texts[i] or "" for i in todo], threshold=threshold)
         for i, (lg, _score) in zip(todo, preds):

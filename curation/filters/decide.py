@@ -85,7 +85,7 @@ def active_rules(cfg: dict) -> list[tuple[Rule, object]]:
 
 
 def validate_rule_sets(cfg: dict) -> None:
-    from curation.config import ConfigError
+    from core.config import ConfigError
     sets = cfg["rule_sets_map"]
     for name, groups in sets.items():
         bad = set(groups) - set(GROUPS)

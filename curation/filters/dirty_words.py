@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 from curation.filters.text import has_no_space_script
-from curation.paths import corpus_dir
+from core.paths import corpus_dir
 
 LANG_TO_LISTS = {"tl": ["fil"], "fil": ["fil"], "nb": ["no"], "nn": ["no"], "no": ["no"],
                  "fr": ["fr", "fr-CA-u-sd-caqc"]}

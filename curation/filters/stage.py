@@ -21,12 +21,12 @@ from __future__ import annotations
 import sys
 import time
 
-from curation.config import config_hash, merge
+from core.config import config_hash, merge
 from curation.filters.annotate import SIGNAL_COLUMNS, SIGNAL_NAMES, annotate_batch
 from curation.filters.decide import decide_spark, validate_rule_sets
 from curation.filters.defaults import DEFAULTS
-from curation.stats import RunStats
-from curation.tables import read_table, write_table
+from core.stats import RunStats
+from core.tables import read_table, write_table
 
 __all__ = ["DEFAULTS", "run_filter", "rejected", "corpus_token_counts"]
 DERIVED = ["domain_doc_count", "domain_pii_doc_share", "keep", "drop_reasons"]

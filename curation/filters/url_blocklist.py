@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from curation.paths import corpus_dir
+from core.paths import corpus_dir
 
 UT1_CATEGORIES = ("adult", "dating", "gambling", "malware", "mixed_adult", "phishing")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")

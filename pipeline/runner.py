@@ -13,7 +13,7 @@ killed in the middle: status `running`) runs the stage again. Re-running is safe
 replaces its outputs atomically (Delta overwrite), so a half-finished run leaves nothing behind that
 the next run would duplicate.
 
-This module knows nothing about the curation stages themselves: `curation/pipeline/stages.py` builds
+This module knows nothing about the curation stages themselves: `pipeline/stages.py` builds
 the concrete list, and a test can register a trivial stage of its own.
 """
 from __future__ import annotations
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from curation.config import config_hash
-from curation.paths import PROJECT_ROOT
+from core.config import config_hash
+from core.paths import PROJECT_ROOT
 
 STATE_FILE = "_pipeline_state.json"
 
@@ -166,7 +166,7 @@ def artifact_version(spark, path: str) -> Any:
         v = _local_delta_version(path)
         return None if v is None else {"delta": v}
     if "://" in path:
-        from curation.tables import table_version
+        from core.tables import table_version
         v = table_version(spark, path)
         return None if v is None else {"delta": v}
     p = Path(path)

@@ -4,9 +4,9 @@
                 source=None, text_field=None, lang=None) -> RunStats
 
 Data flow: the input globs are expanded on the driver (file names only); one Spark task per file
-plans its byte ranges (`curation.warc.plan_file`: record-gzipped WARCs are indexed by gzip member
+plans its byte ranges (`curation.extract.warc.plan_file`: record-gzipped WARCs are indexed by gzip member
 and split into ranges of `split_bytes`); the ranges (metadata only) are packed, in order, into
-groups of about `split_bytes` (`curation.sources.group_tasks`: many small files share a task) and
+groups of about `split_bytes` (`curation.extract.sources.group_tasks`: many small files share a task) and
 spread one group per partition;
 each task reads its range and turns every record into exactly one output row, a document or a
 reject (`process_task`). The rows are persisted once; documents go to `output_path`, rejects to
@@ -26,18 +26,18 @@ import sys
 import time
 import unicodedata
 
-from curation import html as html_mod
-from curation.sources import (group_tasks, iter_jsonl, iter_parquet, iter_plain, lang_from_path,
-                              parse_text_field)
-from curation.urls import canonicalize_url, domain_of
-from curation.warc import Problem, RawRecord, iter_records, plan_file
+from curation.extract import html as html_mod
+from curation.extract.sources import (group_tasks, iter_jsonl, iter_parquet, iter_plain, lang_from_path,
+                                      parse_text_field)
+from curation.extract.urls import canonicalize_url, domain_of
+from curation.extract.warc import Problem, RawRecord, iter_records, plan_file
 
 DEFAULTS = {
     "split_bytes": 8_000_000,       # record-gzipped WARCs are split into ranges of about this size
     "max_bytes": 5_000_000,         # payload size cap (HTML and WET text): rejected.too_large
     "timeout_s": 10.0,              # per-document extraction time limit: rejected.timeout
     "min_chars": 1,                 # shorter extracted text: rejected.empty
-    "html": {                       # trafilatura options (see curation/html.py)
+    "html": {                       # trafilatura options (see curation/extract/html.py)
         "favor_precision": False,
         "favor_recall": False,
         "include_tables": True,
@@ -270,7 +270,7 @@ def expand_inputs(inputs) -> list[str]:
 
 def _unified_schema():
     from pyspark.sql import types as T
-    from curation.schema import DOCUMENTS
+    from core.schema import DOCUMENTS
     fields = [T.StructField("_kind", T.StringType(), False)]
     fields += [T.StructField(f.name, f.dataType, True) for f in DOCUMENTS.fields]
     fields += [T.StructField("record_type", T.StringType(), True),
@@ -285,7 +285,7 @@ def _log(msg: str) -> None:
 
 def _write_source(df, path: str, source: str, partition: str = "source") -> None:
     """Replace only `source`'s rows of the Delta table at `path` (create it if absent)."""
-    from curation.tables import is_delta_table
+    from core.tables import is_delta_table
     spark = df.sparkSession
     w = df.write.format("delta").partitionBy(partition)
     if is_delta_table(spark, path):
@@ -302,9 +302,9 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from curation.config import config_hash, merge
-    from curation.schema import DOCUMENTS, REJECTS
-    from curation.stats import RunStats
+    from core.config import config_hash, merge
+    from core.schema import DOCUMENTS, REJECTS
+    from core.stats import RunStats
 
     cfg = merge(DEFAULTS, config or {})
     if text_field is not None:

@@ -21,7 +21,7 @@ import json
 import re
 from string import Formatter
 
-from curation.warc import Problem
+from curation.extract.warc import Problem
 
 
 def _open_text(path: str):

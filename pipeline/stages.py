@@ -18,32 +18,32 @@ import sys
 
 import yaml
 
-from curation.pipeline.config import (corpus_path, deep_update, project_path, stage_config,
-                                      table_path, work_path)
-from curation.pipeline.core import Stage
-from curation.paths import PROJECT_ROOT
+from pipeline.config import (corpus_path, deep_update, project_path, stage_config, table_path,
+                             work_path)
+from pipeline.runner import Stage
+from core.paths import PROJECT_ROOT
 from trainer.config import set_path  # the trainer CLI's own dotted-key setter
 
 # Where each stage's implementation lives ("module:function") and the issue that builds it.
 ENTRIES = {
-    "extract": ("curation.extract_stage:run_extract", "#2"),
-    "documents": ("curation.pipeline.stages:union_documents", ""),
+    "extract": ("curation.extract.stage:run_extract", "#2"),
+    "documents": ("pipeline.stages:union_documents", ""),
     "dedup": ("curation.dedup.stage:run_dedup", "#3"),
     "filter": ("curation.filters.stage:run_filter", "#4"),
     "models": ("classifiers.train:main", "#5"),
     "score": ("classifiers.stage:run_score", "#5"),
     "mix": ("mixer.build:run_mix", "#6"),
     "train": ("trainer.run:main", "#7"),
-    "report": ("curation.report:build_report", ""),
+    "report": ("pipeline.report:build_report", ""),
 }
 
 # The source files whose content is each stage's code version (a change re-runs the stage).
 CODE = {
-    "extract": ["curation/extract_stage.py", "curation/html.py", "curation/warc.py",
-                "curation/sources.py", "curation/urls.py"],
-    "dedup": "curation/dedup",
-    "filter": "curation/filters",
-    "score": "classifiers",
+    "extract": ["curation/extract/stage.py", "curation/extract/html.py", "curation/extract/warc.py",
+                "curation/extract/sources.py", "curation/extract/urls.py"],
+    "dedup": ["curation/dedup"],
+    "filter": ["curation/filters"],
+    "score": ["classifiers", "curation/filters/langid.py"],
 }
 
 
@@ -67,8 +67,8 @@ def _call_extract(ctx, source: dict):
 
 def union_documents(spark, inputs: list[str], output: str, stats_path: str | None = None):
     """The per-source extracted tables as one `documents` table (one overwrite commit)."""
-    from curation.stats import RunStats, count_by
-    from curation.tables import read_table, write_table
+    from core.stats import RunStats, count_by
+    from core.tables import read_table, write_table
     stats = RunStats("documents")
     df = None
     for p in inputs:
@@ -193,7 +193,7 @@ def build_stages(cfg: dict) -> list[Stage]:
             inputs, [out], c, stats_path=stats_of(out), code=CODE["extract"])
     docs = table_path(cfg, "documents")
     add("documents", "documents", _call_documents, extracted, [docs], stats_path=stats_of(docs),
-        code=["curation/pipeline/stages.py"])
+        code=["pipeline/stages.py"])
     prev = docs
     models = {}
     for kind in ("quality", "domain"):
@@ -214,7 +214,7 @@ def build_stages(cfg: dict) -> list[Stage]:
             conf = deep_update({"models": dict(models)}, conf)  # the user's score config wins
             inputs += [os.path.join(conf["models"][k], "metadata.json") for k in models]
         add(name, name, _call_table_stage, inputs, [out], conf,
-            stats_path=stats_of(out), code=[CODE[name]])
+            stats_path=stats_of(out), code=CODE[name])
         prev = out
     scored = prev
     mix_dirs = {}
@@ -232,5 +232,5 @@ def build_stages(cfg: dict) -> list[Stage]:
         [os.path.join(train_dir, "metrics.jsonl")], tcfg, code=["trainer"])
     if cfg["report"]["enabled"]:
         add("report", "report", _call_report, [], [table_path(cfg, "report", "index.html")],
-            {"_pipeline": cfg}, always=True, code=["curation/report"])
+            {"_pipeline": cfg}, always=True, code=["pipeline/report"])
     return stages

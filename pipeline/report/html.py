@@ -131,8 +131,8 @@ def _body(sid: str, data: dict, figs: list[str]) -> str:
 
 
 def _pipeline_state(cfg: dict) -> str:
-    from curation.pipeline.config import work_path
-    from curation.pipeline.core import STATE_FILE
+    from pipeline.config import work_path
+    from pipeline.runner import STATE_FILE
     p = work_path(cfg, STATE_FILE)
     if not os.path.isfile(p):
         return '<p class="na">not available: no pipeline state file yet</p>'

@@ -3,17 +3,17 @@
 Databricks provides `spark`, `dbutils` and `display` to a notebook; here `run_notebook` provides
 small stand-ins: `dbutils.widgets` (text / dropdown / combobox / multiselect / get / getAll /
 remove / removeAll) whose values come from a dict you pass (else each widget's default), the given
-SparkSession (default: `curation.spark.get_spark()`), and a `display` that prints a few rows.
+SparkSession (default: `core.spark.get_spark()`), and a `display` that prints a few rows.
 Cells (`# COMMAND ----------`) run in order in one namespace, as on Databricks.
 
-    python -m curation.notebook_shim notebooks/dedup.py input=out/sample/documents output=/tmp/d
+    python -m core.notebook notebooks/dedup.py input=out/sample/documents output=/tmp/d
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from curation.paths import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 HEADER = "# Databricks notebook source"
 CELL = "# COMMAND ----------"
@@ -89,7 +89,7 @@ def cells(path: str | Path) -> list[str]:
 def run_notebook(path: str | Path, widgets: dict | None = None, spark=None) -> dict:
     """Execute the notebook's cells in order; returns the notebook's namespace."""
     if spark is None:
-        from curation.spark import get_spark
+        from core.spark import get_spark
         spark = get_spark("notebook")
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))

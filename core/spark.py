@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from curation.paths import PROJECT_ROOT, jars_dir
+from core.paths import PROJECT_ROOT, jars_dir
 
 DEFAULT_MASTER = "local[*]"
 DEFAULT_MEMORY = "4g"

@@ -12,8 +12,8 @@ import math
 import os
 from pathlib import Path
 
-from curation.report import plots
-from curation.report.html import render
+from pipeline.report import plots
+from pipeline.report.html import render
 
 SIGNAL_SKIP = {"n_chars", "n_words", "n_bytes_raw", "input_offset", "cluster_id", "lines_removed",
                "lang_score", "quality", "domain_doc_count"}
@@ -24,7 +24,7 @@ class NA(Exception):
 
 
 def _tables(cfg: dict) -> dict[str, str]:
-    from curation.pipeline.config import table_path
+    from pipeline.config import table_path
     t = {name: table_path(cfg, name) for name in ("documents", "deduped", "filtered", "scored")}
     t["extracted"] = {s["name"]: table_path(cfg, "extracted", s["name"]) for s in cfg["sources"]}
     t["mix"] = {m: table_path(cfg, "mix", m) for m in cfg["mix"]}
@@ -33,7 +33,7 @@ def _tables(cfg: dict) -> dict[str, str]:
 
 
 def _delta(spark, path: str):
-    from curation.tables import read_table
+    from core.tables import read_table
     if not os.path.isdir(os.path.join(path, "_delta_log")) and "://" not in path:
         raise NA(f"table {path} does not exist yet")
     return read_table(spark, path)
@@ -141,10 +141,10 @@ def removals(spark, t: dict, examples: int) -> dict:
 def signal_thresholds(cfg: dict) -> dict[str, list[tuple[float, str]]]:
     """Signal column -> [(threshold, rule)] from the filter stage's own rules and config."""
     try:
-        from curation.config import merge
+        from core.config import merge
         from curation.filters.decide import active_rules
         from curation.filters.stage import DEFAULTS
-        from curation.pipeline.config import stage_config
+        from pipeline.config import stage_config
         fc = merge(DEFAULTS, stage_config(cfg, "filter"))
         out: dict[str, list] = {}
         for rule, thr in active_rules(fc):

@@ -1,12 +1,12 @@
 """End-to-end pipeline: extract -> dedup -> filter -> score -> mix -> train -> report, with
-fingerprint-based skipping and resume (see core.py), driven by configs/pipeline.yaml."""
+fingerprint-based skipping and resume (see runner.py), driven by configs/pipeline.yaml."""
 from __future__ import annotations
 
 import time
 
-from curation.pipeline.config import DEFAULTS, load_pipeline_config, work_path
-from curation.pipeline.core import (MissingStageError, PipelineState, Stage, StageFailed,
-                                    StageResult, run_stages)
+from pipeline.config import DEFAULTS, load_pipeline_config, work_path
+from pipeline.runner import (MissingStageError, PipelineState, Stage, StageFailed,
+                             StageResult, run_stages)
 
 __all__ = ["DEFAULTS", "load_pipeline_config", "run_pipeline", "select", "Stage", "StageResult",
            "MissingStageError", "StageFailed", "PipelineState", "run_stages"]
@@ -35,9 +35,9 @@ def run_pipeline(spark, config: dict | None = None, only=None, until: str | None
     """Run the curation pipeline described by `config` (a loaded pipeline config; None = the
     defaults). Returns one StageResult per selected stage and records a `pipeline` row set
     (seconds per stage, stages run/skipped) in `<work_dir>/pipeline_stats`."""
-    from curation.config import config_hash
-    from curation.pipeline.stages import build_stages
-    from curation.stats import RunStats
+    from core.config import config_hash
+    from pipeline.stages import build_stages
+    from core.stats import RunStats
     cfg = config if config is not None else load_pipeline_config(None)
     stages = select(build_stages(cfg), only=only, until=until, start=start)
     stats = RunStats("pipeline", config_hash=config_hash(cfg))

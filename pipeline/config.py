@@ -11,8 +11,8 @@ import copy
 import os
 from pathlib import Path
 
-from curation.config import ConfigError, load_yaml
-from curation.paths import PROJECT_ROOT, corpus_dir
+from core.config import ConfigError, load_yaml
+from core.paths import PROJECT_ROOT, corpus_dir
 
 DEFAULTS: dict = {
     "work_dir": "out/sample",
@@ -89,7 +89,7 @@ def _check_trainer_overrides(over: dict) -> None:
 def load_pipeline_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
     """Defaults <- YAML at `path` <- `overrides`. `mix` is replaced as a whole when given (its keys
     are stream names of your choosing); every other mapping is merged key by key."""
-    from curation.config import merge
+    from core.config import merge
     data = load_yaml(path)
     cfg = copy.deepcopy(DEFAULTS)
     for layer in (data, overrides or {}):

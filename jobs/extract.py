@@ -13,7 +13,14 @@ from jobs.cli import base_parser, session, stats_path  # noqa: E402
 
 def main(argv=None):
     p = base_parser("Extract documents from WARC/ARC/WET files or text datasets into Delta.")
-    p.add_argument("--input", required=True, nargs="+", help="files, directories or globs")
+    p.add_argument("--input", required=True, nargs="+",
+                   help="files, folders or globs, local or URIs (s3://, gs://, abfss://, hdfs://, "
+                        "http(s)://, dbfs:/, /Volumes/...), or a Common Crawl warc.paths.gz / "
+                        "wet.paths.gz listing (see --paths-base)")
+    p.add_argument("--paths-base", default=None,
+                   help="base joined to the relative paths of a *.paths.gz listing (default: "
+                        "s3://commoncrawl/ or https://data.commoncrawl.org/ when the listing "
+                        "is read from there)")
     p.add_argument("--output", required=True, help="documents Delta table path")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="input format (default: from the file extension)")
@@ -32,7 +39,8 @@ def main(argv=None):
     text_field = args.text_field.encode().decode("unicode_escape") if args.text_field else None
     spark = session(args, "extract")
     run_extract(spark, args.input, args.output, cfg, stats_path(args, args.output), fmt=args.format,
-                source=args.source, text_field=text_field, lang=args.lang)
+                source=args.source, text_field=text_field, lang=args.lang,
+                paths_base=args.paths_base)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,13 @@ import json
 import re
 from string import Formatter
 
+from core import fs
 from curation.extract.warc import Problem
 
 
 def _open_text(path: str):
-    if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, "r", encoding="utf-8", errors="replace")
+    """A text stream over a local file or a URI (core/fs), gunzipped when the name ends in .gz."""
+    return fs.open_text(path)
 
 
 def render_text(row: dict, text_field, join: str = "\n\n") -> str | None:
@@ -95,7 +95,7 @@ def iter_parquet(path: str, cfg: dict):
     """One record per row; input_offset is the row number in the file."""
     import pyarrow.parquet as pq
     tf = parse_text_field(cfg.get("text_field"))
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(fs.open_input(path))
     i = 0
     for batch in pf.iter_batches(batch_size=1024):
         for row in batch.to_pylist():

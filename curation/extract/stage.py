@@ -19,13 +19,13 @@ full table, and re-running a source replaces its rows instead of appending.
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import hashlib
 import os
 import sys
 import time
 import unicodedata
 
+from core import fs
 from curation.extract import html as html_mod
 from curation.extract.sources import (group_tasks, iter_jsonl, iter_parquet, iter_plain, lang_from_path,
                                       parse_text_field)
@@ -171,8 +171,7 @@ def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict) -> dict
 
 
 def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None) -> dict:
-    with open(path, "rb") as fh:
-        data = fh.read()
+    data = fs.read_bytes(path)
     if path.endswith(".gz"):
         import gzip
         try:
@@ -245,27 +244,10 @@ def guess_format(path: str) -> str:
     return "text"
 
 
-def expand_inputs(inputs) -> list[str]:
-    """Paths, globs (`**` allowed) and directories -> a sorted list of files."""
-    if isinstance(inputs, str):
-        inputs = [inputs]
-    files: set[str] = set()
-    for pat in inputs:
-        for part in str(pat).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if os.path.isdir(part):
-                part = os.path.join(part, "**", "*")
-            hits = glob.glob(part, recursive=True) if any(c in part for c in "*?[") else [part]
-            for h in hits:
-                if os.path.isfile(h):
-                    files.add(os.path.abspath(h))
-                elif not os.path.exists(h):
-                    raise FileNotFoundError(f"input not found: {h}")
-    if not files:
-        raise FileNotFoundError(f"no input files match {inputs}")
-    return sorted(files)
+def expand_inputs(inputs, paths_base: str | None = None) -> list[str]:
+    """Paths, URIs, globs (`**` allowed), folders and `*.paths.gz` listings -> a sorted list of
+    files (core/fs.expand: nothing is opened; a pattern matching no file is an error naming it)."""
+    return [f.path for f in fs.expand(inputs, paths_base=paths_base)]
 
 
 def _unified_schema():
@@ -297,8 +279,9 @@ def _write_source(df, path: str, source: str, partition: str = "source") -> None
 
 def run_extract(spark, input_path, output_path: str, config: dict | None = None,
                 stats_path: str | None = None, *, fmt: str | None = None, source: str | None = None,
-                text_field=None, lang: str | None = None):
-    """Extract `input_path` (paths/globs, str or list) into the documents table at `output_path`."""
+                text_field=None, lang: str | None = None, paths_base: str | None = None):
+    """Extract `input_path` (paths, URIs, globs, folders or `*.paths.gz` listings joined to
+    `paths_base`; str or list) into the documents table at `output_path`."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -311,7 +294,9 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
         cfg["text"]["text_field"] = parse_text_field(text_field)
     if lang is not None:
         cfg["text"]["lang"] = lang
-    files = expand_inputs(input_path)
+    listed = fs.expand(input_path, paths_base=paths_base)   # listed on the driver, never opened
+    files = [f.path for f in listed]
+    known_size = {f.path: f.size for f in listed}
     fmt = fmt or guess_format(files[0])
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
@@ -322,7 +307,7 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     stats = RunStats("extract", config_hash=config_hash({**cfg, "format": fmt, "source": source}))
     stats.info.update({"source": source, "format": fmt, "output": output_path})
     stats.set("files", len(files))
-    stats.set("bytes.in", sum(os.path.getsize(f) for f in files))
+    stats.set("bytes.in", sum(f.size or 0 for f in listed))   # a paths listing gives no sizes
     _log(f"[extract] source={source} format={fmt}: {len(files)} files, "
          f"{stats.counters['bytes.in'] / 1e6:.1f} MB -> {output_path}")
 
@@ -337,7 +322,10 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     tasks.sort(key=lambda t: (t[0], t[1]))
     stats.set("tasks", len(tasks))
     # small files are packed into groups (one Spark task each) of about split_bytes
-    sizes = [(t[2] - t[1]) if t[2] is not None else max(0, os.path.getsize(t[0]) - t[1]) for t in tasks]
+    # (a file of unknown size, named by a paths listing, counts as one whole group)
+    sizes = [(t[2] - t[1]) if t[2] is not None else
+             max(0, (known_size.get(t[0]) if known_size.get(t[0]) is not None else split) - t[1])
+             for t in tasks]
     groups = group_tasks(tasks, sizes, split, min_groups=2 * sc.defaultParallelism)
     stats.set("spark_tasks", len(groups))
     _log(f"[extract] {len(tasks)} tasks in {len(groups)} Spark tasks")

@@ -25,6 +25,8 @@ import sys
 import zlib
 from dataclasses import dataclass
 
+from core import fs
+
 GZIP_MAGIC = b"\x1f\x8b"
 _WARC_HEAD = rb"^WARC/[01]\.\d+\r?$"
 _ARC_HEAD = rb"^(?:https?|ftp|dns|filedesc|mailto):\S.*? \d{1,3}(?:\.\d{1,3}){3} \d{14} \S+ \d+\r?$"
@@ -84,9 +86,9 @@ def index_members(path: str) -> list[int] | None:
     """Start offsets of the gzip members of a record-gzipped file, or None when the file is not one
     (a single member holding several records, a member not starting with a record header, bad gzip).
     """
-    size = os.path.getsize(path)
+    size = fs.size(path)
     starts: list[int] = []
-    with open(path, "rb") as fh:
+    with fs.open_input(path) as fh:
         d = None
         pos = 0
         buf = b""
@@ -131,7 +133,7 @@ def index_members(path: str) -> list[int] | None:
 
 
 def file_layout(path: str) -> str:
-    with open(path, "rb") as fh:
+    with fs.open_input(path, 0, 2) as fh:
         magic = fh.read(2)
     return "gzip" if magic == GZIP_MAGIC else "plain"
 
@@ -140,7 +142,7 @@ def plan_file(path: str, split_bytes: int) -> list[tuple[str, int, int | None, s
     """Byte ranges (file, start, end, layout) that together cover `path`; layout is
     `members` (seekable gzip members), `gzip` (gzipped whole: one range) or `plain` (one range)."""
     layout = file_layout(path)
-    size = os.path.getsize(path)
+    size = fs.size(path)
     if layout == "plain":
         return [(path, 0, None, "plain")]
     starts = index_members(path)
@@ -230,7 +232,8 @@ def _header(rec, name: str) -> str | None:
 def is_arc(path: str) -> bool:
     """Whether a file is ARC (its first record header is an ARC header line, not `WARC/x.y`)."""
     try:
-        with (gzip.open(path, "rb") if file_layout(path) == "gzip" else open(path, "rb")) as fh:
+        with (gzip.GzipFile(fileobj=fs.open_input(path, 0, 1 << 16), mode="rb")
+              if file_layout(path) == "gzip" else fs.open_input(path, 0, 2048)) as fh:
             head = fh.read(2048).lstrip(b"\r\n")
     except (OSError, EOFError, zlib.error):
         return False
@@ -283,7 +286,9 @@ def iter_records(path: str, start: int = 0, end: int | None = None, layout: str 
 
     layout = layout or file_layout(path)
     arc = is_arc(path)
-    with open(path, "rb") as raw:
+    # through the filesystem layer: a local file, or ranged reads of an object that stop at `end`
+    with fs.open_input(path, start if layout != "gzip" else 0,
+                       end if layout != "gzip" else None) as raw:
         if layout == "gzip":
             fh = gzip.GzipFile(fileobj=raw, mode="rb")
             members = None

@@ -173,7 +173,7 @@ def make_pieces(seq_len: int, row_g: np.ndarray, unit_base: np.ndarray, n_main: 
 PIECES_COLUMNS = [x.split()[0] for x in PIECES_SCHEMA.split(", ")]
 
 SHARDS_SCHEMA = ("part int, n_rows int, per_row binary, starts binary, occurrences binary, "
-                 "documents binary, dropped binary")
+                 "documents binary, dropped binary, sha256 string")
 
 
 def write_shard(seq_len: int, eot_id: int, n_main: int, n_held: int, shard_rows: int,
@@ -236,7 +236,8 @@ def write_shard(seq_len: int, eot_id: int, n_main: int, n_held: int, shard_rows:
             "per_row": [per_row.astype("<i4").tobytes()], "starts": [starts.astype("<i4").tobytes()],
             "occurrences": [np.bincount(ou[m], minlength=n_units).astype("<i8").tobytes()],
             "documents": [np.bincount(ou[first_pass], minlength=n_units).astype("<i8").tobytes()],
-            "dropped": [dropped.astype("<i8").tobytes()]})
+            "dropped": [dropped.astype("<i8").tobytes()],
+            "sha256": [hashlib.sha256(buf.data).hexdigest()]})
     return fn
 
 
@@ -518,9 +519,9 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
             udrop += np.frombuffer(r["dropped"], "<i8")
         uagg = {u: {"occurrences": int(uocc[u]), "documents": int(udocs[u]),
                     "dropped": int(udrop[u])} for u in range(S + C) if uocc[u]}
-        main_shards = write_index_from_parts(
+        main_shards, main_index = write_index_from_parts(
             tmp, order, [done[p] for p in range(n_main_parts)], L, shard_rows)
-        held_shards = write_index_from_parts(
+        held_shards, held_index = write_index_from_parts(
             tmp / "heldout", h_order, [done[n_main_parts + p] for p in range(n_held_parts)], L,
             shard_rows)
         stats.set("seconds.write", round(time.time() - t_idx, 3))
@@ -565,11 +566,13 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
                 "dtype": "uint32", "tokenizer": tinfo, "spec_hash": sh, "seed": seed,
                 "delta_versions": all_versions}
         manifest = {**base, "n_rows": N, "total_tokens": N * L, "shards": main_shards,
+                    "index_sha256": main_index,
                     "sources": src_entries, "categories": spec["categories"],
                     "fingerprint": fp, "plan": plan.to_dict(), "spec": spec}
         hfp = hashlib.sha256((fp + ":heldout").encode()).hexdigest()[:16]
         hmanifest = {**base, "stage": spec["stage"] + ":heldout", "n_rows": H,
-                     "total_tokens": H * L, "shards": held_shards, "sources": h_entries,
+                     "total_tokens": H * L, "shards": held_shards, "index_sha256": held_index,
+                     "sources": h_entries,
                      "categories": {k: (h_rows[j] / H if H else 0.0) for j, k in enumerate(cats)},
                      "heldout_fraction": spec["heldout_fraction"], "fingerprint": hfp}
         write_json(tmp / "manifest.json", manifest)

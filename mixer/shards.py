@@ -8,6 +8,7 @@ give identical bytes.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -33,22 +34,34 @@ def save_npz_deterministic(path: str | Path, arrays: dict[str, np.ndarray]) -> N
             zf.writestr(info, buf.getvalue())
 
 
-def write_index(out_dir: str | Path, source, shard, offset, doc_ptr, doc_starts) -> None:
-    """index.npz of a stream (see docs/token-shards.md), byte-identical for identical arrays."""
-    save_npz_deterministic(Path(out_dir) / "index.npz", {
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 22), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def write_index(out_dir: str | Path, source, shard, offset, doc_ptr, doc_starts) -> str:
+    """index.npz of a stream (see docs/token-shards.md), byte-identical for identical arrays.
+    Returns its sha256 (`index_sha256` in the manifest)."""
+    path = Path(out_dir) / "index.npz"
+    save_npz_deterministic(path, {
         "source": np.asarray(source, dtype=np.int32),
         "shard": np.asarray(shard, dtype=np.int32),
         "offset": np.asarray(offset, dtype=np.int64),
         "doc_ptr": np.asarray(doc_ptr, dtype=np.int64),
         "doc_starts": np.asarray(doc_starts, dtype=np.int32),
     })
+    return file_sha256(path)
 
 
 def write_index_from_parts(out_dir: str | Path, order, parts, seq_len: int,
-                           shard_rows: int) -> list[dict]:
+                           shard_rows: int) -> tuple[list[dict], str]:
     """The index of a stream whose shards were written by separate tasks: `order` is the
-    source of every row, `parts[k]` the k-th shard's result (`n_rows`, and `per_row` / `starts`:
-    int32 bytes of the document starts per row and their positions). Returns the shard list."""
+    source of every row, `parts[k]` the k-th shard's result (`n_rows`, `sha256` of its bytes, and
+    `per_row` / `starts`: int32 bytes of the document starts per row and their positions).
+    Returns the shard list (file, rows, sha256) and the index's sha256."""
     n = len(order)
     rows = np.arange(n, dtype=np.int64)
     per_row = [np.frombuffer(p["per_row"], "<i4") for p in parts]
@@ -58,9 +71,10 @@ def write_index_from_parts(out_dir: str | Path, order, parts, seq_len: int,
         raise RuntimeError(f"shards hold {len(counts)} rows, the stream has {n}")
     doc_ptr = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=doc_ptr[1:])
-    write_index(out_dir, order, rows // shard_rows, (rows % shard_rows) * seq_len, doc_ptr,
-                np.concatenate(starts) if starts else np.zeros(0, np.int32))
-    return [{"file": shard_name(k), "rows": int(p["n_rows"])} for k, p in enumerate(parts)]
+    ih = write_index(out_dir, order, rows // shard_rows, (rows % shard_rows) * seq_len, doc_ptr,
+                     np.concatenate(starts) if starts else np.zeros(0, np.int32))
+    return [{"file": shard_name(k), "rows": int(p["n_rows"]), "sha256": p["sha256"]}
+            for k, p in enumerate(parts)], ih
 
 
 class ShardWriter:
@@ -113,11 +127,15 @@ class ShardWriter:
         return len(self.source)
 
     def close(self) -> list[dict]:
+        """Writes index.npz; returns the shard list (file, rows, sha256). The index's sha256 is
+        then `self.index_sha256`."""
         if self._f is not None:
             self._f.close()
             self._f = None
-        write_index(self.dir, self.source, self.shard, self.offset, self.doc_ptr,
-                    self.doc_starts)
+        self.index_sha256 = write_index(self.dir, self.source, self.shard, self.offset,
+                                        self.doc_ptr, self.doc_starts)
+        for sh in self.shards:
+            sh["sha256"] = file_sha256(self.dir / sh["file"])
         return self.shards
 
 

@@ -159,3 +159,34 @@ def test_byte_identical_whatever_the_partitioning(built):
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     ra = (a / "mix_report.json").read_text()
     assert ra == (b / "mix_report.json").read_text()
+
+
+def test_manifest_checksums_are_verified_by_the_trainer(built, tmp_path):
+    """The mixer records each shard's and the index's sha256; the trainer's reader checks the index
+    when it opens the mix and each shard when it first reads from it (issue 19)."""
+    import hashlib
+    import shutil
+
+    from trainer.data import ShardFormatError, TokenShards
+    src = built["out_a"]
+    m = ShardReader(src).manifest
+    for sh in m["shards"]:
+        assert sh["sha256"] == hashlib.sha256((src / sh["file"]).read_bytes()).hexdigest()
+    assert m["index_sha256"] == hashlib.sha256((src / "index.npz").read_bytes()).hexdigest()
+    held = ShardReader(src / "heldout").manifest
+    assert all(len(sh["sha256"]) == 64 for sh in held["shards"]) and held["index_sha256"]
+    mix = tmp_path / "mix"
+    shutil.copytree(src, mix)
+    shard = mix / m["shards"][1]["file"]
+    b = bytearray(shard.read_bytes())
+    b[100] ^= 0x01                                     # one flipped bit in the second shard
+    shard.write_bytes(bytes(b))
+    ts = TokenShards(mix)
+    assert ts.row(0).shape == (L,)                     # the first shard is intact
+    with pytest.raises(ShardFormatError, match=r"shard_00001\.bin: sha256 differs"):
+        ts.row(40)
+    idx = bytearray((mix / "index.npz").read_bytes())
+    idx[len(idx) // 2] ^= 0x10
+    (mix / "index.npz").write_bytes(bytes(idx))
+    with pytest.raises(ShardFormatError, match=r"index\.npz: sha256 differs"):
+        TokenShards(mix)

@@ -1,7 +1,8 @@
 """Memory-mapped reader of the mixer's token shards (docs/token-shards.md).
 
 No Spark, no pyarrow: ``manifest.json`` (JSON), ``index.npz`` (numpy) and ``shard_*.bin`` (raw
-little-endian uint32, read through ``np.memmap``). The trainer addresses the stream by *row*: a
+little-endian uint32, read through ``np.memmap``). The index and every shard the run reads are
+checked against the manifest's sha256 (a shard on its first read). The trainer addresses the stream by *row*: a
 step consumes a whole number of rows starting at the current position, every data-parallel rank
 takes its own contiguous slice of those rows, and a row may be split into shorter pieces when the
 sequence-length ramp asks for a shorter context. The position (next row to read) is the only
@@ -9,7 +10,9 @@ state, so a resumed run reads exactly the rows an uninterrupted run would have r
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,14 @@ FORMAT_VERSION = 1
 
 class ShardFormatError(ValueError):
     """The directory does not hold token shards in the documented format."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 22), b""):
+            h.update(b)
+    return h.hexdigest()
 
 
 @dataclass
@@ -75,6 +86,16 @@ class TokenShards:
         ipath = self.path / "index.npz"
         if not ipath.is_file():
             raise ShardFormatError(f"{self.path}: index.npz is missing")
+        # checksums (mixes written since they existed): the index now, each shard the first time
+        # a row of it is read, so a flipped bit is an error naming the file, never other tokens
+        self._want = [sh.get("sha256") for sh in m["shards"]]
+        self._verified = [h is None for h in self._want]
+        if "index_sha256" in m:
+            if _sha256(ipath) != m["index_sha256"]:
+                raise ShardFormatError(f"{ipath}: sha256 differs from the manifest's (damaged mix)")
+        elif m["shards"]:
+            print(f"[trainer] WARNING: {mpath} lists no checksums (written before they existed): "
+                  f"its files are read unverified", file=sys.stderr, flush=True)
         with np.load(ipath, allow_pickle=False) as z:
             try:
                 self.source = z["source"].astype(np.int64)
@@ -102,9 +123,20 @@ class TokenShards:
     def __len__(self) -> int:
         return self.n_rows
 
+    def verify_shard(self, s: int) -> None:
+        """Check shard ``s`` against the manifest's sha256 (once per process)."""
+        if self._verified[s]:
+            return
+        f = self.path / self.manifest["shards"][s]["file"]
+        if _sha256(f) != self._want[s]:
+            raise ShardFormatError(f"{f}: sha256 differs from the manifest's (damaged mix)")
+        self._verified[s] = True
+
     def row(self, i: int) -> np.ndarray:
         """Tokens of stream row ``i`` (an int64 copy)."""
         s, o = int(self.shard[i]), int(self.offset[i])
+        if not self._verified[s]:
+            self.verify_shard(s)
         return np.asarray(self.shards[s][o:o + self.seq_len], dtype=np.int64)
 
     def row_doc_starts(self, i: int) -> np.ndarray:

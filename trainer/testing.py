@@ -75,7 +75,8 @@ def write_token_shards(out_dir: str | Path, sources: list[dict], docs_by_source:
         fname = f"shard_{k // rows_per_shard:05d}.bin"
         arr.tofile(out / fname)
         h.update(arr.tobytes())
-        shards_meta.append({"file": fname, "rows": len(block)})
+        shards_meta.append({"file": fname, "rows": len(block),
+                            "sha256": hashlib.sha256(arr.tobytes()).hexdigest()})
         for s, r in block:
             flat.extend(packed[s][1][r])
             ptr.append(len(flat))
@@ -94,6 +95,7 @@ def write_token_shards(out_dir: str | Path, sources: list[dict], docs_by_source:
     manifest = {
         "format_version": 1, "stage": stage, "seq_len": seq_len, "dtype": "uint32", "n_rows": n,
         "total_tokens": n * seq_len, "shards": shards_meta,
+        "index_sha256": hashlib.sha256((out / "index.npz").read_bytes()).hexdigest(),
         "tokenizer": {"name": "cl100k_base+llama3", "fingerprint": tok_fp, "vocab_size": vocab_size,
                       "eot_id": eot_id, "bos_id": BOS_ID},
         "sources": src_meta,

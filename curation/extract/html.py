@@ -44,7 +44,11 @@ _META_CHARSET = re.compile(
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.I)
 
 
-class ExtractionTimeout(Exception):
+class ExtractionTimeout(BaseException):
+    """Raised by the in-process SIGALRM limit. A BaseException, so that the broad `except
+    Exception` of a library fallback does not swallow it (it can still be swallowed by a bare
+    `except:` or deferred by C code: the job therefore runs extraction in
+    `curation.extract.sandbox`, whose limit is a SIGKILL)."""
     pass
 
 

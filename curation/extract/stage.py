@@ -45,6 +45,12 @@ DEFAULTS = {
         "keep_math_images": True,
         "strip_markdown": True,
     },
+    "sandbox": {                    # extraction in killable worker processes (curation/extract/sandbox.py)
+        "enabled": True,            # False: in the task's own process, SIGALRM limit only
+        "workers": 1,               # worker processes per Spark task
+        "memory_mb": 2048,          # address space a worker may add to what it inherited
+        "start_method": "fork",
+    },
     "html_content_types": ["text/html", "application/xhtml+xml", "application/xml", "text/xml"],
     "text": {                       # text datasets (jsonl, parquet, text)
         "text_field": "text",       # a field, a list of fields, or a "{a}\n{b}" template
@@ -122,8 +128,14 @@ def _is_html(rec: RawRecord, html_types) -> bool:
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
 
 
-def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict) -> dict:
-    """One output row (document or reject) for one WARC/ARC/WET record or unreadable region."""
+def _in_process(payload, url=None, http_charset=None, cfg=None):
+    return html_mod.extract_html(payload, url=url, http_charset=http_charset, cfg=cfg)
+
+
+def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict, extract=None) -> dict:
+    """One output row (document or reject) for one WARC/ARC/WET record or unreadable region.
+    `extract(payload, url=, http_charset=, cfg=)` extracts HTML (default: in this process; the
+    job passes an `ExtractionSandbox.extract`)."""
     file_key = os.path.basename(rec.file)
     if isinstance(rec, Problem):
         return _reject_row(source, rec.file, rec.offset, "corrupt", rec.reason, rec.detail)
@@ -156,9 +168,9 @@ def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict) -> dict
                            (rec.content_type or "")[:100], **common)
     hcfg = {**cfg["html"], "max_bytes": cfg["max_bytes"], "timeout_s": cfg["timeout_s"],
             "min_chars": cfg["min_chars"]}
-    ex = html_mod.extract_html(rec.payload or b"", url=rec.url,
-                               http_charset=html_mod.charset_from_content_type(rec.content_type),
-                               cfg=hcfg)
+    ex = (extract or _in_process)(rec.payload or b"", url=rec.url,
+                                  http_charset=html_mod.charset_from_content_type(rec.content_type),
+                                  cfg=hcfg)
     if ex.text is None:
         return _reject_row(source, rec.file, rec.offset, rt, ex.reason, ex.detail, **common)
     lang = ex.html_lang or (rec.content_language.split(",")[0].strip()[:35] if rec.content_language else None)
@@ -170,7 +182,7 @@ def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict) -> dict
                     html_lang=lang, extraction=meta, record_type=rt)
 
 
-def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None) -> dict:
+def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None, extract=None) -> dict:
     data = fs.read_bytes(path)
     if path.endswith(".gz"):
         import gzip
@@ -180,7 +192,7 @@ def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None) -
             return _reject_row(source, path, 0, "file", "rejected.bad_gzip", str(e)[:200])
     hcfg = {**cfg["html"], "max_bytes": cfg["max_bytes"], "timeout_s": cfg["timeout_s"],
             "min_chars": cfg["min_chars"]}
-    ex = html_mod.extract_html(data, cfg=hcfg)
+    ex = (extract or _in_process)(data, cfg=hcfg)
     if ex.text is None:
         return _reject_row(source, path, 0, "file", ex.reason, ex.detail, n_bytes=len(data))
     return _doc_row(source, path, 0, os.path.basename(path), ex.text, title=ex.title,
@@ -188,8 +200,32 @@ def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None) -
                     record_type="file")
 
 
-def process_task(task: tuple, source: str, cfg: dict, log=None):
-    """All output rows of one task: (file, start, end, layout, fmt)."""
+def make_sandbox(cfg: dict):
+    """The extraction sandbox `cfg['sandbox']` asks for, or None (in-process extraction)."""
+    scfg = cfg.get("sandbox") or {}
+    if not scfg.get("enabled", False):
+        return None
+    from curation.extract.sandbox import ExtractionSandbox
+    return ExtractionSandbox(timeout_s=cfg["timeout_s"], memory_mb=scfg.get("memory_mb", 2048),
+                             workers=scfg.get("workers", 1),
+                             start_method=scfg.get("start_method", "fork"))
+
+
+def process_task(task: tuple, source: str, cfg: dict, log=None, sandbox=None):
+    """All output rows of one task: (file, start, end, layout, fmt). HTML is extracted in
+    `sandbox` (an ExtractionSandbox), else in one made for this task from `cfg['sandbox']`."""
+    path, start, end, layout, fmt = task
+    own = None
+    if sandbox is None and fmt in ("warc", "html"):
+        sandbox = own = make_sandbox(cfg)
+    try:
+        yield from _process_task(task, source, cfg, log, sandbox.extract if sandbox else None)
+    finally:
+        if own is not None:
+            own.close()
+
+
+def _process_task(task: tuple, source: str, cfg: dict, log, extract):
     path, start, end, layout, fmt = task
     t0 = time.time()
     n = 0
@@ -199,10 +235,10 @@ def process_task(task: tuple, source: str, cfg: dict, log=None):
         if fmt == "warc":
             for rec in iter_records(path, start, end, layout, max_bytes=cfg["max_bytes"], log=log):
                 n += 1
-                yield warc_record_to_row(rec, source, cfg)
+                yield warc_record_to_row(rec, source, cfg, extract)
         elif fmt == "html":
             n += 1
-            yield html_file_to_row(path, source, cfg, lang_hint)
+            yield html_file_to_row(path, source, cfg, lang_hint, extract)
         else:
             it = {"jsonl": iter_jsonl, "parquet": iter_parquet, "text": iter_plain}[fmt](path, tcfg)
             base = os.path.basename(path)
@@ -335,10 +371,15 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
 
     def run_partition(it):
         c = bcfg.value
-        for group in it:
-            for task in group:
-                for row in process_task(task, src, c, log=_log):
-                    yield row
+        sandbox = make_sandbox(c) if fmt in ("warc", "html") else None   # one pool per Spark task
+        try:
+            for group in it:
+                for task in group:
+                    for row in process_task(task, src, c, log=_log, sandbox=sandbox):
+                        yield row
+        finally:
+            if sandbox is not None:
+                sandbox.close()
 
     names = [f.name for f in _unified_schema().fields]
     rows = sc.parallelize(groups, max(1, len(groups))).mapPartitions(run_partition) \

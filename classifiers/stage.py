@@ -29,7 +29,7 @@ from curation.filters import langid
 from classifiers.fasttext_model import FastTextModel, load_model
 from classifiers.metadata import ModelMetadataError
 from classifiers.streams import DEFAULT_RULE, StreamRule
-from core.config import ConfigError, config_hash, merge
+from core.config import ConfigError, Rule, check_schema, config_hash, merge
 from core.paths import PROJECT_ROOT
 from core.stats import RunStats
 
@@ -46,6 +46,21 @@ DEFAULTS = {
     "quality_threshold": None,           # None: the threshold saved with the quality model (for stats only)
     "score_dropped": True,               # False: rows with keep == false are passed through unscored
     "stream": copy.deepcopy(DEFAULT_RULE),
+}
+
+# every key's type and range (core/validate.py), checked when the config is loaded (jobs/score.py)
+# and by run_score, before Spark reads anything
+SCHEMA = {
+    "text_column": Rule(str, nonempty=True),
+    "models.quality": Rule(str, nonempty=True),
+    "models.domain": Rule(str, nonempty=True),
+    "models.lid": Rule(str, null=True),
+    "models.ship": Rule(choices=("auto", True, False)),
+    "lang_threshold": Rule(float, ge=0, le=1),
+    "lang_max_chars": Rule(int, ge=1),
+    "quality_threshold": Rule(float, ge=0, le=1, null=True),
+    "score_dropped": Rule(bool),
+    "stream": Rule(dict),
 }
 
 NEW_COLUMNS = ("lang", "lang_score", "quality", "content_domain", "domain_scores", "stream")
@@ -168,7 +183,7 @@ def output_schema(input_schema):
 
 
 def load_score_config(config: dict | None) -> dict:
-    cfg = merge(DEFAULTS, config or {})
+    cfg = check_schema(merge(DEFAULTS, config or {}), SCHEMA)
     StreamRule(cfg["stream"])  # validate early, on the driver
     if cfg["models"]["ship"] not in ("auto", True, False, "true", "false"):
         raise ConfigError(f"models.ship must be auto, true or false, got {cfg['models']['ship']!r}")

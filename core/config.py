@@ -2,7 +2,9 @@
 
 Every stage keeps its defaults in code (`DEFAULTS` dicts, the published values) and accepts a YAML
 file that overrides any subset of keys, nested as in the defaults. Unknown keys are an error, so a
-typo never silently falls back to a default.
+typo never silently falls back to a default. Each stage also declares a `SCHEMA` (dotted key ->
+`Rule`: type and range, see core/validate.py), checked when the config is loaded or resolved, so a
+bad value (`timeout_s: -1`, `minhash.bands: 0`) is refused before Spark starts.
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from typing import Any
 import yaml
 
 
-class ConfigError(ValueError):
-    pass
+from core.validate import ConfigError, Rule, check_schema
+
+__all__ = ["ConfigError", "Rule", "check_schema", "merge", "load_yaml", "load_config", "config_hash"]
 
 
 def merge(defaults: dict, overrides: dict | None, where: str = "") -> dict:
@@ -44,12 +47,18 @@ def load_yaml(path: str | Path | None) -> dict:
     return data
 
 
-def load_config(defaults: dict, path: str | Path | None = None, section: str | None = None) -> dict:
-    """Defaults, overridden by the YAML at `path` (optionally only its `section` key)."""
+def load_config(defaults: dict, path: str | Path | None = None, section: str | None = None,
+                schema: dict[str, Rule] | None = None) -> dict:
+    """Defaults, overridden by the YAML at `path` (optionally only its `section` key), every key
+    of `schema` checked against its rule (type and range) so a bad value fails here, before any
+    work, naming the key, the value and what is allowed."""
     data = load_yaml(path)
     if section is not None:
         data = data.get(section, {}) or {}
-    return merge(defaults, data)
+    cfg = merge(defaults, data)
+    if schema:
+        check_schema(cfg, schema)
+    return cfg
 
 
 def config_hash(cfg: Any) -> str:

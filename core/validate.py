@@ -28,8 +28,8 @@ _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "tru
 
 @dataclass(frozen=True)
 class Rule:
-    """What one key accepts. `type` is int, float (ints accepted), str, bool, list, dict or None
-    (anything); bounds are inclusive (`ge`, `le`) or exclusive (`gt`, `lt`); `choices` lists the
+    """What one key accepts. `type` is int, float (ints accepted), str, bool, list, dict, a tuple
+    of these (any of them) or None (anything); bounds are inclusive (`ge`, `le`) or exclusive (`gt`, `lt`); `choices` lists the
     accepted values; `null` allows None; `items` is the rule of every item of a list; `length` the
     exact length of a list; `nonempty` refuses "" and []."""
     type: Any = None
@@ -47,7 +47,10 @@ class Rule:
         if self.choices is not None:
             s = "one of " + ", ".join(_show(c) for c in self.choices)
         else:
-            s = _TYPE_NAMES.get(self.type, "any value")
+            if isinstance(self.type, tuple):
+                s = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in self.type)
+            else:
+                s = _TYPE_NAMES.get(self.type, "any value")
             lo = f"[{_num(self.ge)}" if self.ge is not None else (
                 f"({_num(self.gt)}" if self.gt is not None else None)
             hi = f"{_num(self.le)}]" if self.le is not None else (
@@ -76,7 +79,7 @@ class Rule:
                 return None
             raise ConfigError(f"{key} = null: must be {self.describe()}")
         v = _coerce(value, self.type)
-        if v is not value and isinstance(v, (int, float)):
+        if isinstance(value, str) and isinstance(v, (int, float)):
             value = v     # show the number YAML meant, not the string it read
         if self.choices is not None:
             if not any(v == c and isinstance(v, bool) == isinstance(c, bool)
@@ -115,6 +118,8 @@ def _show(v) -> str:
 
 
 def _is_type(v, t) -> bool:
+    if isinstance(t, tuple):
+        return any(_is_type(v, x) for x in t)
     if t is float:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
     if t is int:

@@ -1,7 +1,9 @@
-"""Arguments every job shares, and the session it runs in."""
+"""Arguments every job shares, the session it runs in, and how a refused run is reported."""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -24,3 +26,31 @@ def session(args, app_name: str):
 
 def stats_path(args, output: str) -> str:
     return args.stats or output.rstrip("/") + "_stats"
+
+
+def user_errors() -> tuple[type, ...]:
+    """Errors that mean "the request cannot be done as asked" (a bad config value, an output the
+    job may not replace, an input that matches nothing): reported as one line, not a traceback."""
+    from core.validate import ConfigError
+    errs: list[type] = [ConfigError]
+    try:
+        from core.tables import OutputRefused
+        errs.append(OutputRefused)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from core.fs import InputNotFound
+        errs.append(InputNotFound)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errs)
+
+
+def run(main, argv=None) -> int:
+    """Run a job's `main`; a refused request is one line `<job>: error: ...` on stderr, status 2."""
+    try:
+        return main(argv) or 0
+    except user_errors() as e:
+        job = os.path.splitext(os.path.basename(sys.argv[0] or "job"))[0]
+        print(f"{job}: error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
+        return 2

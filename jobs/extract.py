@@ -7,8 +7,9 @@ Delta table (+ `<output>_rejects`, `<output>_stats`). See docs/stages/extract.md
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
 from core.config import load_config  # noqa: E402
-from curation.extract.stage import DEFAULTS, FORMATS, run_extract  # noqa: E402
-from jobs.cli import base_parser, session, stats_path  # noqa: E402
+from core.validate import check_schema  # noqa: E402
+from curation.extract.stage import DEFAULTS, FORMATS, SCHEMA, run_extract  # noqa: E402
+from jobs.cli import base_parser, run, session, stats_path  # noqa: E402
 
 
 def main(argv=None):
@@ -33,9 +34,10 @@ def main(argv=None):
     p.add_argument("--lang", default=None, help="language hint stored in html_lang")
     p.add_argument("--lines-per-doc", type=int, default=None, help="plain text: lines per document")
     args = p.parse_args(argv)
-    cfg = load_config(DEFAULTS, args.config)
-    if args.lines_per_doc:
+    cfg = load_config(DEFAULTS, args.config, schema=SCHEMA)
+    if args.lines_per_doc is not None:
         cfg["text"]["lines_per_doc"] = args.lines_per_doc
+    check_schema(cfg, SCHEMA)          # every value checked before Spark starts
     text_field = args.text_field.encode().decode("unicode_escape") if args.text_field else None
     spark = session(args, "extract")
     run_extract(spark, args.input, args.output, cfg, stats_path(args, args.output), fmt=args.format,
@@ -44,4 +46,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

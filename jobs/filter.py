@@ -6,7 +6,7 @@ thresholds to an already annotated table without recomputing any signal.
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
-from jobs.cli import base_parser, session, stats_path  # noqa: E402
+from jobs.cli import base_parser, run, session, stats_path  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -21,9 +21,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from core.config import load_config
-    from curation.filters.stage import DEFAULTS, rejected, run_filter
+    from curation.filters.stage import DEFAULTS, SCHEMA, rejected, run_filter
 
-    cfg = load_config(DEFAULTS, args.config)
+    cfg = load_config(DEFAULTS, args.config, schema=SCHEMA)   # checked before Spark starts
     spark = session(args, "filter")
     run_filter(spark, args.input, args.output, config=cfg, stats_path=stats_path(args, args.output),
                decide_only=args.decide_only)
@@ -33,4 +33,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -6,7 +6,7 @@ docs/stages/mix.md).
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
-from jobs.cli import base_parser, session, stats_path  # noqa: E402
+from jobs.cli import base_parser, run, session, stats_path  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -55,4 +55,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -6,7 +6,7 @@ report, each stage skipped when its inputs, config and code are unchanged.
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
-from jobs.cli import base_parser, session  # noqa: E402
+from jobs.cli import base_parser, run, session  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -30,12 +30,13 @@ def main(argv=None) -> int:
     # Name every missing stage before starting Spark.
     from pipeline import select
     from pipeline.runner import missing_stages
-    from pipeline.stages import build_stages
-    missing = missing_stages(select(build_stages(cfg), only=args.only, until=args.until,
-                                    start=args.start))
+    from pipeline.stages import build_stages, check_values
+    selected = select(build_stages(cfg), only=args.only, until=args.until, start=args.start)
+    missing = missing_stages(selected)
     if missing:
         print("error: cannot run the pipeline:\n  " + "\n  ".join(missing), file=sys.stderr)
         return 2
+    check_values(selected)   # every stage's values, before Spark starts
     spark = session(args, "pipeline")
     try:
         results = run_pipeline(spark, cfg, only=args.only, until=args.until, start=args.start,
@@ -68,4 +69,4 @@ def _list(cfg) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -11,9 +11,9 @@ See docs/stages/score.md.
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
-from classifiers.stage import DEFAULTS, run_score  # noqa: E402
-from core.config import load_yaml  # noqa: E402
-from jobs.cli import base_parser, session, stats_path  # noqa: E402
+from classifiers.stage import DEFAULTS, SCHEMA, run_score  # noqa: E402
+from core.config import check_schema, load_yaml, merge  # noqa: E402
+from jobs.cli import base_parser, run, session, stats_path  # noqa: E402
 
 
 def main(argv=None):
@@ -33,9 +33,10 @@ def main(argv=None):
         models["domain"] = args.domain_model
     if models:
         overrides["models"] = models
+    check_schema(merge(DEFAULTS, overrides), SCHEMA)   # every value checked before Spark starts
     spark = session(args, "score")
     run_score(spark, args.input, args.output, overrides, stats_path(args, args.output))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -14,7 +14,7 @@ import copy
 from fractions import Fraction
 from pathlib import Path
 
-from core.config import ConfigError, config_hash, load_yaml, merge
+from core.config import ConfigError, Rule, check_schema, config_hash, load_yaml, merge
 
 CATEGORIES = ("general", "math", "code", "multilingual")
 
@@ -52,6 +52,25 @@ SOURCE_DEFAULTS = {
 
 class SpecError(ConfigError):
     pass
+
+
+# every top-level key's type and range (core/validate.py); sources are checked by `_source`
+SCHEMA = {
+    "stage": Rule(str, nonempty=True),
+    "kind": Rule(choices=("mix", "eval_candidate")),
+    "input": Rule(str, null=True),
+    "total_tokens": Rule(int, ge=1),
+    "seq_len": Rule(int, ge=2),
+    "seed": Rule(int, ge=0),
+    "tokenizer": Rule(str, nonempty=True),
+    "max_doc_tokens": Rule(int, ge=0),
+    "on_infeasible": Rule(choices=("fail", "rescale")),
+    "heldout_fraction": Rule(float, ge=0, lt=1),
+    "shard_rows": Rule(int, ge=1),
+    "report_window_rows": Rule(int, ge=1),
+    "sources": Rule(list),
+    "base": Rule(str, null=True),
+}
 
 
 def _source(raw: dict, where: str) -> dict:
@@ -94,22 +113,13 @@ def load_spec(spec: str | Path | dict | None, base_dir: str | Path | None = None
         raise SpecError(str(e)) from None
     s["categories"] = dict(cats) if cats is not None else dict(DEFAULTS["categories"])
     s["candidate"] = merge(DEFAULTS["candidate"], cand or {}, where="candidate.")
-    for k in ("total_tokens", "seq_len", "seed", "max_doc_tokens", "shard_rows",
-              "report_window_rows"):
-        if not isinstance(s[k], int) or isinstance(s[k], bool) or s[k] < 0:
-            raise SpecError(f"{k} must be a non-negative integer, got {s[k]!r}")
-    if s["seq_len"] < 2:
-        raise SpecError("seq_len must be at least 2")
+    try:
+        check_schema(s, SCHEMA)
+    except ConfigError as e:
+        raise SpecError(str(e)) from None
     if s["total_tokens"] < s["seq_len"]:
         raise SpecError(f"total_tokens ({s['total_tokens']}) is less than one row of seq_len "
                         f"({s['seq_len']})")
-    if s["shard_rows"] < 1 or s["report_window_rows"] < 1:
-        raise SpecError("shard_rows and report_window_rows must be >= 1")
-    if s["on_infeasible"] not in ("fail", "rescale"):
-        raise SpecError(f"on_infeasible must be 'fail' or 'rescale', got {s['on_infeasible']!r}")
-    if not 0 <= float(s["heldout_fraction"]) < 1:
-        raise SpecError("heldout_fraction must be in [0, 1)")
-    s["heldout_fraction"] = float(s["heldout_fraction"])
 
     if s["kind"] == "eval_candidate":
         if s["base"]:

@@ -39,7 +39,9 @@ def run_pipeline(spark, config: dict | None = None, only=None, until: str | None
     from pipeline.stages import build_stages
     from core.stats import RunStats
     cfg = config if config is not None else load_pipeline_config(None)
+    from pipeline.stages import check_values
     stages = select(build_stages(cfg), only=only, until=until, start=start)
+    check_values(stages)
     stats = RunStats("pipeline", config_hash=config_hash(cfg))
     t0 = time.time()
     try:

@@ -234,3 +234,37 @@ def build_stages(cfg: dict) -> list[Stage]:
         add("report", "report", _call_report, [], [table_path(cfg, "report", "index.html")],
             {"_pipeline": cfg}, always=True, code=["pipeline/report"])
     return stages
+
+
+def check_values(stages: list[Stage]) -> None:
+    """Every stage's config against its stage's declared schema (types and ranges), the mix specs
+    and the trainer config included, so a bad value anywhere fails before Spark starts or any
+    stage runs; the error names the stage. Stages whose config file is missing are left to
+    `missing_stages`."""
+    from core.config import ConfigError, check_schema, merge
+    for st in stages:
+        key = st.name.split(".")[0]
+        conf = public(st.config)
+        if "_missing_config" in st.config:
+            continue
+        try:
+            if key == "extract":
+                from curation.extract.stage import DEFAULTS, SCHEMA
+                check_schema(merge(DEFAULTS, conf), SCHEMA)
+            elif key == "dedup":
+                from curation.dedup.stage import resolve_config
+                resolve_config(conf)
+            elif key == "filter":
+                from curation.filters.defaults import DEFAULTS, SCHEMA
+                check_schema(merge(DEFAULTS, conf), SCHEMA)
+            elif key == "score":
+                from classifiers.stage import DEFAULTS, SCHEMA
+                check_schema(merge(DEFAULTS, conf), SCHEMA)
+            elif key == "mix":
+                from mixer.spec import load_spec
+                load_spec(conf)
+            elif key == "train":
+                from trainer.config import load_dict
+                load_dict(conf)
+        except ConfigError as e:
+            raise ConfigError(f"{st.name}: {e}") from None

@@ -169,7 +169,7 @@ def set_path(data: dict, key: str, value) -> None:
 
 def load(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """Defaults <- YAML file <- overrides."""
-    base = TrainConfig().to_dict()
+    data = None
     if path:
         p = Path(path)
         if not p.is_file():
@@ -177,9 +177,16 @@ def load(path: str | Path | None = None, overrides: list[str] | None = None) -> 
         data = yaml.safe_load(p.read_text()) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{p} must hold a mapping at the top level")
+    return load_dict(data, overrides, where=f" in {path}" if path else "")
+
+
+def load_dict(data: dict | None, overrides: list[str] | None = None, where: str = "") -> TrainConfig:
+    """Defaults <- `data` (a YAML file's content) <- overrides, validated."""
+    base = TrainConfig().to_dict()
+    if data:
         unknown = sorted(set(data) - set(base))
         if unknown:
-            raise ConfigError(f"unknown config key(s) {unknown} in {p}; known: {sorted(base)}")
+            raise ConfigError(f"unknown config key(s) {unknown}{where}; known: {sorted(base)}")
         for k, v in data.items():
             if isinstance(base[k], dict) and isinstance(v, dict) and k != "model":
                 base[k].update(v)

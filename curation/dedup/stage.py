@@ -32,7 +32,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
-from core.config import config_hash, merge
+from core.config import ConfigError, config_hash, merge
+from core.validate import Rule, check_schema
 from curation.dedup import lines as line_dedup
 from curation.dedup import lsh, minhash
 from curation.dedup.components import _materialise, connected_components
@@ -73,6 +74,30 @@ DEFAULTS: dict = {
     },
 }
 
+# every key's type and range (core/validate.py), checked by jobs/dedup.py when the config is loaded
+# and by resolve_config, before Spark reads anything
+SCHEMA = {
+    "spark.shuffle_partitions": Rule(int, ge=1, null=True),
+    "spark.partition_bytes": Rule(int, ge=1),
+    "url.enabled": Rule(bool), "url.recompute": Rule(bool),
+    "exact.enabled": Rule(bool),
+    "minhash.enabled": Rule(bool),
+    "minhash.ngram": Rule(int, ge=1),
+    "minhash.num_perm": Rule(int, ge=1),
+    "minhash.bands": Rule(int, ge=1),
+    "minhash.rows": Rule(int, ge=1),
+    "minhash.target_threshold": Rule(float, gt=0, lt=1, null=True),
+    "minhash.seed": Rule(int),
+    "minhash.verify": Rule(choices=("jaccard", "none")),
+    "minhash.verify_threshold": Rule(float, gt=0, le=1),
+    "minhash.max_rounds": Rule(int, ge=1),
+    "lines.enabled": Rule(bool),
+    "lines.threshold": Rule(int, ge=1),
+    "lines.bucket_size": Rule(int, ge=1),
+    "lines.min_chars": Rule(int, ge=0),
+    "lines.skip_sources": Rule(list, items=Rule(str)),
+}
+
 DUPLICATES = T.StructType([
     T.StructField("doc_id", T.StringType(), False),
     T.StructField("duplicate_of", T.StringType(), True),   # the survivor; null for lines_too_short
@@ -90,17 +115,13 @@ def _log(msg: str) -> None:
 
 
 def resolve_config(config: dict | None) -> dict:
-    cfg = merge(DEFAULTS, config)
+    cfg = check_schema(merge(DEFAULTS, config), SCHEMA)
     m = cfg["minhash"]
     if m["target_threshold"] is not None:
         m["bands"], m["rows"] = lsh.choose_bands(float(m["target_threshold"]), int(m["num_perm"]))
     if m["bands"] * m["rows"] > m["num_perm"]:
-        raise ValueError(f"minhash.bands x rows = {m['bands'] * m['rows']} exceeds "
-                         f"num_perm = {m['num_perm']}")
-    if m["verify"] not in ("none", "jaccard"):
-        raise ValueError("minhash.verify must be 'none' or 'jaccard'")
-    if cfg["lines"]["threshold"] < 1 or cfg["lines"]["bucket_size"] < 1:
-        raise ValueError("lines.threshold and lines.bucket_size must be >= 1")
+        raise ConfigError(f"minhash.bands x rows = {m['bands'] * m['rows']} exceeds "
+                          f"minhash.num_perm = {m['num_perm']}")
     return cfg
 
 

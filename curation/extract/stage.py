@@ -26,6 +26,7 @@ import time
 import unicodedata
 
 from core import fs
+from core.validate import Rule, check_schema
 from curation.extract import html as html_mod
 from curation.extract.sources import (group_tasks, iter_jsonl, iter_parquet, iter_plain, lang_from_path,
                                       parse_text_field)
@@ -62,6 +63,25 @@ DEFAULTS = {
         "lang": None,               # a language hint stored in html_lang
         "lang_pattern": None,       # regex whose group 1 in the file path is the language hint
     },
+}
+
+# every key's type and range (core/validate.py), checked when the config is loaded (jobs/extract.py)
+# and again by run_extract, before any file is listed or Spark job runs
+SCHEMA = {
+    "split_bytes": Rule(int, ge=1),
+    "max_bytes": Rule(int, ge=1),
+    "timeout_s": Rule(float, ge=0),              # 0 = no time limit
+    "min_chars": Rule(int, ge=0),
+    **{f"html.{k}": Rule(bool) for k in DEFAULTS["html"]},
+    "html_content_types": Rule(list, items=Rule(str, nonempty=True)),
+    "text.text_field": Rule((str, list), nonempty=True),
+    "text.join": Rule(str),
+    "text.url_field": Rule(str, null=True),
+    "text.title_field": Rule(str, null=True),
+    "text.id_field": Rule(str, null=True),
+    "text.lines_per_doc": Rule(int, ge=1),
+    "text.lang": Rule(str, null=True),
+    "text.lang_pattern": Rule(str, null=True),
 }
 
 FORMATS = ("warc", "jsonl", "parquet", "text", "html")
@@ -325,7 +345,7 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     from core.schema import DOCUMENTS, REJECTS
     from core.stats import RunStats
 
-    cfg = merge(DEFAULTS, config or {})
+    cfg = check_schema(merge(DEFAULTS, config or {}), SCHEMA)
     if text_field is not None:
         cfg["text"]["text_field"] = parse_text_field(text_field)
     if lang is not None:

@@ -6,6 +6,8 @@ thresholds published for dirty words, token KL or PII domains: ours are marked "
 """
 from __future__ import annotations
 
+from core.validate import Rule
+
 NO_SPACE_LANGS = ["zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue"]
 
 DEFAULTS: dict = {
@@ -85,4 +87,57 @@ DEFAULTS: dict = {
         "thealgorithms": "code", "code": "code", "github": "code",
         "gsm8k": "math", "math": "math", "math-hendrycks": "math", "math_oai": "math",
     },
+}
+
+
+def _frac(**kw):
+    return Rule(float, ge=0, le=1, **kw)
+
+
+# every key's type and range (core/validate.py), checked when the config is loaded (jobs/filter.py)
+# and by run_filter, before Spark reads anything
+SCHEMA = {
+    "text_column": Rule(str, nonempty=True),
+    "lang.detect": Rule(bool),
+    "lang.min_score": _frac(),
+    **{f"repetition.{k}": _frac() for k in DEFAULTS["repetition"] if k.startswith("max_")},
+    "repetition.ngram_exempt_langs": Rule(list, items=Rule(str)),
+    "gopher.min_words": Rule(int, ge=0),
+    "gopher.max_words": Rule(int, ge=1),
+    "gopher.min_mean_word_len": Rule(float, ge=0),
+    "gopher.max_mean_word_len": Rule(float, gt=0),
+    "gopher.max_symbol_word_ratio": Rule(float, ge=0),
+    "gopher.max_bullet_line_frac": _frac(),
+    "gopher.max_ellipsis_line_frac": _frac(),
+    "gopher.min_alpha_word_frac": _frac(),
+    "gopher.min_stop_words": Rule(int, ge=0),
+    "gopher.stop_word_langs": Rule(list, items=Rule(str)),
+    "gopher.word_length_exempt_langs": Rule(list, items=Rule(str)),
+    "c4.drop_lorem_ipsum": Rule(bool),
+    "c4.drop_curly_brace": Rule(bool),
+    "c4.max_boilerplate_lines": Rule(int, ge=0, null=True),
+    "c4.min_sentences": Rule(int, ge=0, null=True),
+    "fineweb.min_terminal_punct_line_frac": _frac(),
+    "fineweb.max_short_line_frac": _frac(),
+    "fineweb.max_dup_line_char_frac": _frac(),
+    "fineweb.max_newline_word_ratio": Rule(float, ge=0),
+    "dirty_words.lists_dir": Rule(str, null=True),
+    "dirty_words.fallback_langs": Rule(list, items=Rule(str)),
+    "dirty_words.max_count": Rule(int, ge=0, null=True),
+    "dirty_words.max_ratio": _frac(null=True),
+    "token_kl.enabled": Rule(bool),
+    "token_kl.encoding": Rule(str, nonempty=True),
+    "token_kl.alpha": Rule(float, gt=0),
+    "token_kl.max_chars": Rule(int, ge=1),
+    "token_kl.max_kl": Rule(float, ge=0, null=True),
+    "token_kl.min_tokens": Rule(int, ge=0),
+    "url.lists_dir": Rule(str, null=True),
+    "url.block_categories": Rule(list, items=Rule(str)),
+    "url.soft_banned_threshold": Rule(int, ge=1),
+    "pii.redact": Rule(bool),
+    "pii.types": Rule(list, items=Rule(str)),
+    "pii.max_domain_pii_doc_share": _frac(),
+    "pii.min_domain_docs": Rule(int, ge=1),
+    "rule_sets_map": Rule(dict),
+    "source_rule_sets_map": Rule(dict),
 }

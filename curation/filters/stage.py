@@ -21,14 +21,14 @@ from __future__ import annotations
 import sys
 import time
 
-from core.config import config_hash, merge
+from core.config import check_schema, config_hash, merge
 from curation.filters.annotate import SIGNAL_COLUMNS, SIGNAL_NAMES, annotate_batch
 from curation.filters.decide import decide_spark, validate_rule_sets
-from curation.filters.defaults import DEFAULTS
+from curation.filters.defaults import DEFAULTS, SCHEMA
 from core.stats import RunStats
 from core.tables import read_table, write_table
 
-__all__ = ["DEFAULTS", "run_filter", "rejected", "corpus_token_counts"]
+__all__ = ["DEFAULTS", "SCHEMA", "run_filter", "rejected", "corpus_token_counts"]
 DERIVED = ["domain_doc_count", "domain_pii_doc_share", "keep", "drop_reasons"]
 
 
@@ -126,7 +126,7 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: lis
 def run_filter(spark, input_path: str, output_path: str, config: dict | None = None,
                stats_path: str | None = None, decide_only: bool = False) -> RunStats:
     """Annotate and decide (or, with decide_only, re-decide an annotated table); returns its stats."""
-    cfg = merge(DEFAULTS, config)
+    cfg = check_schema(merge(DEFAULTS, config), SCHEMA)
     validate_rule_sets(cfg)
     stats = RunStats("filter", config_hash=config_hash(cfg))
     stats.info["mode"] = "decide_only" if decide_only else "annotate+decide"

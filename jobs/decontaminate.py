@@ -11,8 +11,9 @@ named after the file), added to the registered ones.
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
-from curation.config import load_config  # noqa: E402
-from jobs.cli import base_parser, session, stats_path  # noqa: E402
+from core.config import load_config  # noqa: E402
+from core.validate import ConfigError  # noqa: E402
+from jobs.cli import base_parser, run, session, stats_path  # noqa: E402
 
 
 def benchmark_overrides(entries: list[str] | None) -> dict:
@@ -22,12 +23,12 @@ def benchmark_overrides(entries: list[str] | None) -> dict:
     for e in entries or []:
         if e.endswith((".yaml", ".yml")):
             if "registry" in out:
-                raise SystemExit("--benchmarks: give at most one registry YAML")
+                raise ConfigError("--benchmarks: give at most one registry YAML")
             out["registry"] = e
             continue
         path, sep, fields = e.rpartition(":")
         if not sep or not path or not fields:
-            raise SystemExit(f"--benchmarks {e!r}: expected a registry .yaml or PATH:FIELD[,FIELD]")
+            raise ConfigError(f"--benchmarks {e!r}: expected a registry .yaml or PATH:FIELD[,FIELD]")
         name = os.path.basename(path).split(".")[0]
         extra.append({"name": name, "path": path, "text_fields": fields.split(",")})
     if extra:
@@ -44,17 +45,18 @@ def main(argv=None) -> int:
     p.add_argument("--ngram", type=int, default=None, help="words per n-gram (default 13)")
     p.add_argument("--mode", choices=["remove_regions", "drop_documents"], default=None)
     args = p.parse_args(argv)
-    from curation.decontaminate.stage import DEFAULTS, run_decontaminate
-    cfg = load_config(DEFAULTS, args.config)
+    from curation.decontaminate.stage import DEFAULTS, SCHEMA, resolve_config, run_decontaminate
+    cfg = load_config(DEFAULTS, args.config, schema=SCHEMA)
     cfg["evalsets"].update(benchmark_overrides(args.benchmarks))
     if args.ngram:
         cfg["ngram"] = args.ngram
     if args.mode:
         cfg["mode"] = args.mode
+    resolve_config(cfg)                   # every value checked before Spark starts
     spark = session(args, "decontaminate")
     run_decontaminate(spark, args.input, args.output, cfg, stats_path(args, args.output))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

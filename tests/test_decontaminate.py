@@ -8,8 +8,8 @@ import pytest
 import evalsets
 from curation.decontaminate import ngrams, samples as planting
 from curation.dedup import samples
-from curation.schema import DOCUMENTS
-from curation.tables import read_table, write_table
+from core.schema import DOCUMENTS
+from core.tables import read_table, write_table
 
 
 @pytest.fixture(scope="module")

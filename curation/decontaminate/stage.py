@@ -35,10 +35,11 @@ import pyarrow as pa
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from curation.config import config_hash, merge
+from core.config import config_hash, merge
+from core.validate import ConfigError, Rule, check_schema
 from curation.decontaminate import ngrams
-from curation.stats import RunStats
-from curation.tables import read_table, write_table
+from core.stats import RunStats
+from core.tables import read_table, write_table
 
 DEFAULTS: dict = {
     "ngram": 13,                   # words per n-gram (GPT-3, NeMo Curator); 8: Llama 3's analysis
@@ -55,6 +56,21 @@ DEFAULTS: dict = {
     "min_doc_chars": 200,          # less text left than this: drop the document
     "prefilter": True,             # look n-grams up in a broadcast hash set inside the task
     "skip_sources": [],            # sources not checked (e.g. a benchmark's own training split)
+}
+
+SCHEMA = {
+    "ngram": Rule(int, ge=1, le=ngrams.MAX_N),
+    "evalsets.registry": Rule(str, null=True),
+    "evalsets.only": Rule(list, items=Rule(str), null=True),
+    "evalsets.extra": Rule(list, items=Rule(dict)),
+    "min_matched_ngrams": Rule(int, ge=1),
+    "mode": Rule(choices=("remove_regions", "drop_documents")),
+    "margin_chars": Rule(int, ge=0),
+    "min_piece_chars": Rule(int, ge=0),
+    "max_pieces": Rule(int, ge=1),
+    "min_doc_chars": Rule(int, ge=0),
+    "prefilter": Rule(bool),
+    "skip_sources": Rule(list, items=Rule(str)),
 }
 
 CONTAMINATION = T.StructType([
@@ -81,16 +97,13 @@ def _log(msg: str) -> None:
 
 
 def resolve_config(config: dict | None) -> dict:
-    cfg = merge(DEFAULTS, config)
-    if not 1 <= int(cfg["ngram"]) <= ngrams.MAX_N:
-        raise ValueError(f"ngram must be in 1..{ngrams.MAX_N}")
-    if cfg["mode"] not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {cfg['mode']!r}")
-    for k in ("margin_chars", "min_piece_chars", "min_doc_chars"):
-        if int(cfg[k]) < 0:
-            raise ValueError(f"{k} must be >= 0")
-    if int(cfg["max_pieces"]) < 1 or int(cfg["min_matched_ngrams"]) < 1:
-        raise ValueError("max_pieces and min_matched_ngrams must be >= 1")
+    cfg = check_schema(merge(DEFAULTS, config), SCHEMA)
+    for i, x in enumerate(cfg["evalsets"]["extra"] or []):
+        missing = [k for k in ("name", "path", "text_fields") if not x.get(k)]
+        unknown = set(x) - {"name", "path", "text_fields", "id_field"}
+        if missing or unknown:
+            raise ConfigError(f"evalsets.extra[{i}]: needs name, path, text_fields (optional "
+                              f"id_field); missing {missing}, unknown {sorted(unknown)}")
     return cfg
 
 

@@ -70,6 +70,13 @@ TRAIN_COMMAND = "python -m classifiers.train {kind} --recipe default --out {path
 def resolve_model_dir(path: str, kind: str) -> Path:
     """A model folder: as given if it exists, else relative to the project root; a clear error
     naming the training command when it is missing."""
+    from core import fs
+    if not fs.is_local(str(path)):    # a URI: a local copy (core/fs), then shipped like any folder
+        from core.ship import Resource
+        if not fs.isdir(str(path)):
+            raise FileNotFoundError(f"{kind} model not found at {path!r}. Train it first:\n    "
+                                    + TRAIN_COMMAND.format(kind=kind, path=path))
+        return Path(Resource(fs.normalize(str(path)), None, True).local()).resolve()
     p = Path(path)
     if not p.is_absolute() and not p.exists() and (PROJECT_ROOT / p).exists():
         p = PROJECT_ROOT / p

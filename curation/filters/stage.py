@@ -73,6 +73,20 @@ def _annotated_schema(df):
     return T.StructType(base + list(sig.fields))
 
 
+def _ship_lists(spark, cfg: dict) -> dict:
+    """`cfg` with both lists folders as core.ship Resources (shipped when they exist)."""
+    from core import fs
+    from core.ship import Resource, ship
+    from curation.filters import dirty_words, url_blocklist
+    out = dict(cfg)
+    for key, default in (("dirty_words", dirty_words.default_lists_dir),
+                         ("url", url_blocklist.default_lists_dir)):
+        path = str(cfg[key]["lists_dir"] or default())
+        res = ship(spark, path) if fs.exists(path) else Resource(path)
+        out[key] = {**cfg[key], "lists_dir": res}
+    return out
+
+
 def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: list | None = None):
     """Steps 1-3 without the decision: `df` plus signal columns and the per-domain PII share.
 
@@ -97,10 +111,17 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: lis
     names = schema.fieldNames()
     keep_in = [c for c in df.columns if c not in SIGNAL_NAMES and c not in DERIVED]
 
+    # the block lists go to the executors with the job (addFile on a cluster): tasks never read
+    # a path only the driver has
+    tcfg = _ship_lists(spark, cfg)
+
     def fn(pdfs):
         log_q = log_q_bc.value if log_q_bc is not None else None
+        c = {**tcfg, "dirty_words": {**tcfg["dirty_words"],
+                                     "lists_dir": tcfg["dirty_words"]["lists_dir"].local()},
+             "url": {**tcfg["url"], "lists_dir": tcfg["url"]["lists_dir"].local()}}
         for pdf in pdfs:
-            yield annotate_batch(pdf, cfg, log_q)[names]
+            yield annotate_batch(pdf, c, log_q)[names]
 
     _log("pass 2/3: signals per document")
     annotated = df.select(*keep_in).mapInPandas(fn, schema)

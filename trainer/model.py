@@ -212,6 +212,20 @@ class Llama(nn.Module):
         Returns the logits (targets None) or the cross-entropy loss (``reduction`` as in F.cross_entropy).
         """
         B, T = idx.shape
+        h = self.hidden(idx, doc_ids)
+        if targets is None:
+            return self.output(h)
+        chunk = max(1, CPU_LOSS_CHUNK_BYTES // (4 * self.cfg.vocab_size))
+        if h.device.type == "cpu" and B * T > chunk \
+                and 4 * self.output.weight.numel() <= CPU_LOSS_CHUNK_MAX_WEIGHT_BYTES:
+            return self._chunked_loss(h.reshape(B * T, -1), targets.reshape(-1), chunk, reduction)
+        logits = self.output(h)
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
+
+    def hidden(self, idx: torch.Tensor, doc_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The final (normed) hidden states (B, T, dim), before the output layer (a reward model's
+        scalar head reads them)."""
+        B, T = idx.shape
         if T > self.cfg.max_seq_len:
             raise ValueError(f"sequence length {T} exceeds max_seq_len {self.cfg.max_seq_len}")
         mask = build_doc_mask(doc_ids.to(idx.device), self.attention_backend) if doc_ids is not None else None
@@ -222,15 +236,7 @@ class Llama(nn.Module):
                 h = checkpoint(layer, h, cos, sin, mask, use_reentrant=False)
             else:
                 h = layer(h, cos, sin, mask)
-        h = self.norm(h)
-        if targets is None:
-            return self.output(h)
-        chunk = max(1, CPU_LOSS_CHUNK_BYTES // (4 * self.cfg.vocab_size))
-        if h.device.type == "cpu" and B * T > chunk \
-                and 4 * self.output.weight.numel() <= CPU_LOSS_CHUNK_MAX_WEIGHT_BYTES:
-            return self._chunked_loss(h.reshape(B * T, -1), targets.reshape(-1), chunk, reduction)
-        logits = self.output(h)
-        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
+        return self.norm(h)
 
     def _chunked_loss(self, h, targets, chunk: int, reduction: str):
         """The same loss as one cross-entropy over all logits, computed over chunks of tokens

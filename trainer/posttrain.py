@@ -1,0 +1,274 @@
+"""What every post-training step shares: model directories, tokenizers, batches of dialogues,
+sequence log-probabilities, an optimizer with its own LR schedule, and the step configs.
+
+A *model directory* (what every step reads and writes, and what ``trainer.chat`` opens):
+  model.pt            the Llama state dict (tensors only; ``torch.load(weights_only=True)``)
+  model_config.json   the ModelConfig
+  tokenizer.json      optional: a compact relabelling of the project tokenizer (see CompactTokenizer)
+  value_head.pt       reward models only: the scalar head
+  meta.json           what wrote it (step, config, parents, metrics)
+The pre-training run's ``final/`` directory and any trainer checkpoint ``step_XXXXXXXX/`` are
+accepted as inputs too (the model config then comes from ``state.json``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from trainer.chat_format import encode_dialog
+from trainer.model import Llama, ModelConfig, build_model
+
+IGNORE = -100
+
+
+# ---- model directories -------------------------------------------------------------------------
+def resolve_model_dir(path: str | Path) -> Path:
+    p = Path(path)
+    if (p / "model.pt").is_file():
+        return p
+    if (p / "final" / "model.pt").is_file():          # a pre-training run directory
+        return p / "final"
+    raise FileNotFoundError(f"{p}: no model.pt (expected a model directory, a trainer checkpoint "
+                            f"or a run directory with final/)")
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> Llama:
+    p = resolve_model_dir(path)
+    if (p / "model_config.json").is_file():
+        cfg = json.loads((p / "model_config.json").read_text())
+    elif (p / "state.json").is_file():
+        cfg = json.loads((p / "state.json").read_text())["model_config"]
+    else:
+        raise FileNotFoundError(f"{p}: neither model_config.json nor state.json")
+    model = build_model(ModelConfig(**cfg), device, seed=None)
+    model.load_state_dict(torch.load(p / "model.pt", map_location=device, weights_only=True))
+    model.set_attention_backend("sdpa")
+    return model
+
+
+def save_model(out: str | Path, model: Llama, meta: dict, tokenizer=None, extra: dict | None = None) -> Path:
+    """Write a model directory (atomically: a temporary directory renamed into place)."""
+    import os
+    import shutil
+    out = Path(out)
+    tmp = out.with_name(f".tmp_{out.name}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp / "model.pt")
+    (tmp / "model_config.json").write_text(json.dumps(asdict(model.cfg), indent=1))
+    for name, sd in (extra or {}).items():
+        torch.save(sd, tmp / name)
+    if isinstance(tokenizer, CompactTokenizer):
+        tokenizer.save(tmp / "tokenizer.json")
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def load_tokenizer(model_dir: str | Path | None = None):
+    """The project tokenizer, or the compact relabelling stored with the model."""
+    from mixer.tokenizer import get_tokenizer
+    if model_dir is not None:
+        for p in (Path(model_dir), Path(model_dir) / "final"):
+            if (p / "tokenizer.json").is_file():
+                return CompactTokenizer.load(p / "tokenizer.json")
+    return get_tokenizer()
+
+
+class CompactTokenizer:
+    """The project tokenizer with its ids renumbered onto the few that a small task uses.
+
+    The token sequences are exactly ``cl100k_base+llama3``'s; only the ids change (a bijection on
+    the ids kept), so a tiny model's embedding and output layers are small. Id 0 is reserved for
+    padding; then Llama 3's named special tokens; then the ids of ``texts`` in increasing order.
+    Encoding text with a token outside the kept set raises.
+    """
+
+    def __init__(self, base_ids: list[int], multiple: int = 64):
+        from mixer.tokenizer import get_tokenizer
+        self.base = get_tokenizer()
+        self.base_ids = [int(i) for i in base_ids]
+        self.to_compact = {b: i for i, b in enumerate(self.base_ids)}
+        self.vocab_size = -(-len(self.base_ids) // multiple) * multiple
+        self.special = {n: self.to_compact[i] for n, i in self.base.special.items() if i in self.to_compact}
+        self.eot_id = self.special["<|end_of_text|>"]
+        self.bos_id = self.special["<|begin_of_text|>"]
+        self.name = "compact:" + self.base.name
+
+    @classmethod
+    def from_texts(cls, texts, multiple: int = 64) -> "CompactTokenizer":
+        from mixer.tokenizer import get_tokenizer
+        from trainer.chat_format import ROLES, SEP
+        base = get_tokenizer()
+        texts = list(texts) + list(ROLES) + [SEP]
+        named = [i for n, i in sorted(base.special.items(), key=lambda kv: kv[1]) if "reserved" not in n]
+        used = sorted({t for s in texts for t in base.encode(s)} - set(named))
+        return cls([base.special["<|finetune_right_pad_id|>"]] + [i for i in named if i != base.special[
+            "<|finetune_right_pad_id|>"]] + used, multiple)
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of ``text``; a base token outside the kept set is encoded character by character
+        (e.g. "589", decoded from "5" "8" "9", is not kept); a character outside raises."""
+        out = []
+        for t in self.base.encode(text):
+            if t in self.to_compact:
+                out.append(self.to_compact[t])
+                continue
+            for ch in self.base.decode([t]):
+                ids = self.base.encode(ch)
+                if not all(i in self.to_compact for i in ids):
+                    raise ValueError(f"{ch!r} in {text[:60]!r} is not in this compact vocabulary")
+                out.extend(self.to_compact[i] for i in ids)
+        return out
+
+    def decode(self, ids) -> str:
+        return self.base.decode([self.base_ids[int(i)] for i in ids if 0 <= int(i) < len(self.base_ids)])
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps({"base": self.base.name, "fingerprint": self.base.fingerprint,
+                                          "base_ids": self.base_ids}))
+
+    @classmethod
+    def load(cls, path: Path) -> "CompactTokenizer":
+        d = json.loads(Path(path).read_text())
+        tok = cls(d["base_ids"])
+        if d.get("fingerprint") not in (None, tok.base.fingerprint):
+            raise ValueError(f"{path}: written for tokenizer {d['fingerprint']}, this is {tok.base.fingerprint}")
+        return tok
+
+
+def encodable(tok, text: str) -> bool:
+    """Whether ``text`` can be encoded (always, for the project tokenizer; a compact one may lack
+    characters that a sampled reply spelled out, e.g. a special token's name)."""
+    try:
+        tok.encode(text)
+        return True
+    except ValueError:
+        return False
+
+
+# ---- batches ------------------------------------------------------------------------------------
+@dataclass
+class PackedBatch:
+    x: torch.Tensor        # (B, T) inputs
+    y: torch.Tensor        # (B, T) targets, IGNORE where the loss does not count
+    doc_ids: torch.Tensor  # (B, T) dialogue index within its row (the document mask)
+
+
+def sft_examples(tok, dialogs: list[list[dict]], max_len: int) -> tuple[list[tuple[list[int], list[int]]], int]:
+    """(inputs, targets) per dialogue: targets are the next tokens where the SFT mask is on.
+    Dialogues longer than ``max_len + 1`` tokens are dropped; returns the examples and the count
+    dropped."""
+    out, dropped = [], 0
+    for d in dialogs:
+        e = encode_dialog(tok, d)
+        if len(e.ids) > max_len + 1:
+            dropped += 1
+            continue
+        mask = e.loss_mask("sft")
+        out.append((e.ids[:-1], [t if m else IGNORE for t, m in zip(e.ids[1:], mask[1:])]))
+    return out, dropped
+
+
+def pack_rows(examples: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int = 0) -> list[tuple]:
+    """First-fit packing of (inputs, targets) pairs, in order, into rows of ``seq_len``: each row is
+    (x, y, doc_ids); the padding at a row's end is its own document and has no targets."""
+    rows, cur = [], ([], [], [])
+    for x, y in examples:
+        if len(x) > seq_len:
+            raise ValueError(f"example of {len(x)} tokens exceeds seq_len {seq_len}")
+        if len(cur[0]) + len(x) > seq_len:
+            rows.append(cur)
+            cur = ([], [], [])
+        d = (cur[2][-1] + 1) if cur[2] else 0
+        cur[0].extend(x)
+        cur[1].extend(y)
+        cur[2].extend([d] * len(x))
+    if cur[0]:
+        rows.append(cur)
+    out = []
+    for x, y, d in rows:
+        n = seq_len - len(x)
+        out.append((x + [pad_id] * n, y + [IGNORE] * n, d + [d[-1] + 1] * n))
+    return out
+
+
+def to_batch(rows: list[tuple], device) -> PackedBatch:
+    x, y, d = zip(*rows)
+    t = lambda v: torch.tensor(v, dtype=torch.long, device=device)  # noqa: E731
+    return PackedBatch(t(x), t(y), t(d).to(torch.int32))
+
+
+def pad_right(seqs: list[list[int]], pad_id: int = 0, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, lengths) with right padding: under causal attention the padding changes nothing
+    before it, so no mask is needed for scoring the real tokens."""
+    T = max(len(s) for s in seqs)
+    x = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        x[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+    return x.to(device), torch.tensor([len(s) for s in seqs], device=device)
+
+
+def sequence_logprobs(model: Llama, seqs: list[list[int]], masks: list[list[bool]], device) -> torch.Tensor:
+    """Sum over the masked target positions of log p(token | prefix), per sequence (B,).
+    ``masks[i][t]`` says whether token t of sequence i counts (as a target)."""
+    x, _ = pad_right(seqs, device=device)
+    m = torch.zeros_like(x, dtype=torch.bool)
+    for i, mk in enumerate(masks):
+        m[i, :len(mk)] = torch.tensor(mk, dtype=torch.bool)
+    logits = model(x[:, :-1]).float()
+    lp = torch.log_softmax(logits, -1).gather(-1, x[:, 1:, None])[..., 0]
+    return (lp * m[:, 1:]).sum(-1)
+
+
+# ---- optimisation -------------------------------------------------------------------------------
+def lr_at(step: int, steps: int, lr: float, warmup: int, schedule: str, min_lr_ratio: float) -> float:
+    """Post-training's own schedule over steps: linear warm-up, then cosine to ``min_lr_ratio * lr``,
+    linear to zero, or constant."""
+    if warmup and step < warmup:
+        return lr * (step + 1) / warmup
+    if schedule == "constant":
+        return lr
+    p = min(max((step - warmup) / max(steps - warmup, 1), 0.0), 1.0)
+    if schedule == "cosine":
+        lo = min_lr_ratio * lr
+        return lo + 0.5 * (lr - lo) * (1 + math.cos(math.pi * p))
+    if schedule == "linear":
+        return lr * (1 - p)
+    raise ValueError(f"unknown schedule {schedule!r}: cosine, linear or constant")
+
+
+@dataclass
+class OptimSettings:
+    lr: float = 1e-4
+    warmup_steps: int = 10
+    schedule: str = "cosine"         # cosine | linear | constant
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    betas: list = field(default_factory=lambda: [0.9, 0.95])
+
+
+def make_optimizer(params_model, o: OptimSettings):
+    from trainer.optim import build_optimizer
+    return build_optimizer(params_model, o.lr, o.weight_decay, o.betas, 1e-8, False)
+
+
+def seeded(seed: int) -> random.Random:
+    torch.manual_seed(seed)
+    return random.Random(seed)
+
+
+def device_of(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

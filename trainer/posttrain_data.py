@@ -1,0 +1,411 @@
+"""Post-training data as tables: converters, curation, Parquet with a fixed schema.
+
+    python -m trainer.posttrain_data --out out/posttrain [--corpus ../shared/corpus] [--user FILE.jsonl]
+
+Three kinds of table (Parquet, one file per table and split; schemas in ``SCHEMAS``, documented in
+docs/stages/posttrain.md):
+
+- ``preferences``: ``id, source, split, prompt (messages), responses (list, best first),
+  pii_redactions``. From HH-RLHF (``posttrain/hh-rlhf/harmless-base/test.jsonl.gz``): both sides
+  are whole dialogues ``\\n\\nHuman: ...\\n\\nAssistant: ...`` that differ in the last assistant
+  turn; the shared turns become the prompt, the two last turns the responses (chosen first).
+  Split into ``train`` and ``heldout`` by a hash of the prompt (deterministic; one prompt never
+  lands in both).
+- ``prompts``: ``id, source, split, messages, answer, checker, reference``: maths prompts with
+  checkable answers: GSM8K train (checker ``number``, the number after ``####``) and the 4,500-
+  problem MATH training split (``evalsets.math_split.math_train_split``: MATH test minus MATH500;
+  checker ``math``, the last ``\\boxed{}``). The evaluation splits (GSM8K test, MATH500) are never
+  read here.
+- ``sft``: ``id, source, messages, score``: dialogues ending with an assistant reply.
+
+User JSONL: one record per line, any of ``{"messages": [...]}`` (SFT), ``{"prompt", "response"}``
+(SFT), ``{"prompt", "chosen", "rejected"}`` or ``{"prompt", "responses": [...]}`` (preferences),
+``{"prompt", "answer", "checker"}`` (prompts); ``prompt`` is a string (one user message) or a
+message list. A record that fits none is kept out with its line number and reason.
+
+Curation, the same kinds of step as pre-training, reusing the pre-training functions:
+1. format and length: roles and order (chat_format.check_dialog; user/assistant alternate after an
+   optional system message), non-empty replies, at most ``max_tokens`` tokens rendered;
+2. PII: emails, phone numbers, IPs, ... redacted with ``curation.filters.pii`` (counted per record);
+3. quality: Gopher repetition rules (``curation.filters.repetition``, the thresholds of
+   ``curation/filters/defaults.py``) on every reply of at least 30 words;
+4. exact dedup: ``curation.dedup.exact.normalized_hash`` of the whole record's text;
+5. near dedup: MinHash (``curation.dedup.minhash``, 112 permutations, word 5-grams) with LSH
+   banding (``curation.dedup.lsh``, 14 x 8) on the prompt text, candidates confirmed at an
+   estimated Jaccard >= 0.8; the first record of a cluster (file order) is kept.
+Every dropped record is counted by reason (``report.json``); nothing is dropped silently.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+def _schemas():
+    import pyarrow as pa
+    msg = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    return {
+        "preferences": pa.schema([("id", pa.string()), ("source", pa.string()), ("split", pa.string()),
+                                  ("prompt", msg), ("responses", pa.list_(pa.string())),
+                                  ("pii_redactions", pa.int32())]),
+        "prompts": pa.schema([("id", pa.string()), ("source", pa.string()), ("split", pa.string()),
+                              ("messages", msg), ("answer", pa.string()), ("checker", pa.string()),
+                              ("reference", pa.string())]),
+        "sft": pa.schema([("id", pa.string()), ("source", pa.string()), ("messages", msg),
+                          ("score", pa.float64())]),
+    }
+
+
+class DataError(ValueError):
+    pass
+
+
+# ---- reading and writing ------------------------------------------------------------------------
+def read_records(path: str | Path) -> list[dict]:
+    """Records of a Parquet file/directory or a JSONL (.gz) file."""
+    p = Path(path)
+    if p.suffix == ".parquet" or p.is_dir():
+        import pyarrow.parquet as pq
+        return pq.read_table(p).to_pylist()
+    opener = gzip.open if p.suffix == ".gz" else open
+    out = []
+    with opener(p, "rt", encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{p}:{n}: not JSON ({e})") from None
+    return out
+
+
+def write_table(path: str | Path, records: list[dict], kind: str) -> Path:
+    """Write ``records`` as Parquet with the ``kind`` schema (atomically)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    schema = _schemas()[kind]
+    rows = [{f.name: r.get(f.name) for f in schema} for r in records]
+    table = pa.Table.from_pylist(rows, schema=schema)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(p)
+    return p
+
+
+def _id(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def split_of(prompt_text: str, heldout_share: float, salt: str = "posttrain") -> str:
+    """``heldout`` for a deterministic share of prompts (by hash), else ``train``."""
+    h = int(hashlib.sha256(f"{salt}:{prompt_text}".encode("utf-8")).hexdigest()[:8], 16)
+    return "heldout" if h / 2**32 < heldout_share else "train"
+
+
+def dialog_text(messages: list[dict]) -> str:
+    return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+# ---- converters ---------------------------------------------------------------------------------
+_HH_TURN = re.compile(r"\n\n(Human|Assistant): ")
+
+
+def parse_hh(text: str) -> list[dict]:
+    """HH-RLHF's ``\\n\\nHuman: ...\\n\\nAssistant: ...`` as chat messages (user/assistant)."""
+    parts = _HH_TURN.split(text)
+    if parts[0].strip():
+        raise DataError(f"text before the first turn: {parts[0][:60]!r}")
+    out = []
+    for speaker, content in zip(parts[1::2], parts[2::2]):
+        out.append({"role": "user" if speaker == "Human" else "assistant", "content": content.strip()})
+    if not out:
+        raise DataError("no Human/Assistant turn")
+    return out
+
+
+def convert_hh(path: str | Path, heldout_share: float = 0.1, source: str = "hh-rlhf/harmless-base"
+               ) -> tuple[list[dict], dict]:
+    """Preference records from an HH-RLHF file; returns (records, rejected reasons counts)."""
+    recs, reasons = [], {}
+    for n, r in enumerate(read_records(path)):
+        try:
+            c, j = parse_hh(r["chosen"]), parse_hh(r["rejected"])
+        except (KeyError, DataError) as e:
+            reasons[f"unparsable: {type(e).__name__}"] = reasons.get(f"unparsable: {type(e).__name__}", 0) + 1
+            continue
+        if c[:-1] != j[:-1] or c[-1]["role"] != "assistant" or j[-1]["role"] != "assistant":
+            reasons["chosen and rejected differ before the last assistant turn"] = reasons.get(
+                "chosen and rejected differ before the last assistant turn", 0) + 1
+            continue
+        prompt = c[:-1]
+        recs.append({"id": _id(source, str(n)), "source": source,
+                     "split": split_of(dialog_text(prompt), heldout_share),
+                     "prompt": prompt, "responses": [c[-1]["content"], j[-1]["content"]]})
+    return recs, reasons
+
+
+def convert_gsm8k(path: str | Path, source: str = "gsm8k/train") -> list[dict]:
+    from evalsets.items import gsm8k_final_answer, strip_gsm8k_calculator
+    out = []
+    for n, r in enumerate(read_records(path)):
+        out.append({"id": _id(source, str(n)), "source": source, "split": "train",
+                    "messages": [{"role": "user", "content": r["question"].strip()}],
+                    "answer": gsm8k_final_answer(r["answer"]), "checker": "number",
+                    "reference": strip_gsm8k_calculator(r["answer"]).strip()})
+    return out
+
+
+def convert_math_train(corpus: str | Path | None = None, source: str = "math/train4500") -> list[dict]:
+    from evalsets.math_split import math_train_split
+    out = []
+    for it in math_train_split(Path(corpus) if corpus else None):
+        out.append({"id": _id(source, it.item_id), "source": source, "split": "train",
+                    "messages": [{"role": "user", "content": it.gen.prompt.strip()}],
+                    "answer": it.gen.answer, "checker": "math", "reference": it.gen.reference})
+    return out
+
+
+def _as_messages(prompt) -> list[dict]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    if isinstance(prompt, list):
+        return [dict(m) for m in prompt]
+    raise DataError("prompt must be a string or a list of messages")
+
+
+def convert_user_jsonl(path: str | Path, heldout_share: float = 0.1, source: str = "user") -> tuple[dict, dict]:
+    """{"sft": [...], "preferences": [...], "prompts": [...]} and reasons (line: reason) for the rest."""
+    from trainer.chat_format import ChatFormatError, check_dialog
+    tables: dict = {"sft": [], "preferences": [], "prompts": []}
+    bad: dict = {}
+    for n, r in enumerate(read_records(path), 1):
+        try:
+            if not isinstance(r, dict):
+                raise DataError("not a JSON object")
+            rid = str(r.get("id", _id(source, str(n))))
+            if "messages" in r and "prompt" not in r:
+                check_dialog(r["messages"])
+                tables["sft"].append({"id": rid, "source": source, "messages": r["messages"],
+                                      "score": r.get("score")})
+            elif "prompt" in r and ("chosen" in r or "responses" in r):
+                msgs = _as_messages(r["prompt"])
+                resp = r["responses"] if "responses" in r else [r["chosen"], r["rejected"]]
+                if len(resp) < 2 or not all(isinstance(x, str) for x in resp):
+                    raise DataError("responses must be >= 2 strings, best first")
+                check_dialog(msgs)
+                tables["preferences"].append({"id": rid, "source": source,
+                                              "split": r.get("split") or split_of(dialog_text(msgs), heldout_share),
+                                              "prompt": msgs, "responses": list(resp)})
+            elif "prompt" in r and "response" in r:
+                msgs = _as_messages(r["prompt"]) + [{"role": "assistant", "content": r["response"]}]
+                check_dialog(msgs)
+                tables["sft"].append({"id": rid, "source": source, "messages": msgs, "score": r.get("score")})
+            elif "prompt" in r and "answer" in r:
+                msgs = _as_messages(r["prompt"])
+                check_dialog(msgs)
+                from trainer.checkers import check
+                kind = r.get("checker", "exact")
+                check(kind, str(r["answer"]), "")       # raises on an unknown checker
+                tables["prompts"].append({"id": rid, "source": source, "split": r.get("split", "train"),
+                                          "messages": msgs, "answer": str(r["answer"]), "checker": kind,
+                                          "reference": r.get("reference")})
+            else:
+                raise DataError("fits no table (messages | prompt+response | prompt+chosen+rejected | "
+                                "prompt+responses | prompt+answer)")
+        except (DataError, ChatFormatError, ValueError, TypeError, KeyError) as e:
+            bad[f"line {n}"] = f"{type(e).__name__}: {e}"
+    return tables, bad
+
+
+# ---- curation -----------------------------------------------------------------------------------
+def _order_ok(messages: list[dict]) -> bool:
+    roles = [m["role"] for m in messages if m["role"] != "system"]
+    roles = [r if r != "ipython" else "user" for r in roles]
+    return all(a != b for a, b in zip(roles, roles[1:])) and (not roles or roles[0] == "user")
+
+
+def _repetitive(text: str) -> str | None:
+    from curation.filters.defaults import DEFAULTS as D
+    from curation.filters.repetition import line_signals, ngram_signals
+    from curation.filters.text import words_of
+    words = words_of(text)
+    if len(words) < 30:
+        return None
+    sig = {**line_signals(text), **ngram_signals(words)}
+    g = D["repetition"]
+    for k, v in sig.items():
+        lim = g.get(f"max_{k}")
+        if lim is not None and v > lim:
+            return k
+    return None
+
+
+def _texts(rec: dict, kind: str) -> tuple[list[dict], list[str]]:
+    """(prompt messages, replies) of a record of any table."""
+    if kind == "preferences":
+        return rec["prompt"], list(rec["responses"])
+    if kind == "prompts":
+        return rec["messages"], []
+    return rec["messages"][:-1], [rec["messages"][-1]["content"]]
+
+
+def curate(records: list[dict], kind: str, tok=None, max_tokens: int = 2048, near_threshold: float = 0.8
+           ) -> tuple[list[dict], dict]:
+    """Curated copies of ``records`` (a table of ``kind``) and the count dropped per reason."""
+    import numpy as np
+
+    from curation.dedup.exact import normalized_hash
+    from curation.dedup.lsh import band_hashes
+    from curation.dedup.minhash import estimate_jaccard, signatures
+    from curation.filters.pii import find_pii, redact
+    from trainer.chat_format import ChatFormatError, check_dialog, encode_dialog
+    reasons: dict[str, int] = {}
+
+    def drop(why):
+        reasons[why] = reasons.get(why, 0) + 1
+
+    kept = []
+    for r in records:
+        r = json.loads(json.dumps(r))      # a deep copy; the input stays as it was
+        prompt, replies = _texts(r, kind)
+        try:
+            check_dialog(list(prompt) + ([{"role": "assistant", "content": "x"}] if kind != "sft" else []))
+        except ChatFormatError:
+            drop("format: bad messages")
+            continue
+        full = list(prompt) + ([] if kind == "sft" else [{"role": "assistant", "content": ""}])
+        if kind == "sft" and r["messages"][-1]["role"] != "assistant":
+            drop("format: sft dialogue does not end with an assistant reply")
+            continue
+        if not _order_ok(full if kind != "sft" else r["messages"]):
+            drop("format: roles do not alternate user/assistant")
+            continue
+        if any(not c.strip() for c in replies) or any(not m["content"].strip() for m in prompt):
+            drop("format: empty message")
+            continue
+        if kind == "preferences" and len(set(replies)) < len(replies):
+            drop("format: identical responses")
+            continue
+        # PII: redact in every message and reply
+        n_pii = 0
+        for m in prompt:
+            spans = find_pii(m["content"])
+            n_pii += len(spans)
+            m["content"] = redact(m["content"], spans) if spans else m["content"]
+        new_replies = []
+        for c in replies:
+            spans = find_pii(c)
+            n_pii += len(spans)
+            new_replies.append(redact(c, spans) if spans else c)
+        if kind == "preferences":
+            r["responses"] = new_replies
+            r["pii_redactions"] = n_pii
+        elif kind == "sft":
+            r["messages"][-1]["content"] = new_replies[0]
+        rep = next((x for x in map(_repetitive, new_replies) if x), None)
+        if rep:
+            drop(f"quality: repetitive reply ({rep})")
+            continue
+        if tok is not None:
+            longest = max([len(encode_dialog(tok, list(prompt) + [{"role": "assistant", "content": c}]).ids)
+                           for c in new_replies] or [len(encode_dialog(tok, prompt).ids)])
+            if longest > max_tokens:
+                drop(f"length: more than {max_tokens} tokens")
+                continue
+        kept.append(r)
+    # exact dedup on the whole record, then near dedup on the prompt
+    seen, exact = set(), []
+    for r in kept:
+        prompt, replies = _texts(r, kind)
+        key = normalized_hash(dialog_text(prompt) + "\n" + "\n".join(replies))
+        if key in seen:
+            drop("dedup: exact duplicate")
+            continue
+        seen.add(key)
+        exact.append(r)
+    texts = [dialog_text(_texts(r, kind)[0]) for r in exact]
+    if len(texts) > 1:
+        sig, has = signatures(texts, num_perm=112, ngram=5)
+        bands = band_hashes(sig, 14, 8)
+        first: dict[tuple[int, int], int] = {}
+        dup = np.zeros(len(texts), dtype=bool)
+        for i in range(len(texts)):
+            if not has[i]:
+                continue
+            for b in range(bands.shape[1]):
+                j = first.setdefault((b, int(bands[i, b])), i)
+                if j != i and not dup[j] and estimate_jaccard(sig[i], sig[j]) >= near_threshold:
+                    dup[i] = True
+                    break
+        out = []
+        for i, r in enumerate(exact):
+            if dup[i]:
+                drop("dedup: near duplicate prompt")
+            else:
+                out.append(r)
+        exact = out
+    return exact, reasons
+
+
+# ---- the command --------------------------------------------------------------------------------
+def build_tables(out: str | Path, corpus: str | Path | None = None, user: list[str] | None = None,
+                 heldout_share: float = 0.1, max_tokens: int = 2048, sources=("hh", "gsm8k", "math"),
+                 log=print) -> dict:
+    from mixer.tokenizer import get_tokenizer
+    from curation.paths import corpus_dir
+    corpus = Path(corpus) if corpus else corpus_dir()
+    out = Path(out)
+    tok = get_tokenizer()
+    report: dict = {"tables": {}, "dropped": {}, "invalid_user_records": {}}
+    tables: dict[str, list[dict]] = {"preferences": [], "prompts": [], "sft": []}
+    if "hh" in sources:
+        recs, bad = convert_hh(corpus / "posttrain/hh-rlhf/harmless-base/test.jsonl.gz", heldout_share)
+        tables["preferences"] += recs
+        report["dropped"]["hh-rlhf conversion"] = bad
+    if "gsm8k" in sources:
+        tables["prompts"] += convert_gsm8k(corpus / "math/gsm8k/train.jsonl")
+    if "math" in sources:
+        tables["prompts"] += convert_math_train(corpus)
+    for u in user or []:
+        t, bad = convert_user_jsonl(u, heldout_share)
+        for k, v in t.items():
+            tables[k] += v
+        report["invalid_user_records"][u] = bad
+    for kind, recs in tables.items():
+        kept, reasons = curate(recs, kind, tok, max_tokens)
+        report["dropped"][kind] = reasons
+        splits = sorted({r.get("split", "train") for r in kept}) if kind != "sft" else ["train"]
+        for sp in splits:
+            part = [r for r in kept if kind == "sft" or r.get("split", "train") == sp]
+            p = write_table(out / kind / f"{sp}.parquet", part, kind)
+            report["tables"][f"{kind}/{sp}"] = {"path": str(p), "rows": len(part)}
+            log(f"[posttrain-data] {kind}/{sp}: {len(part)} rows -> {p}")
+        report["tables"][f"{kind}:input_rows"] = len(recs)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m trainer.posttrain_data", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="out/posttrain")
+    ap.add_argument("--corpus", help="sample corpus (default ../shared/corpus)")
+    ap.add_argument("--user", action="append", help="user JSONL file (repeatable)")
+    ap.add_argument("--heldout-share", type=float, default=0.1)
+    ap.add_argument("--max-tokens", type=int, default=2048)
+    ap.add_argument("--sources", default="hh,gsm8k,math", help="comma list of hh, gsm8k, math ('' = none)")
+    a = ap.parse_args(argv)
+    srcs = tuple(s for s in a.sources.split(",") if s)
+    rep = build_tables(a.out, a.corpus, a.user, a.heldout_share, a.max_tokens, srcs)
+    print(json.dumps(rep, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -277,3 +277,4 @@ def test_sft_command(tok, tmp_path):
     assert meta["step"] == "sft" and meta["result"]["steps"] == 2
     assert (tmp_path / "o" / "tokenizer.json").is_file()
     assert main(["--init", str(init), "--data", "x", "--out", "y", "bogus=1"]) == 2
+    assert main(["--init", str(init), "--data", "x", "--out", "y", "optim.lr=-1"]) == 2

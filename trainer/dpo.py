@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
+from core.validate import option
 from trainer.chat_format import encode_dialog
 from trainer.optim import clip_gradients, set_lr
 from trainer.posttrain import (OptimSettings, device_of, load_model, load_tokenizer, lr_at, make_optimizer,
@@ -37,8 +38,8 @@ from trainer.posttrain import (OptimSettings, device_of, load_model, load_tokeni
 
 @dataclass
 class DPOConfig:
-    beta: float = 0.1
-    nll_alpha: float = 0.2
+    beta: float = option(0.1, gt=0)
+    nll_alpha: float = option(0.2, ge=0)
     batch_pairs: int = 8
     epochs: float = 1.0
     steps: int = 0
@@ -154,7 +155,8 @@ def evaluate_preferences(policy, reference, tok, records: list[dict], beta: floa
 
 
 def main(argv=None) -> int:
-    from trainer.config import ConfigError, _build, apply_override
+    from core.validate import ConfigError
+    from trainer.posttrain import build_config
     from trainer.posttrain_data import read_records
     ap = argparse.ArgumentParser(prog="python -m trainer.dpo", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,11 +167,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args(argv)
-    data: dict = asdict(DPOConfig())
     try:
-        for o in a.overrides:
-            apply_override(data, o)
-        cfg = _build(DPOConfig, data, "")
+        cfg = build_config(DPOConfig, None, a.overrides)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from core.validate import option
 from trainer.chat_format import encode_dialog
 from trainer.model import Llama, ModelConfig, build_model
 
@@ -249,13 +250,38 @@ def lr_at(step: int, steps: int, lr: float, warmup: int, schedule: str, min_lr_r
 
 @dataclass
 class OptimSettings:
-    lr: float = 1e-4
-    warmup_steps: int = 10
-    schedule: str = "cosine"         # cosine | linear | constant
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
+    lr: float = option(1e-4, gt=0)
+    warmup_steps: int = option(10, ge=0)
+    schedule: str = option("cosine", choices=("cosine", "linear", "constant"))
+    min_lr_ratio: float = option(0.1, ge=0, le=1)
+    weight_decay: float = option(0.0, ge=0)
+    grad_clip: float = option(1.0, ge=0)       # 0 = no clipping
     betas: list = field(default_factory=lambda: [0.9, 0.95])
+
+
+def build_config(cls, data: dict | None = None, overrides: list[str] | None = None):
+    """A step config: defaults <- ``data`` (nested mapping) <- ``key=value`` overrides; unknown keys
+    fail, every field is checked against its declared type/range (core.validate)."""
+    from core.validate import check_dataclass
+    from trainer.config import _build, apply_override
+    base = asdict(cls())
+    _merge(base, data or {})
+    for o in overrides or []:
+        apply_override(base, o)
+    cfg = _build(cls, base, "")
+    check_dataclass(cfg)
+    return cfg
+
+
+def _merge(base: dict, user: dict) -> None:
+    from core.validate import ConfigError
+    for k, v in user.items():
+        if k not in base:
+            raise ConfigError(f"unknown config key {k!r}; known: {sorted(base)}")
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
 
 
 def make_optimizer(params_model, o: OptimSettings):

@@ -358,7 +358,7 @@ def build_tables(out: str | Path, corpus: str | Path | None = None, user: list[s
                  heldout_share: float = 0.1, max_tokens: int = 2048, sources=("hh", "gsm8k", "math"),
                  log=print) -> dict:
     from mixer.tokenizer import get_tokenizer
-    from curation.paths import corpus_dir
+    from core.paths import corpus_dir
     corpus = Path(corpus) if corpus else corpus_dir()
     out = Path(out)
     tok = get_tokenizer()

@@ -19,9 +19,10 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from core.validate import option
 from trainer.chat_format import EOT, encode_prompt, special_ids
 from trainer.checkers import check
 from trainer.generate import generate
@@ -29,11 +30,11 @@ from trainer.generate import generate
 
 @dataclass
 class RejectionConfig:
-    k: int = 8
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_new_tokens: int = 256
-    batch_size: int = 32
+    k: int = option(8, ge=1)
+    temperature: float = option(0.7, ge=0)
+    top_p: float = option(0.95, gt=0, le=1)
+    max_new_tokens: int = option(256, ge=1)
+    batch_size: int = option(32, ge=1)
     min_score: float | None = None   # keep a prompt's best reply only if its score >= this
     seed: int = 0
 
@@ -138,7 +139,8 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def main(argv=None) -> int:
-    from trainer.config import ConfigError, _build, apply_override
+    from core.validate import ConfigError
+    from trainer.posttrain import build_config
     from trainer.posttrain import device_of, load_model, load_tokenizer
     from trainer.posttrain_data import read_records
     from trainer.reward import load_reward_model
@@ -151,11 +153,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args(argv)
-    data: dict = asdict(RejectionConfig())
     try:
-        for o in a.overrides:
-            apply_override(data, o)
-        cfg = _build(RejectionConfig, data, "")
+        cfg = build_config(RejectionConfig, None, a.overrides)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

@@ -187,7 +187,8 @@ def load_reward_model(path, device="cpu") -> RewardModel:
 
 
 def main(argv=None) -> int:
-    from trainer.config import ConfigError, _build, apply_override
+    from core.validate import ConfigError
+    from trainer.posttrain import build_config
     from trainer.posttrain_data import read_records
     ap = argparse.ArgumentParser(prog="python -m trainer.reward", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -198,11 +199,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args(argv)
-    data: dict = asdict(RewardConfig())
     try:
-        for o in a.overrides:
-            apply_override(data, o)
-        cfg = _build(RewardConfig, data, "")
+        cfg = build_config(RewardConfig, None, a.overrides)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

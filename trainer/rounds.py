@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from core.validate import option
 from trainer.average import average_state_dicts
 from trainer.checkers import check
 from trainer.dpo import DPOConfig, evaluate_preferences, frozen_copy, train_dpo
@@ -68,7 +69,7 @@ class EvalSettings:
 
 @dataclass
 class AverageSettings:
-    runs: int = 1                    # DPO runs per round (seeds seed, seed + 1, ...), averaged
+    runs: int = option(1, ge=1)      # DPO runs per round (seeds seed, seed + 1, ...), averaged
 
 
 @dataclass
@@ -78,10 +79,10 @@ class RoundsConfig:
     device: str = "auto"
     seed: int = 0
     cpu_threads: int | None = None
-    rounds: int = 1
+    rounds: int = option(1, ge=0)
     bootstrap_sft: bool = True
-    reward_init: str = "policy"      # policy | init: what the reward model starts from
-    sft_init: str = "policy"         # policy | init: what each round's SFT starts from
+    reward_init: str = option("policy", choices=("policy", "init"))   # what the reward model starts from
+    sft_init: str = option("policy", choices=("policy", "init"))      # what each round's SFT starts from
     data: DataPaths = field(default_factory=DataPaths)
     reward: RewardConfig = field(default_factory=RewardConfig)
     rejection: RejectionConfig = field(default_factory=RejectionConfig)
@@ -92,37 +93,23 @@ class RoundsConfig:
 
 
 def load_config(path: str | None, overrides: list[str] | None = None) -> RoundsConfig:
+    """Defaults <- the YAML file <- ``key=value`` overrides, every value checked."""
     import yaml
 
-    from trainer.config import ConfigError, _build, apply_override
-    data = asdict(RoundsConfig())
+    from core.validate import ConfigError
+    from trainer.posttrain import build_config
+    data = None
     if path:
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
-        user = yaml.safe_load(p.read_text()) or {}
-        bad = sorted(set(user) - set(data))
-        if bad:
-            raise ConfigError(f"unknown config key(s) {bad} in {p}; known: {sorted(data)}")
-        _merge(data, user)
-    for o in overrides or []:
-        apply_override(data, o)
-    cfg = _build(RoundsConfig, data, "")
+        data = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p} must hold a mapping at the top level")
+    cfg = build_config(RoundsConfig, data, overrides)
     if not cfg.init:
         raise ConfigError("init (the pre-trained model directory) is required")
-    if cfg.reward_init not in ("policy", "init") or cfg.sft_init not in ("policy", "init"):
-        raise ConfigError("reward_init and sft_init are 'policy' or 'init'")
-    if cfg.average.runs < 1:
-        raise ConfigError("average.runs must be >= 1")
     return cfg
-
-
-def _merge(base: dict, user: dict) -> None:
-    for k, v in user.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
-        else:
-            base[k] = v
 
 
 def _read(path: str) -> list[dict]:
@@ -332,7 +319,7 @@ class Rounds:
 
 
 def main(argv=None) -> int:
-    from trainer.config import ConfigError
+    from core.validate import ConfigError
     ap = argparse.ArgumentParser(prog="python -m trainer.rounds", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="YAML (see configs/posttrain/)")

@@ -75,7 +75,8 @@ def train_sft(model, tok, dialogs: list[list[dict]], cfg: SFTConfig, device=None
 
 
 def main(argv=None) -> int:
-    from trainer.config import ConfigError, _build, apply_override
+    from core.validate import ConfigError
+    from trainer.posttrain import build_config
     from trainer.posttrain_data import read_records
     ap = argparse.ArgumentParser(prog="python -m trainer.sft", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,11 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("overrides", nargs="*", help="SFTConfig overrides, e.g. optim.lr=3e-4 epochs=2")
     a = ap.parse_args(argv)
-    data: dict = asdict(SFTConfig())
     try:
-        for o in a.overrides:
-            apply_override(data, o)
-        cfg = _build(SFTConfig, data, "")
+        cfg = build_config(SFTConfig, None, a.overrides)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

@@ -3,7 +3,9 @@
 `run_score(spark, input_path, output_path, config, stats_path)` reads a documents (or filtered)
 Delta table, adds
 
-* `lang` (ISO code or `unknown`), `lang_score` -- fastText lid.176 (curation/filters/langid.py)
+* `lang` (ISO code or `unknown`), `lang_score` -- fastText lid.176 (curation/filters/langid.py); when the
+  input carries the filter stage's `filter_lang` / `lid_score`, those are reused (language ID runs
+  once per document, in the filter stage)
 * `quality` -- probability of the `hq` label of the quality model
 * `content_domain` (`general` / `math` / `code`), `domain_scores` (map label -> probability) --
   the domain model. (The documents table already has a `domain` column, the web host, which
@@ -149,9 +151,16 @@ def score_frame(pdf: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
     idx = np.flatnonzero(valid)
     if len(idx):
         sub = [texts[i] for i in idx]
-        lid = langid.detect_languages(sub, threshold=cfg["lang_threshold"],
-                                      model_path=cfg["models"]["lid"],
-                                      max_chars=cfg["lang_max_chars"])
+        if "filter_lang" in pdf.columns and "lid_score" in pdf.columns:
+            # the filter stage identified the language once per document (fastText on the text,
+            # per-language thresholds): reuse it, never run language ID a second time
+            fl, fs = pdf["filter_lang"].tolist(), pdf["lid_score"].tolist()
+            lid = [(fl[i] if isinstance(fl[i], str) and fl[i] else langid.UNKNOWN,
+                    float(fs[i]) if fs[i] is not None and fs[i] == fs[i] else 0.0) for i in idx]
+        else:
+            lid = langid.detect_languages(sub, threshold=cfg["lang_threshold"],
+                                          model_path=cfg["models"]["lid"],
+                                          max_chars=cfg["lang_max_chars"])
         q = scorer.quality.positive_scores(sub)
         dm = scorer.domain
         dp = dm.predict_proba(sub)

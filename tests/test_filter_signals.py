@@ -13,7 +13,7 @@ from curation.filters import c4, dirty_words, gopher, repetition, token_kl, url_
 from curation.filters.annotate import SIGNAL_NAMES, annotate_batch, normalise_lang
 from curation.filters.decide import decide_pandas
 from curation.filters.defaults import DEFAULTS
-from curation.filters.text import lines_of, words_of
+from curation.filters.text import tokens_of, words_of
 
 
 def udhr(corpus, name: str) -> str:
@@ -37,52 +37,59 @@ def test_repetition_hand_made():
     assert s["dup_line_frac"] == pytest.approx(5 / 8)
     assert s["dup_line_char_frac"] > 0.2
     clean = "one two three four five six seven eight nine ten eleven twelve"
-    n = repetition.ngram_signals(words_of(clean))
-    assert all(v == 0.0 for v in n.values())
+    n = repetition.ngram_signals(tokens_of(clean), len(clean))
+    assert all(v == 0.0 for k, v in n.items() if k.startswith("dup_"))
     log = " ".join(f"ERROR disk quota exceeded on volume {i} retrying write" for i in range(30))
-    n = repetition.ngram_signals(words_of(log))
-    # the only varying token is the number: every 5-gram without it repeats
-    assert n["dup_5gram_char_frac"] > 0.8
+    n = repetition.ngram_signals(tokens_of(log), len(log))
+    # the only varying token is the number: the repeated 5-grams between numbers cover about half
+    # the characters (the greedy scan jumps past each repeat; spaces are in the denominator)
+    assert n["dup_5gram_char_frac"] > 0.4
     assert n["dup_10gram_char_frac"] == 0.0   # every 10-gram includes a distinct number
-    assert n["top_2gram_char_frac"] > 0.2
+    assert n["top_2gram_char_frac"] > 0.15
 
 
 def test_repetition_real_text_is_clean(corpus):
     for lang in ("eng", "deu_1996", "rus"):
         t = udhr(corpus, lang)
-        s = {**repetition.line_signals(t), **repetition.ngram_signals(words_of(t))}
+        s = {**repetition.line_signals(t), **repetition.ngram_signals(tokens_of(t), len(t))}
         assert s["dup_line_frac"] < 0.3, (lang, s)
         assert s["top_2gram_char_frac"] < 0.2, (lang, s)
-        doubled = repetition.ngram_signals(words_of(t + "\n" + t))
-        assert doubled["dup_10gram_char_frac"] > 0.95
+        d = t + "\n" + t
+        doubled = repetition.ngram_signals(tokens_of(d), len(d))
+        # only the second copy counts (Gopher / datatrove): about half the word characters
+        assert 0.35 < doubled["dup_10gram_char_frac"] < 0.5
 
 
 # ------------------------------------------------------------------ Gopher, C4
 def test_gopher_and_c4_hand_made():
     bullets = "\n".join(f"• item {i} ..." for i in range(10))
-    w, ln = words_of(bullets), lines_of(bullets)
-    g = gopher.gopher_signals(bullets, w, ln)
+    g = gopher.gopher_signals(bullets, tokens_of(bullets))
     assert g["gopher_bullet_line_frac"] == 1.0 and g["gopher_ellipsis_line_frac"] == 1.0
-    assert g["gopher_symbol_word_ratio"] == pytest.approx(10 / 20)
+    # tokens: • item N ... -> 4 per line; 10 ellipses over 40 tokens
+    assert g["gopher_ellipsis_word_ratio"] == pytest.approx(10 / 40)
+    assert g["gopher_hash_word_ratio"] == 0.0
     assert g["gopher_stop_word_count"] == 0
     prose = "The cat sat on the mat. It was happy to be there with the dog."
-    g = gopher.gopher_signals(prose, words_of(prose), lines_of(prose))
-    assert g["gopher_stop_word_count"] == 6 and g["gopher_alpha_word_frac"] == 1.0
-    page = "Lorem ipsum dolor sit amet.\nThis site uses cookies.\nfunction() { return 1 }\nshort"
-    c = c4.c4_signals(page, words_of(page), lines_of(page))
-    assert c["c4_lorem_ipsum"] and c["c4_curly_brace"]
+    g = gopher.gopher_signals(prose, tokens_of(prose))
+    # distinct stop words (case-sensitive, as the reference): the, to, be, with
+    assert g["gopher_stop_word_count"] == 4
+    assert g["gopher_alpha_word_frac"] == pytest.approx(15 / 17)   # two '.' tokens
+    page = ("Lorem ipsum dolor sit amet, consectetur.\nThis site uses cookies to track you.\n"
+            "function() { return 1 }\nshort")
+    c = c4.c4_signals(page)
+    assert c["c4_lorem_ipsum"] and not c["c4_curly_brace"]     # the '{' line is no C4 line
     assert c["c4_boilerplate_line_count"] == 1
-    assert c["c4_terminal_punct_line_frac"] == pytest.approx(0.5)
-    assert c["c4_short_line_frac"] == pytest.approx(1.0)
+    f = c4.fineweb_signals(page, len(tokens_of(page)))
+    assert f["fineweb_terminal_punct_line_frac"] == pytest.approx(0.5)
+    assert f["fineweb_short_line_frac"] == pytest.approx(0.5)
 
 
 def test_gopher_c4_on_real_page(corpus):
     t = extracted_page(corpus, "bmjv.de.konsum.html")
     assert len(t) > 200
-    w, ln = words_of(t), lines_of(t)
-    g, c = gopher.gopher_signals(t, w, ln), c4.c4_signals(t, w, ln)
+    g, f = gopher.gopher_signals(t, tokens_of(t)), c4.fineweb_signals(t, len(tokens_of(t)))
     assert g["gopher_word_count"] > 50 and 3 <= g["gopher_mean_word_len"] <= 10
-    assert c["c4_terminal_punct_line_frac"] > 0.12
+    assert f["fineweb_terminal_punct_line_frac"] > 0.12
 
 
 def test_words_in_scripts_without_spaces(corpus):
@@ -163,11 +170,14 @@ def test_lang_resolution_order():
     assert normalise_lang("__label__de") == "de" and normalise_lang(None) is None
     pdf = pd.DataFrame({"text": ["Das ist ein deutscher Satz über das Wetter in Berlin heute.",
                                  "Ceci est une phrase française sur le temps qu'il fait à Paris.",
-                                 "Ceci est une phrase française sur le temps qu'il fait à Paris."],
-                        "html_lang": [None, "fr-FR", None], "lang": [None, None, "es"]})
+                                 "Ceci est une phrase française sur le temps qu'il fait à Paris.",
+                                 "12 34 56 78"],
+                        "html_lang": ["en", "de-DE", None, None], "lang": [None, None, "es", "pt"]})
     out = annotate_batch(pdf, _cfg(token_kl={"enabled": False}))
-    assert out["filter_lang"].tolist() == ["de", "fr", "es"]
-    assert out["filter_lang_source"].tolist() == ["fasttext", "html_lang", "lang"]
+    # the text decides (html lang is never used, a source's `lang` only when the text is unsure)
+    assert out["filter_lang"].tolist() == ["de", "fr", "fr", "pt"]
+    assert out["filter_lang_source"].tolist() == ["fasttext", "fasttext", "fasttext", "lang"]
+    assert out["lid_lang"].tolist()[:3] == ["de", "fr", "fr"] and (out["lid_score"][:3] > 0.65).all()
 
 
 def test_annotate_and_decide_pandas(corpus):
@@ -195,7 +205,7 @@ def test_annotate_and_decide_pandas(corpus):
     # the same signals, other thresholds: prose rules for code, stricter word count
     d2 = decide_pandas(out, _cfg(source_rule_sets_map={"default": "prose"},
                                  gopher={"min_words": 100_000})).set_index("doc_id")
-    assert "c4.drop_curly_brace" in d2.loc["code", "drop_reasons"]
+    assert "fineweb.min_terminal_punct_line_frac" in d2.loc["code", "drop_reasons"]
     assert not d2["keep"].any()
     # null turns a rule off
     d3 = decide_pandas(out, _cfg(url={"block_categories": []}, repetition={

@@ -137,3 +137,19 @@ def test_score_refuses_missing_or_bad_model(spark, docs_table, small_models, tmp
     from core.config import ConfigError
     with pytest.raises(ConfigError):
         run_score(spark, docs_table, str(tmp_path / "z"), {"no_such_key": 1})
+
+
+def test_score_reuses_the_filter_stage_language(small_models):
+    """Language ID runs once per document (filter stage): with `filter_lang` / `lid_score` in the input,
+    score copies them and never loads the language-ID model (here: a path that does not exist)."""
+    import pandas as pd
+    from classifiers.stage import DEFAULTS, Scorer, score_frame
+    from core.config import merge
+    q, d, _ = small_models
+    cfg = merge(DEFAULTS, {"models": {"lid": "/nonexistent/lid.176.ftz"}})
+    pdf = pd.DataFrame({"doc_id": ["a", "b"], "source": ["crawl", "crawl"],
+                        "text": [GERMAN, "An English sentence about the weather in London today."],
+                        "filter_lang": ["de", None], "lid_score": [0.97, 0.41]})
+    out = score_frame(pdf, Scorer(cfg, str(q.model_dir), str(d.model_dir)))
+    assert out["lang"].tolist() == ["de", "unknown"]
+    assert out["lang_score"].tolist() == [0.97, 0.41]

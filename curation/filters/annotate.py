@@ -2,7 +2,8 @@
 
 `annotate_batch(pdf, cfg, log_q)` runs every signal over a pandas frame with at least `text`
 (and, when present, `url`, `lang`, `html_lang`). The Spark stage calls it per Arrow batch through
-`mapInPandas`; tests and notebooks call it directly. A document whose signals fail gets
+`mapInPandas`; tests and notebooks call it directly. The language is identified here once per
+document (fastText on the text: `lid_lang`, `lid_score`, `filter_lang`); the score stage reuses it. A document whose signals fail gets
 `filter_error` set (and is dropped by `decide` with reason `error`), never a crashed task.
 """
 from __future__ import annotations
@@ -15,22 +16,25 @@ import numpy as np
 import pandas as pd
 
 from curation.filters import c4, dirty_words, gopher, pii, repetition, token_kl, url_blocklist
-from curation.filters.text import lines_of, words_of
+from curation.filters.text import tokens_of, words_of
 
 # (column, Spark SQL type) for every column annotate adds, in order.
 SIGNAL_COLUMNS: list[tuple[str, str]] = [
     ("filter_lang", "string"), ("filter_lang_source", "string"),
+    ("lid_lang", "string"), ("lid_score", "double"),
     ("dup_line_frac", "double"), ("dup_line_char_frac", "double"),
     ("dup_para_frac", "double"), ("dup_para_char_frac", "double"),
     *[(f"top_{n}gram_char_frac", "double") for n in repetition.TOP_NS],
     *[(f"dup_{n}gram_char_frac", "double") for n in repetition.DUP_NS],
     ("gopher_word_count", "int"), ("gopher_mean_word_len", "double"),
-    ("gopher_symbol_word_ratio", "double"), ("gopher_bullet_line_frac", "double"),
+    ("gopher_hash_word_ratio", "double"), ("gopher_ellipsis_word_ratio", "double"),
+    ("gopher_bullet_line_frac", "double"),
     ("gopher_ellipsis_line_frac", "double"), ("gopher_alpha_word_frac", "double"),
     ("gopher_stop_word_count", "int"),
-    ("c4_terminal_punct_line_frac", "double"), ("c4_short_line_frac", "double"),
     ("c4_boilerplate_line_count", "int"), ("c4_lorem_ipsum", "boolean"), ("c4_curly_brace", "boolean"),
-    ("c4_sentence_count", "int"), ("fineweb_newline_word_ratio", "double"),
+    ("c4_sentence_count", "int"),
+    ("fineweb_terminal_punct_line_frac", "double"), ("fineweb_short_line_frac", "double"),
+    ("fineweb_dup_line_char_frac", "double"), ("fineweb_newline_word_ratio", "double"),
     ("dirty_word_count", "int"), ("dirty_word_ratio", "double"),
     ("token_count", "int"), ("token_kl", "double"),
     ("url_block_hits", "array<string>"), ("url_soft_banned_count", "int"), ("url_blocked", "boolean"),
@@ -53,30 +57,44 @@ def normalise_lang(tag) -> str | None:
     return t if _LANG_TAG.match(t) else None
 
 
-def resolve_languages(pdf: pd.DataFrame, text_col: str, detect: bool, threshold: float
-                      ) -> tuple[list[str | None], list[str]]:
-    """The language every signal uses: `lang` if present, else `html_lang`, else fastText lid.176."""
+def lang_threshold(lang: str | None, thresholds: dict | None, default: float) -> float:
+    """The score a `lang` prediction needs: its per-language threshold, else `default`."""
+    if thresholds and lang in thresholds and thresholds[lang] is not None:
+        return float(thresholds[lang])
+    return default
+
+
+def resolve_languages(pdf: pd.DataFrame, text_col: str, detect: bool, threshold: float,
+                      thresholds: dict | None = None
+                      ) -> tuple[list[str | None], list[str], list[str | None], list[float | None]]:
+    """The language every signal uses, from the TEXT (fastText lid.176, as Llama 3 does).
+
+    Returns (language, source, fastText top label, its score) per row. The top label counts when
+    its score reaches the label's threshold (`thresholds[label]`, the per-language thresholds of the
+    run, else `threshold`). When it does not (or detection is off), a `lang` column (a source's own
+    language metadata) is the fallback; `<html lang>` is never used: pages declare it wrongly (15
+    German pages of the sample crawl declare `en`); it stays in the table as `html_lang`."""
     n = len(pdf)
     langs: list[str | None] = [None] * n
     src = ["none"] * n
-    for col in ("lang", "html_lang"):
-        if col in pdf.columns:
-            vals = pdf[col].tolist()
-            for i in range(n):
-                if langs[i] is None:
-                    lg = normalise_lang(vals[i])
-                    if lg:
-                        langs[i], src[i] = lg, col
-    todo = [i for i in range(n) if langs[i] is None]
-    if detect and todo:
+    top: list[str | None] = [None] * n
+    score: list[float | None] = [None] * n
+    if detect and n:
         from curation.filters.langid import detect_languages
-        texts = pdf[text_col].tolist()
-        preds = detect_languages([texts[i] or "" for i in todo], threshold=threshold)
-        for i, (lg, _score) in zip(todo, preds):
-            lg = normalise_lang(lg)
-            if lg:
+        texts = [t if isinstance(t, str) else "" for t in pdf[text_col].tolist()]
+        for i, (lg, sc) in enumerate(detect_languages(texts, threshold=0.0)):
+            lg = normalise_lang(lg) if sc > 0 else None
+            top[i], score[i] = lg, float(sc)
+            if lg and sc >= lang_threshold(lg, thresholds, threshold):
                 langs[i], src[i] = lg, "fasttext"
-    return langs, src
+    if "lang" in pdf.columns:
+        vals = pdf["lang"].tolist()
+        for i in range(n):
+            if langs[i] is None:
+                lg = normalise_lang(vals[i])
+                if lg:
+                    langs[i], src[i] = lg, "lang"
+    return langs, src, top, score
 
 
 def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None,
@@ -90,7 +108,8 @@ def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None
     urls = pdf["url"].tolist() if "url" in pdf.columns else [None] * len(pdf)
 
     t0 = time.perf_counter()
-    langs, lang_src = resolve_languages(pdf, tcol, cfg["lang"]["detect"], cfg["lang"]["min_score"])
+    langs, lang_src, lid_top, lid_score = resolve_languages(
+        pdf, tcol, cfg["lang"]["detect"], cfg["lang"]["min_score"], cfg["lang"].get("thresholds"))
     tm["lang"] += time.perf_counter() - t0
 
     kl_vals: list[float | None] = [None] * len(texts)
@@ -114,16 +133,17 @@ def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None
         row: dict = {}
         try:
             t0 = time.perf_counter()
-            lines = lines_of(text)
             words = words_of(text)
+            tokens = tokens_of(text)
             t1 = time.perf_counter(); tm["split"] += t1 - t0
             row.update(repetition.line_signals(text))
             t2 = time.perf_counter(); tm["repetition.lines"] += t2 - t1
-            row.update(repetition.ngram_signals(words))
+            row.update(repetition.ngram_signals(tokens, len(text)))
             t3 = time.perf_counter(); tm["repetition.ngrams"] += t3 - t2
-            row.update(gopher.gopher_signals(text, words, lines))
+            row.update(gopher.gopher_signals(text, tokens))
             t4 = time.perf_counter(); tm["gopher"] += t4 - t3
-            row.update(c4.c4_signals(text, words, lines))
+            row.update(c4.c4_signals(text, cfg["c4"]["min_words_per_line"]))
+            row.update(c4.fineweb_signals(text, len(tokens)))
             t5 = time.perf_counter(); tm["c4_fineweb"] += t5 - t4
             row.update(dirty_words.dirty_word_signals(text, len(words), langs[i], dw["fallback_langs"],
                                                       dw["lists_dir"]))
@@ -141,6 +161,8 @@ def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None
             redacted.append(text)
         row["filter_lang"] = langs[i]
         row["filter_lang_source"] = lang_src[i]
+        row["lid_lang"] = lid_top[i]
+        row["lid_score"] = lid_score[i]
         row["token_count"] = tok_counts[i]
         row["token_kl"] = kl_vals[i]
         rows.append(row)

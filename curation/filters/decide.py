@@ -49,7 +49,9 @@ RULES: list[Rule] = [
          ("lang_not_in", "word_length_exempt_langs")),
     Rule("gopher", "max_mean_word_len", "gopher_mean_word_len", "max",
          ("lang_not_in", "word_length_exempt_langs")),
-    Rule("gopher", "max_symbol_word_ratio", "gopher_symbol_word_ratio", "max"),
+    # Gopher: "greater than 0.1 for either the hash symbol or the ellipsis": one threshold, two rules
+    Rule("gopher", "max_symbol_word_ratio", "gopher_hash_word_ratio", "max"),
+    Rule("gopher", "max_symbol_word_ratio", "gopher_ellipsis_word_ratio", "max"),
     Rule("gopher", "max_bullet_line_frac", "gopher_bullet_line_frac", "max"),
     Rule("gopher", "max_ellipsis_line_frac", "gopher_ellipsis_line_frac", "max"),
     Rule("gopher", "min_alpha_word_frac", "gopher_alpha_word_frac", "min"),
@@ -58,9 +60,9 @@ RULES: list[Rule] = [
     Rule("c4", "drop_curly_brace", "c4_curly_brace", "flag"),
     Rule("c4", "max_boilerplate_lines", "c4_boilerplate_line_count", "max"),
     Rule("c4", "min_sentences", "c4_sentence_count", "min"),
-    Rule("fineweb", "min_terminal_punct_line_frac", "c4_terminal_punct_line_frac", "min"),
-    Rule("fineweb", "max_short_line_frac", "c4_short_line_frac", "max"),
-    Rule("fineweb", "max_dup_line_char_frac", "dup_line_char_frac", "max"),
+    Rule("fineweb", "min_terminal_punct_line_frac", "fineweb_terminal_punct_line_frac", "min"),
+    Rule("fineweb", "max_short_line_frac", "fineweb_short_line_frac", "max"),
+    Rule("fineweb", "max_dup_line_char_frac", "fineweb_dup_line_char_frac", "max"),
     Rule("fineweb", "max_newline_word_ratio", "fineweb_newline_word_ratio", "max"),
     Rule("dirty_words", "max_count", "dirty_word_count", "max"),
     Rule("dirty_words", "max_ratio", "dirty_word_ratio", "max"),
@@ -141,7 +143,7 @@ def decide_spark(df, cfg: dict):
     tcol = cfg["text_column"]
     conds.insert(0, F.when(F.col("filter_error").isNotNull(), F.lit("error")))
     conds.insert(1, F.when(F.col(tcol).isNull() | (F.trim(F.col(tcol)) == ""), F.lit("empty_text")))
-    reasons = F.array_compact(F.array(*conds))
+    reasons = F.array_distinct(F.array_compact(F.array(*conds)))
     return (df.drop(*[c for c in ("keep", "drop_reasons") if c in df.columns])
             .withColumn("drop_reasons", reasons)
             .withColumn("keep", F.size("drop_reasons") == 0))
@@ -198,7 +200,8 @@ def decide_pandas(pdf: pd.DataFrame, cfg: dict) -> pd.DataFrame:
         in_sets = [name for name, groups in sets.items() if r.group in groups]
         fire = fire & rs.isin(in_sets).to_numpy()
         for i in np.flatnonzero(fire):
-            reasons[i].append(r.reason)
+            if r.reason not in reasons[i]:   # two rules may share one threshold (Gopher symbols)
+                reasons[i].append(r.reason)
     out = pdf.drop(columns=[c for c in ("keep", "drop_reasons") if c in pdf.columns]).copy()
     out["drop_reasons"] = reasons
     out["keep"] = [not r for r in reasons]

@@ -1,8 +1,13 @@
 """The filter stage's published defaults (configs/filter.yaml shows the same values, commented).
 
-Sources: Gopher = Rae et al. 2021 (appendix A); C4 = Raffel et al. 2020; FineWeb = Penedo et al.
-2024 (datatrove's FineWebQualityFilter values); Llama 3 = Dubey et al. 2024, section 3.1.1 (no
-thresholds published for dirty words, token KL or PII domains: ours are marked "ours").
+Sources: Gopher = Rae et al. 2021 (appendix A, table A1), values and definitions as datatrove
+implements them (src/datatrove/pipeline/filters/gopher_repetition_filter.py and
+gopher_quality_filter.py, datatrove 0.10.1); C4 = Raffel et al. 2020 section 2.2, values from its
+reference code (tensorflow_datasets text/c4_utils.py); FineWeb = Penedo et al. 2024, values and
+definitions from the filter FineWeb ran (datatrove src/datatrove/pipeline/filters/
+fineweb_quality_filter.py); Llama 3 = Dubey et al. 2024, section 3.1.1 (no thresholds published for
+dirty words, token KL or PII domains: ours are marked "ours"). benchmarks/filter_parity.py checks
+the signals and decisions against datatrove itself (docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -13,10 +18,13 @@ NO_SPACE_LANGS = ["zh", "ja", "th", "lo", "km", "my", "bo", "wuu", "yue"]
 DEFAULTS: dict = {
     "text_column": "text",
     "lang": {
-        "detect": True,            # fastText lid.176 when neither `lang` nor `html_lang` is set
-        "min_score": 0.65,         # below: language unknown (Llama 3 / CCNet)
+        "detect": True,            # fastText lid.176 on the TEXT (Llama 3); <html lang> is never used
+        "min_score": 0.65,         # threshold of a language without its own (CCNet / Llama 3 value)
+        "per_language_thresholds": True,  # FineWeb-2: max(0.3, min(0.9, median - std)) per language
+        "min_docs_per_language": 50,      # ours: fewer documents keep min_score
+        "thresholds": None,        # {lang: threshold}: fixed values (override the computed ones)
     },
-    "repetition": {                # Gopher table A1
+    "repetition": {                # Gopher table A1 (datatrove GopherRepetitionFilter defaults)
         "max_dup_line_frac": 0.30, "max_dup_para_frac": 0.30,
         "max_dup_line_char_frac": 0.20, "max_dup_para_char_frac": 0.20,
         "max_top_2gram_char_frac": 0.20, "max_top_3gram_char_frac": 0.18,
@@ -28,25 +36,27 @@ DEFAULTS: dict = {
         # so the n-gram rules (not the line/paragraph ones) are off for these languages
         "ngram_exempt_langs": NO_SPACE_LANGS,
     },
-    "gopher": {                    # Gopher quality filter
+    "gopher": {                    # Gopher A.1.1 (datatrove GopherQualityFilter defaults)
         "min_words": 50, "max_words": 100_000,
         "min_mean_word_len": 3.0, "max_mean_word_len": 10.0,
-        "max_symbol_word_ratio": 0.10,
+        "max_symbol_word_ratio": 0.10,   # '#' per word and ellipses per word, checked separately
         "max_bullet_line_frac": 0.90, "max_ellipsis_line_frac": 0.30,
         "min_alpha_word_frac": 0.80,
-        "min_stop_words": 2,
+        "min_stop_words": 2,     # distinct stop words present
         "stop_word_langs": ["en"],                 # the stop-word list is English
         "word_length_exempt_langs": NO_SPACE_LANGS,  # a "word" is one character there
     },
-    "c4": {
+    "c4": {                         # C4 section 2.2; values from tfds c4_utils.py
+        "min_words_per_line": 5,    # C4 (_MIN_WORDS_PER_LINE): a signal parameter (re-annotate to change)
         "drop_lorem_ipsum": True,   # C4
         "drop_curly_brace": True,   # C4 (prose only; never for code)
         "max_boilerplate_lines": None,  # C4 removes javascript/policy lines; null: no document rule
-        "min_sentences": None,      # C4 used 3 after its line filtering; null: off (see docs)
+        "min_sentences": None,      # C4: 3 (_MIN_NUM_SENTENCES); ours: off, see docs/stages/filter.md
     },
-    "fineweb": {                    # FineWeb quality filter
+    "fineweb": {                    # FineWeb: datatrove FineWebQualityFilter defaults (what FineWeb ran)
         "min_terminal_punct_line_frac": 0.12, "max_short_line_frac": 0.67,
-        "max_dup_line_char_frac": 0.10, "max_newline_word_ratio": 0.30,
+        "max_dup_line_char_frac": 0.01,  # over the text without newlines (not Gopher's 0.2 over the text)
+        "max_newline_word_ratio": 0.30,
     },
     "dirty_words": {
         "lists_dir": None,           # default: <corpus>/blocklists/ldnoobw

@@ -1,49 +1,65 @@
-"""Repetition signals (Gopher, Rae et al. 2021, table A1; Llama 3's duplicated n-gram coverage).
+"""Repetition signals, as Gopher defines them (Rae et al. 2021, appendix A, table A1) and as datatrove's
+`GopherRepetitionFilter` (src/datatrove/pipeline/filters/gopher_repetition_filter.py) computes them:
+the implementation FineWeb and most open pipelines ran with Gopher's thresholds.
 
-All fractions are in [0, 1]; a document with no lines/words gets 0.
+Every character fraction is over `len(text)` (all characters, spaces and newlines included); a
+document with no text gets 0.
 
-* dup_line_frac / dup_line_char_frac: lines that repeat an earlier line of the document (count,
-  and their characters over all line characters);
-* dup_para_frac / dup_para_char_frac: the same for paragraphs;
-* top_{2,3,4}gram_char_frac: characters covered by every occurrence of the most frequent word
-  n-gram (occurring at least twice) over all word characters;
-* dup_{5..10}gram_char_frac: characters of the words covered by any n-gram that occurs more than
-  once, over all word characters (each word counted once). This is the signal that catches long
-  unique log or error lines repeated with small variations, which line dedup misses.
+* dup_para_frac / dup_para_char_frac: paragraphs are the pieces between runs of 2+ newlines (of the
+  stripped text); a paragraph that repeats an EARLIER one counts (the first occurrence does not):
+  their number over all paragraphs, their characters over the text;
+* dup_line_frac / dup_line_char_frac: the same for lines (pieces between runs of newlines);
+* top_{2,3,4}gram_char_frac: characters of the most frequent word n-gram (its words joined by one
+  space) times its number of occurrences; ties go to the n-gram seen first;
+* dup_{5..10}gram_char_frac: characters of the words of repeated n-grams, counting only the repeats:
+  a scan from left to right remembers every n-gram seen; an n-gram seen before adds its words'
+  characters and the scan jumps past it (so overlapping repeats are not counted twice, and the first
+  occurrence never counts). Half of a document pasted twice scores ~0.5 x (word characters / text).
 
-N-grams are hashed on integer word ids with numpy (one vectorised pass per n), not built as tuples.
+Words are `text.tokens_of` (punctuation marks are tokens, as in the reference tokenizer). N-grams are
+compared by 64-bit hashes of word ids (numpy), not built as strings; the greedy scan is a Python loop
+over those integers, O(words) per n.
 """
 from __future__ import annotations
 
-import numpy as np
+import re
 
-from curation.filters.text import lines_of, paragraphs_of
+import numpy as np
 
 TOP_NS = (2, 3, 4)
 DUP_NS = (5, 6, 7, 8, 9, 10)
 _MUL = np.uint64(0x9E3779B97F4A7C15)
+_PARA_SPLIT = re.compile(r"\n{2,}")
+_LINE_SPLIT = re.compile(r"\n+")
 
 
-def _dup_frac(items: list[str]) -> tuple[float, float]:
-    if not items:
-        return 0.0, 0.0
+def _repeats(items: list[str]) -> tuple[int, int]:
+    """(number of items equal to an earlier item, their characters)."""
     seen: set[str] = set()
-    dup_n = dup_chars = total_chars = 0
+    n = chars = 0
     for it in items:
-        total_chars += len(it)
         if it in seen:
-            dup_n += 1
-            dup_chars += len(it)
+            n += 1
+            chars += len(it)
         else:
             seen.add(it)
-    return dup_n / len(items), (dup_chars / total_chars if total_chars else 0.0)
+    return n, chars
 
 
 def line_signals(text: str) -> dict[str, float]:
-    lf, lcf = _dup_frac(lines_of(text))
-    pf, pcf = _dup_frac(paragraphs_of(text))
-    return {"dup_line_frac": lf, "dup_line_char_frac": lcf,
-            "dup_para_frac": pf, "dup_para_char_frac": pcf}
+    out = {"dup_line_frac": 0.0, "dup_line_char_frac": 0.0, "dup_para_frac": 0.0, "dup_para_char_frac": 0.0}
+    if not text:
+        return out
+    total = len(text)
+    paras = _PARA_SPLIT.split(text.strip())
+    pn, pc = _repeats(paras)
+    lines = _LINE_SPLIT.split(text)
+    ln, lc = _repeats(lines)
+    out["dup_para_frac"] = pn / len(paras)
+    out["dup_para_char_frac"] = pc / total
+    out["dup_line_frac"] = ln / len(lines)
+    out["dup_line_char_frac"] = lc / total
+    return out
 
 
 def _ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
@@ -55,46 +71,48 @@ def _ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
     return h
 
 
-def ngram_signals(words: list[str]) -> dict[str, float]:
+def _greedy_repeat_chars(h: list[int], chars: list[int], n: int) -> int:
+    seen: set[int] = set()
+    total = i = 0
+    last = len(h)
+    while i < last:
+        x = h[i]
+        if x in seen:
+            total += chars[i]
+            i += n
+        else:
+            seen.add(x)
+            i += 1
+    return total
+
+
+def ngram_signals(words: list[str], text_len: int) -> dict[str, float]:
+    """N-gram signals of `words` (tokens_of(text)) over `text_len` = len(text) characters."""
     out = {f"top_{n}gram_char_frac": 0.0 for n in TOP_NS}
     out.update({f"dup_{n}gram_char_frac": 0.0 for n in DUP_NS})
-    if len(words) < 2:
+    L = len(words)
+    if L < 2 or text_len <= 0:
         return out
     vocab: dict[str, int] = {}
-    ids = np.fromiter((vocab.setdefault(w, len(vocab)) + 1 for w in words), dtype=np.uint64,
-                      count=len(words))
-    lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-    total = float(lens.sum())
-    if total == 0:
-        return out
+    ids = np.fromiter((vocab.setdefault(w, len(vocab)) + 1 for w in words), dtype=np.uint64, count=L)
+    lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=L)
     clens = np.concatenate(([0], np.cumsum(lens)))
-    L = len(words)
     for n in TOP_NS:
         if L < n:
             break
         h = _ngram_hashes(ids, n)
-        uniq, first, inv, counts = np.unique(h, return_index=True, return_inverse=True,
-                                             return_counts=True)
+        _, first, counts = np.unique(h, return_index=True, return_counts=True)
         best = counts.max()
-        if best < 2:
-            continue
-        # ties: the n-gram that occurs first in the document (stable)
         cand = np.flatnonzero(counts == best)
-        j = cand[np.argmin(first[cand])]
-        start = first[j]
-        chars = clens[start + n] - clens[start]
-        out[f"top_{n}gram_char_frac"] = min(1.0, float(best * chars) / total)
+        start = first[cand[np.argmin(first[cand])]]
+        chars = clens[start + n] - clens[start] + (n - 1)   # words joined by single spaces
+        out[f"top_{n}gram_char_frac"] = float(best * chars) / text_len
     for n in DUP_NS:
         if L < n:
             break
         h = _ngram_hashes(ids, n)
-        _, inv, counts = np.unique(h, return_inverse=True, return_counts=True)
-        starts = np.flatnonzero(counts[inv] > 1)
-        if len(starts) == 0:
+        if len(np.unique(h)) == len(h):
             break  # no repeated n-gram means no repeated longer one either
-        diff = np.zeros(L + 1, dtype=np.int64)
-        np.add.at(diff, starts, 1)
-        np.add.at(diff, starts + n, -1)
-        covered = np.cumsum(diff[:L]) > 0
-        out[f"dup_{n}gram_char_frac"] = float(lens[covered].sum()) / total
+        gram_chars = (clens[n:] - clens[:-n]).tolist()
+        out[f"dup_{n}gram_char_frac"] = _greedy_repeat_chars(h.tolist(), gram_chars, n) / text_len
     return out

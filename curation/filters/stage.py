@@ -2,13 +2,17 @@
 
     run_filter(spark, input_path, output_path, config=None, stats_path=None, decide_only=False)
 
-Full run (three distributed passes, nothing collected but a token-count vector):
+Full run (three distributed passes, nothing collected but a token-count vector and a per-language
+table of language-ID scores):
  1. corpus token distribution: each partition tokenizes its texts (cl100k) and emits its non-zero
     token counts; a Spark aggregation sums them; the ~100k-entry vector is the only thing brought to
     the driver, smoothed, and broadcast;
  2. annotation: `annotate_batch` per Arrow batch (mapInPandas) adds every signal column and
     replaces `text` with its PII-redacted version; the result is persisted (memory and disk) so
-    step 3's aggregation and join both read it (without that the annotation ran twice);
+    step 3's aggregation and join both read it (without that the annotation ran twice); the
+    language of each document is identified here from its text (fastText), then per-language
+    thresholds are computed from the corpus (FineWeb-2's rule, lang_thresholds.py; recorded in the
+    run's stats as `lang.thresholds`) and `filter_lang` re-decided from the stored scores;
  3. per-domain PII share: documents with any PII / documents, per `domain` (one aggregation, joined
     back as `domain_doc_count`, `domain_pii_doc_share`); then `decide_spark` adds `keep` and
     `drop_reasons`, and the table is written with one Delta overwrite.
@@ -131,6 +135,17 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: lis
         from pyspark import StorageLevel
         annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)
         persisted.append(annotated)
+    if cfg["lang"]["detect"] and cfg["lang"]["per_language_thresholds"]:
+        # FineWeb-2's per-language thresholds from this corpus' score distribution (one
+        # aggregation), then the language of every document re-decided from its stored score
+        from curation.filters.lang_thresholds import apply_thresholds_spark, compute_thresholds_spark
+        th = compute_thresholds_spark(annotated, cfg["lang"]["min_docs_per_language"])
+        th.update(cfg["lang"].get("thresholds") or {})
+        if stats is not None:
+            stats.info["lang.thresholds"] = th
+            stats.info["lang.default_threshold"] = cfg["lang"]["min_score"]
+        _log(f"language thresholds (FineWeb-2 rule) for {len(th)} languages: {th}")
+        annotated = apply_thresholds_spark(annotated, th, cfg["lang"]["min_score"]).select(*names)
     if "domain" in annotated.columns:
         per_domain = (annotated.groupBy("domain").agg(
             F.count(F.lit(1)).cast("int").alias("domain_doc_count"),

@@ -32,14 +32,16 @@ def test_multi_source_idempotent(spark, tmp_path, small_inputs):
     out = str(tmp_path / "documents")
     st = run_extract(spark, warcs, out, source="crawl", stats_path=out + "_stats")
     c = st.counters
-    assert c["records.seen"] == c["documents"] + c["rejects"]
+    assert c["records.seen"] == c["documents"] + c["rejects"]   # reader's count vs rows written
+    assert c["corrupt.ranges"] == 1          # example-wrong-chunks: one byte range, not a record
     assert c["documents"] >= 2 and c["skipped.request"] >= 2
     docs = read_table(spark, out)
     assert [(f.name, f.dataType) for f in docs.schema.fields] == \
         [(f.name, f.dataType) for f in DOCUMENTS.fields]
     rej = read_table(spark, out + "_rejects")
     assert [f.name for f in rej.schema.fields] == [f.name for f in REJECTS.fields]
-    assert rej.count() == c["rejects"] and docs.count() == c["documents"]
+    assert rej.count() == c["rejects"] + c["corrupt.ranges"] and docs.count() == c["documents"]
+    assert rej.where("record_type = 'corrupt_range'").count() == c["corrupt.ranges"]
     assert rej.where("input_file is null or reason is null").count() == 0
     assert latest_run(spark, out + "_stats", "extract")["documents"] == c["documents"]
 
@@ -66,4 +68,5 @@ def test_multi_source_idempotent(spark, tmp_path, small_inputs):
     ids_after = sorted(r[0] for r in docs.where("source = 'crawl'").select("doc_id").collect())
     assert ids_after == ids_before and len(set(ids_after)) == len(ids_after)
     assert docs.count() == c["documents"] + 5 + 3
-    assert read_table(spark, out + "_rejects").where("source = 'crawl'").count() == c["rejects"]
+    assert read_table(spark, out + "_rejects").where("source = 'crawl'").count() == \
+        c["rejects"] + c["corrupt.ranges"]

@@ -3,7 +3,6 @@ a crash, an out-of-memory and a kill from outside each reject one page with its 
 task goes on, and pathological pages in a real WARC end with every record accounted for."""
 import glob
 import gzip
-import io
 import os
 import signal
 import threading
@@ -16,21 +15,11 @@ from core.config import merge
 from curation.extract.sandbox import ExtractionSandbox
 from curation.extract.stage import DEFAULTS, process_task
 from curation.extract.warc import plan_file
+from warc_fixtures import write_warc
 
 
-def _write_warc(path, pages, headers=None):
-    """A record-gzipped WARC of HTTP responses: pages = [(url, html bytes, extra http headers)]."""
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-    with open(path, "wb") as fh:
-        w = WARCWriter(fh, gzip=True)
-        for url, body, extra in pages:
-            hdrs = [("Content-Type", "text/html; charset=utf-8")] + list(extra or [])
-            http = StatusAndHeaders("200 OK", hdrs, protocol="HTTP/1.1")
-            rec = w.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http,
-                                       warc_headers_dict={"WARC-Date": "2024-01-02T03:04:05Z"})
-            w.write_record(rec)
-    return str(path)
+def _write_warc(path, pages):
+    return write_warc(path, pages)
 
 
 def _rows(path, cfg):

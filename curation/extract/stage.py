@@ -31,10 +31,11 @@ from curation.extract import html as html_mod
 from curation.extract.sources import (group_tasks, iter_jsonl, iter_parquet, iter_plain, lang_from_path,
                                       parse_text_field)
 from curation.extract.urls import canonicalize_url, domain_of
-from curation.extract.warc import Problem, RawRecord, iter_records, plan_file
+from curation.extract.warc import Problem, RawRecord, iter_records, new_tally, plan_file
 
 DEFAULTS = {
-    "split_bytes": 8_000_000,       # record-gzipped WARCs are split into ranges of about this size
+    "split_bytes": "auto",          # gzipped WARCs are cut into byte ranges of this size ("auto":
+                                    # total / (2 x cores) in [8 MB, 1 GB]; see resolve_split_bytes)
     "max_bytes": 5_000_000,         # payload size cap (HTML and WET text): rejected.too_large
     "timeout_s": 10.0,              # per-document extraction time limit: rejected.timeout
     "min_chars": 1,                 # shorter extracted text: rejected.empty
@@ -152,13 +153,20 @@ def _in_process(payload, url=None, http_charset=None, cfg=None):
     return html_mod.extract_html(payload, url=url, http_charset=http_charset, cfg=cfg)
 
 
+CORRUPT_RANGE = "corrupt_range"   # record_type of a skipped byte range: a reject row, not a record
+
+
+def _corrupt_row(source, p: Problem) -> dict:
+    return _reject_row(source, p.file, p.offset, CORRUPT_RANGE, p.reason, p.detail)
+
+
 def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict, extract=None) -> dict:
     """One output row (document or reject) for one WARC/ARC/WET record or unreadable region.
     `extract(payload, url=, http_charset=, cfg=)` extracts HTML (default: in this process; the
     job passes an `ExtractionSandbox.extract`)."""
     file_key = os.path.basename(rec.file)
     if isinstance(rec, Problem):
-        return _reject_row(source, rec.file, rec.offset, "corrupt", rec.reason, rec.detail)
+        return _corrupt_row(source, rec)
     rt = rec.rec_type
     common = dict(url=rec.url, record_id=rec.record_id, n_bytes=rec.payload_len)
     if rt in SKIP_TYPES or rt not in ("response", "resource", "conversion"):
@@ -245,42 +253,82 @@ def process_task(task: tuple, source: str, cfg: dict, log=None, sandbox=None):
             own.close()
 
 
+def _tally_row(source, path, start, tally: dict) -> dict:
+    """The reader's own count for one task, checked by the job against the rows written."""
+    return {"_kind": "tally", "source": source, "input_file": path, "input_offset": start,
+            "n_bytes_raw": int(tally["records"]), "n_chars": int(tally.get("corrupt_ranges", 0)),
+            "detail": f"resyncs={tally.get('resyncs', 0)} corrupt_bytes={tally.get('corrupt_bytes', 0)}"}
+
+
 def _process_task(task: tuple, source: str, cfg: dict, log, extract):
+    """Rows of one task: one per record read (a document or a reject), one per corrupt byte range
+    (a reject with record_type `corrupt_range`, not a record), and last one `tally` row with the
+    reader's own record count. A failure turning one record into a row rejects that record
+    (`rejected.row_error`) and the task goes on; a failure of the reader itself ends the task's
+    range with one corrupt range from the last record read."""
     path, start, end, layout, fmt = task
     t0 = time.time()
-    n = 0
+    tally = new_tally()
+    last = start
     tcfg = cfg["text"]
     lang_hint = tcfg.get("lang") or lang_from_path(path, tcfg.get("lang_pattern"))
+
+    def row_error(offset, rtype, e, url=None):
+        return _reject_row(source, path, offset, rtype, "rejected.row_error",
+                           f"{type(e).__name__}: {str(e)[:300]}", url=url)
+
     try:
         if fmt == "warc":
-            for rec in iter_records(path, start, end, layout, max_bytes=cfg["max_bytes"], log=log):
-                n += 1
-                yield warc_record_to_row(rec, source, cfg, extract)
+            for rec in iter_records(path, start, end, layout, max_bytes=cfg["max_bytes"], log=log,
+                                    tally=tally):
+                if isinstance(rec, Problem):
+                    yield _corrupt_row(source, rec)
+                    continue
+                last = rec.offset
+                try:
+                    row = warc_record_to_row(rec, source, cfg, extract)
+                except Exception as e:  # noqa: BLE001 - this record only
+                    row = row_error(rec.offset, rec.rec_type, e, rec.url)
+                yield row
         elif fmt == "html":
-            n += 1
-            yield html_file_to_row(path, source, cfg, lang_hint, extract)
+            tally["records"] += 1
+            try:
+                row = html_file_to_row(path, source, cfg, lang_hint, extract)
+            except Exception as e:  # noqa: BLE001
+                row = row_error(0, "file", e)
+            yield row
         else:
             it = {"jsonl": iter_jsonl, "parquet": iter_parquet, "text": iter_plain}[fmt](path, tcfg)
             base = os.path.basename(path)
             for d in it:
-                n += 1
+                tally["records"] += 1
                 if isinstance(d, Problem):
+                    last = d.offset
                     yield _reject_row(source, d.file, d.offset, "line", d.reason, d.detail)
                     continue
-                text = d["text"].strip()
-                if len(text) < max(1, cfg["min_chars"]):
-                    yield _reject_row(source, path, d["offset"], "line", "rejected.empty")
-                    continue
-                key = d["key"] or f"{base}\x00{d['offset']}"
-                yield _doc_row(source, path, d["offset"], key, text, url=d["url"], title=d["title"],
-                               n_bytes=d["n_bytes"], html_lang=lang_hint,
-                               extraction={"extractor": fmt}, record_type="line")
-    except Exception as e:  # an unreadable file: recorded, the rest of the job goes on
-        yield _reject_row(source, path, start, "file", "corrupt.unreadable_file",
-                          f"{type(e).__name__}: {str(e)[:300]}")
+                last = d["offset"]
+                try:
+                    text = d["text"].strip()
+                    if len(text) < max(1, cfg["min_chars"]):
+                        yield _reject_row(source, path, d["offset"], "line", "rejected.empty")
+                        continue
+                    key = d["key"] or f"{base}\x00{d['offset']}"
+                    row = _doc_row(source, path, d["offset"], key, text, url=d["url"],
+                                   title=d["title"], n_bytes=d["n_bytes"], html_lang=lang_hint,
+                                   extraction={"extractor": fmt}, record_type="line")
+                except Exception as e:  # noqa: BLE001 - this record only
+                    row = row_error(d["offset"], "line", e)
+                yield row
+    except Exception as e:  # the reader failed: the rest of the range is one corrupt range
+        tally["corrupt_ranges"] += 1
+        yield _corrupt_row(source, Problem(
+            path, last, "corrupt.unreadable_file",
+            f"bytes [{last}, {'' if end is None else end}): {type(e).__name__}: {str(e)[:300]}", end))
+    yield _tally_row(source, path, start, tally)
     if log:
         log(f"[extract] {os.path.basename(path)} [{start}:{'' if end is None else end}] "
-            f"{n} records in {time.time() - t0:.1f}s")
+            f"{tally['records']} records, {tally['corrupt_ranges']} corrupt ranges in "
+            f"{time.time() - t0:.1f}s")
 
 
 # ---------------------------------------------------------------- Spark wiring
@@ -306,6 +354,20 @@ def expand_inputs(inputs, paths_base: str | None = None) -> list[str]:
     return [f.path for f in fs.expand(inputs, paths_base=paths_base)]
 
 
+SPLIT_MIN, SPLIT_MAX = 8_000_000, 1_000_000_000
+
+
+def resolve_split_bytes(setting, total_bytes: int, cores: int) -> int:
+    """`split_bytes` = "auto": cut gzipped WARCs only as far as needed to give every core two
+    tasks (total / (2 x cores), clamped to [8 MB, 1 GB]). A crawl of many ~1 GB files then runs one
+    task per file (the driver holds one tuple per file), while two 20 MB sample files on two cores
+    are cut into ~8 MB ranges so that both cores stay busy. A number is used as it is."""
+    if setting in (None, "auto"):
+        per = int(total_bytes) // max(1, 2 * int(cores))
+        return max(SPLIT_MIN, min(SPLIT_MAX, per))
+    return int(setting)
+
+
 def _unified_schema():
     from pyspark.sql import types as T
     from core.schema import DOCUMENTS
@@ -319,6 +381,33 @@ def _unified_schema():
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+class AccountingError(RuntimeError):
+    """Records read by the reader != documents + rejects written, for some file."""
+
+
+def accounting_mismatches(rows_df, limit: int = 20) -> list:
+    """Files whose reader tally (records read) differs from documents + record rejects among the
+    rows (corrupt byte ranges are not records). One aggregation; returns up to `limit` rows of
+    (input_file, read, documents, rejects)."""
+    from pyspark.sql import functions as F
+    kind = F.col("_kind")
+    is_rec_reject = (kind == "reject") & (F.coalesce(F.col("record_type"), F.lit("")) != CORRUPT_RANGE)
+    per = rows_df.groupBy("input_file").agg(
+        F.sum(F.when(kind == "tally", F.col("n_bytes_raw")).otherwise(F.lit(0))).alias("read"),
+        F.sum(F.when(kind == "doc", F.lit(1)).otherwise(F.lit(0))).alias("documents"),
+        F.sum(F.when(is_rec_reject, F.lit(1)).otherwise(F.lit(0))).alias("rejects"))
+    return per.where(F.col("read") != F.col("documents") + F.col("rejects")).limit(limit).collect()
+
+
+def check_accounting(rows_df) -> None:
+    bad = accounting_mismatches(rows_df)
+    if bad:
+        lines = [f"  {r['input_file']}: read {r['read']} records, wrote {r['documents']} documents "
+                 f"+ {r['rejects']} rejects" for r in bad]
+        raise AccountingError("records read != documents + rejects for these files (nothing "
+                              "written):\n" + "\n".join(lines))
 
 
 def _write_source(df, path: str, source: str, partition: str = "source") -> None:
@@ -368,11 +457,12 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
          f"{stats.counters['bytes.in'] / 1e6:.1f} MB -> {output_path}")
 
     sc = spark.sparkContext
-    split = int(cfg["split_bytes"])
+    split = resolve_split_bytes(cfg["split_bytes"], stats.counters["bytes.in"], sc.defaultParallelism)
+    stats.set("split_bytes", split)
     if fmt == "warc":
-        tasks = sc.parallelize(files, max(1, min(len(files), 256))) \
-            .flatMap(lambda f: [(p, s, e, lay, "warc") for (p, s, e, lay) in plan_file(f, split)]) \
-            .collect()   # metadata only: (file, start, end, layout)
+        # planned on the driver from the listing's sizes alone: no byte of any file is read here
+        tasks = [(p, s, e, lay, "warc") for f in files
+                 for (p, s, e, lay) in plan_file(f, split, size=known_size.get(f))]
     else:
         tasks = [(f, 0, None, "whole", fmt) for f in files]
     tasks.sort(key=lambda t: (t[0], t[1]))
@@ -406,6 +496,7 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
         .map(lambda d: tuple(d.get(n) for n in names))
     out = spark.createDataFrame(rows, _unified_schema()).persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        check_accounting(out)     # fails loudly before anything is written
         docs = out.where(F.col("_kind") == "doc").select(
             *[F.col(f.name).cast(f.dataType) for f in DOCUMENTS.fields])
         rejects = out.where(F.col("_kind") == "reject").select(
@@ -419,7 +510,13 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
         out.unpersist()
     for r in agg:
         n = int(r["n"])
-        stats.add("records.seen", n)
+        if r["_kind"] == "tally":       # the reader's own counts
+            stats.add("records.seen", int(r["b"] or 0))
+            continue
+        if r["record_type"] == CORRUPT_RANGE:
+            stats.add("corrupt.ranges", n)
+            stats.add(r["reason"], n)
+            continue
         if r["_kind"] == "doc":
             stats.add("documents", n)
             stats.add("chars.out", int(r["c"] or 0))
@@ -428,7 +525,7 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
             stats.add("rejects", n)
         stats.add(f"records.{r['record_type'] or 'unknown'}", n)
         stats.add("bytes.payload", int(r["b"] or 0))
-    for k in ("documents", "rejects"):
+    for k in ("documents", "rejects", "records.seen", "corrupt.ranges"):
         stats.counters.setdefault(k, 0)
     secs = max(stats.seconds, 1e-9)
     stats.set("documents_per_s", round(stats.counters["documents"] / secs, 3))

@@ -69,7 +69,11 @@ DEFAULTS = {
 # every key's type and range (core/validate.py), checked when the config is loaded (jobs/extract.py)
 # and again by run_extract, before any file is listed or Spark job runs
 SCHEMA = {
-    "split_bytes": Rule(int, ge=1),
+    "split_bytes": Rule((int, str), nonempty=True),   # bytes >= 1, or "auto" (resolve_split_bytes)
+    "sandbox.enabled": Rule(bool),
+    "sandbox.workers": Rule(int, ge=1, le=64),
+    "sandbox.memory_mb": Rule(int, ge=0),         # 0 = no memory limit
+    "sandbox.start_method": Rule(str, choices=("fork", "spawn", "forkserver")),
     "max_bytes": Rule(int, ge=1),
     "timeout_s": Rule(float, ge=0),              # 0 = no time limit
     "min_chars": Rule(int, ge=0),
@@ -365,6 +369,9 @@ def resolve_split_bytes(setting, total_bytes: int, cores: int) -> int:
     if setting in (None, "auto"):
         per = int(total_bytes) // max(1, 2 * int(cores))
         return max(SPLIT_MIN, min(SPLIT_MAX, per))
+    if isinstance(setting, str) or int(setting) < 1:
+        from core.validate import ConfigError
+        raise ConfigError(f"split_bytes = {setting!r}: must be an integer >= 1 or 'auto'")
     return int(setting)
 
 

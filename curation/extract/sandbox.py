@@ -287,9 +287,7 @@ class ExtractionSandbox:
         except MemoryError:
             return self._failed(i, REASON_OOM, "result too large for the parent")
         if kind == "ok":
-            if value is not None and getattr(value, "meta", None) is not None:
-                value.meta["ms"] = f"{(time.monotonic() - t0) * 1000:.1f}"
-            return value
+            return value         # meta["ms"]: the extraction's own time, measured in the worker
         if kind == "oom":
             return self._failed(i, REASON_OOM, value)
         return Extracted(None, reason="rejected.extraction_error", detail=value,

@@ -95,3 +95,83 @@ def test_email_spans_of_the_fixtures(corpus):
         assert found == truth, rec["id"]
         n_true += len(truth)
     assert n_true == 3
+
+
+# ------------------------------------------------------------------ issue 16: fidelity fixes
+@pytest.mark.parametrize("text,expected", [
+    ("from ::ffff:8.8.8.8 now", ["::ffff:8.8.8.8"]),               # IPv4-mapped, public: whole
+    ("from ::ffff:192.0.2.128 now", []),                         # documentation range: nothing,
+    ("host 2001:4860:4860::8888%eth0 up", ["2001:4860:4860::8888%eth0"]),   # not half of it
+    ("fe80::1%eth0 and 2001:db8::1 are local / documentation", []),
+])
+def test_ipv6_forms_whole(text, expected):
+    assert [text[s:e] for s, e, _ in find_pii(text)] == expected
+
+
+def test_phone_numbers_validated_by_libphonenumber():
+    assert find_pii("INT_MAX, call +2147483647 to overflow") == []     # no country's number
+    assert [t for _, _, t in find_pii("Call +1 415 555 2671 now")] == ["PHONE"]
+
+
+@pytest.mark.parametrize("value", ["1234 5678 9012 3452",        # UATP prefix 1, Luhn-valid
+                                   "4111-1111 1111 1111",        # mixed separators
+                                   "6011 000 0000 00004",        # 4-3-4-5 grouping
+                                   "4052739537881"])             # 13 digits, Luhn-valid
+def test_cards_a_luhn_pattern_recogniser_flags(value):
+    text = f"Payment with {value} was declined."
+    assert [(text[s:e], t) for s, e, t in find_pii(text)] == [(value, "CREDIT_CARD")]
+
+
+def test_span_resolution_is_not_quadratic():
+    """A 660 KB page with ~20,000 candidate spans: each candidate is checked against its two
+    neighbours among the taken spans (bisect), never against all of them."""
+    para = ("Contact anna.schmidt@example.com or +49 30 12345678, server 8.8.4.4, "
+            "card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, SSN 078-05-1120. ")
+    text = para * (660_000 // len(para))
+    stats: dict = {}
+    spans = find_pii(text, stats=stats)
+    n = 660_000 // len(para)
+    assert len(text) > 640_000 and len(spans) == 6 * n
+    assert stats["candidates"] >= 6 * n
+    assert stats["comparisons"] <= 2 * stats["candidates"]
+
+
+def _annotate(pdf, **over):
+    import pandas as pd  # noqa: F401
+    from core.config import merge
+    from curation.filters.annotate import annotate_batch
+    from curation.filters.defaults import DEFAULTS
+    cfg = merge(DEFAULTS, {"token_kl": {"enabled": False}, "lang": {"detect": False}, **over})
+    return annotate_batch(pdf, cfg)
+
+
+def test_code_is_not_scanned_by_default():
+    import pandas as pd
+    code = "def test_fib():\n    assert fib(62) == 4052739537881  # maintainer: dev@example.org\n"
+    pdf = pd.DataFrame({"text": [code, code], "source": ["thealgorithms", "crawl"]})
+    out = _annotate(pdf)
+    assert out["text"][0] == code and out["pii_total"][0] == 0 and not out["pii_scanned"][0]
+    assert out["pii_scanned"][1] and "4052739537881" not in out["text"][1]
+    # configurable per rule set
+    out = _annotate(pdf, pii={"rule_sets": ["prose", "code"]})
+    assert out["pii_scanned"].all() and "dev@example.org" not in out["text"][0]
+
+
+def test_errors_never_store_unredacted_text(monkeypatch):
+    """A failure in any signal keeps the redacted text; a failure of the PII step itself empties the
+    text (the document is dropped with reason `error`). Failures are injected."""
+    import pandas as pd
+    from curation.filters import gopher, pii
+    text = "Write to jane.doe@example.com about the weather in Berlin today."
+    pdf = pd.DataFrame({"text": [text]})
+
+    def boom(*a, **k):
+        raise RuntimeError("injected")
+    monkeypatch.setattr(gopher, "gopher_signals", boom)
+    out = _annotate(pdf)
+    assert out["filter_error"][0] and "jane.doe" not in out["text"][0] and "<EMAIL>" in out["text"][0]
+    assert out["pii_email_count"][0] == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(pii, "find_pii", boom)
+    out = _annotate(pdf)
+    assert out["filter_error"][0].startswith("pii:") and out["text"][0] == ""

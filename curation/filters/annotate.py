@@ -38,7 +38,7 @@ SIGNAL_COLUMNS: list[tuple[str, str]] = [
     ("dirty_word_count", "int"), ("dirty_word_ratio", "double"),
     ("token_count", "int"), ("token_kl", "double"),
     ("url_block_hits", "array<string>"), ("url_soft_banned_count", "int"), ("url_blocked", "boolean"),
-    *[(c, "int") for c in pii.COUNT_COLUMNS.values()], ("pii_total", "int"),
+    *[(c, "int") for c in pii.COUNT_COLUMNS.values()], ("pii_total", "int"), ("pii_scanned", "boolean"),
     ("filter_error", "string"),
 ]
 SIGNAL_NAMES = [c for c, _ in SIGNAL_COLUMNS]
@@ -127,10 +127,29 @@ def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None
     dw = cfg["dirty_words"]
     uc = cfg["url"]
     pii_types = tuple(cfg["pii"]["types"])
+    # PII only where configured (default: prose rule sets; code is full of numbers that have a
+    # card's or a phone's shape, and its e-mails are authors' addresses in licence headers)
+    from curation.filters.decide import rule_sets_of
+    pii_sets = set(cfg["pii"]["rule_sets"])
+    scan = [rs in pii_sets for rs in rule_sets_of(pdf, cfg).tolist()]
     rows = []
     redacted = []
     for i, text in enumerate(texts):
         row: dict = {}
+        red = text
+        pii_error = None
+        if scan[i]:
+            t0 = time.perf_counter()
+            try:
+                counts, red = pii.pii_signals(text, pii_types)
+                row.update(counts)
+            except Exception as e:
+                # never store a text whose PII could not be removed: it is emptied, the document
+                # dropped with reason `error`
+                pii_error = f"pii: {type(e).__name__}: {e}"[:500]
+                red = ""
+            tm["pii"] += time.perf_counter() - t0
+        row["pii_scanned"] = scan[i] and pii_error is None
         try:
             t0 = time.perf_counter()
             words = words_of(text)
@@ -150,15 +169,12 @@ def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None
             t6 = time.perf_counter(); tm["dirty_words"] += t6 - t5
             row.update(url_blocklist.url_signals(urls[i], uc["block_categories"],
                                                  uc["soft_banned_threshold"], uc["lists_dir"]))
-            t7 = time.perf_counter(); tm["url"] += t7 - t6
-            counts, red = pii.pii_signals(text, pii_types)
-            row.update(counts)
-            tm["pii"] += time.perf_counter() - t7
-            redacted.append(red)
-            row["filter_error"] = None
+            tm["url"] += time.perf_counter() - t6
+            row["filter_error"] = pii_error
         except Exception as e:  # a bad document gets a recorded reason, never a crashed task
-            row = {"filter_error": f"{type(e).__name__}: {e}"[:500]}
-            redacted.append(text)
+            keep = {k: row[k] for k in (*pii.COUNT_COLUMNS.values(), "pii_total", "pii_scanned") if k in row}
+            row = {**keep, "filter_error": pii_error or f"{type(e).__name__}: {e}"[:500]}
+        redacted.append(red)       # the redacted text (or "" when redaction failed), never the original
         row["filter_lang"] = langs[i]
         row["filter_lang_source"] = lang_src[i]
         row["lid_lang"] = lid_top[i]
@@ -171,7 +187,7 @@ def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None
         sig[c] = sig[c].fillna(0).astype("int32")
     for c, t in SIGNAL_COLUMNS:
         if t == "boolean":
-            sig[c] = sig[c].fillna(False).astype(bool)
+            sig[c] = [bool(v) if isinstance(v, (bool, np.bool_)) else False for v in sig[c]]
         elif t == "array<string>":
             sig[c] = sig[c].apply(lambda v: v if isinstance(v, list) else [])
     out = pdf.drop(columns=[c for c in SIGNAL_NAMES if c in pdf.columns])

@@ -93,6 +93,9 @@ def validate_rule_sets(cfg: dict) -> None:
         bad = set(groups) - set(GROUPS)
         if bad:
             raise ConfigError(f"rule_sets_map.{name}: unknown rule groups {sorted(bad)}; known: {GROUPS}")
+    bad = set(cfg.get("pii", {}).get("rule_sets", [])) - set(sets)
+    if bad:
+        raise ConfigError(f"pii.rule_sets: unknown rule sets {sorted(bad)}; known: {sorted(sets)}")
     if "default" not in cfg["source_rule_sets_map"]:
         raise ConfigError("source_rule_sets_map needs a 'default' entry")
     for src, name in cfg["source_rule_sets_map"].items():
@@ -150,17 +153,23 @@ def decide_spark(df, cfg: dict):
 
 
 # ---------------------------------------------------------------- pandas
-def decide_pandas(pdf: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """The same decision over a pandas frame (tests, notebooks, small data)."""
-    validate_rule_sets(cfg)
-    sets = cfg["rule_sets_map"]
+def rule_sets_of(pdf: pd.DataFrame, cfg: dict) -> pd.Series:
+    """The rule set of every row: `stream` (when present) or `source` through source_rule_sets_map."""
     smap = cfg["source_rule_sets_map"]
-    n = len(pdf)
-    rs = pd.Series([smap["default"]] * n, index=pdf.index, dtype=object)
+    rs = pd.Series([smap["default"]] * len(pdf), index=pdf.index, dtype=object)
     for k in ("source", "stream"):  # stream, when present, wins over source
         if k in pdf.columns:
             mapped = pdf[k].map(lambda v: smap.get(v) if isinstance(v, str) else None)
             rs = mapped.where(mapped.notna(), rs)
+    return rs
+
+
+def decide_pandas(pdf: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """The same decision over a pandas frame (tests, notebooks, small data)."""
+    validate_rule_sets(cfg)
+    sets = cfg["rule_sets_map"]
+    n = len(pdf)
+    rs = rule_sets_of(pdf, cfg)
     lang = pdf["filter_lang"] if "filter_lang" in pdf.columns else pd.Series([None] * n, index=pdf.index)
     reasons: list[list[str]] = [[] for _ in range(n)]
     tcol = cfg["text_column"]

@@ -81,6 +81,7 @@ DEFAULTS: dict = {
     },
     "pii": {
         "redact": True,              # output `text` is the redacted text
+        "rule_sets": ["prose"],      # ours: PII is found and redacted in these rule sets only (not code)
         "types": ["EMAIL", "PHONE", "IP_ADDRESS", "CREDIT_CARD", "IBAN", "US_SSN"],
         "max_domain_pii_doc_share": 0.5,  # ours (Llama 3 drops "high-PII" domains, no value given)
         "min_domain_docs": 5,        # the share is only trusted for domains with this many documents
@@ -149,6 +150,7 @@ SCHEMA = {
     "url.block_categories": Rule(list, items=Rule(str)),
     "url.soft_banned_threshold": Rule(int, ge=1),
     "pii.redact": Rule(bool),
+    "pii.rule_sets": Rule(list, items=Rule(str)),
     "pii.types": Rule(list, items=Rule(str)),
     "pii.max_domain_pii_doc_share": _frac(),
     "pii.min_domain_docs": Rule(int, ge=1),

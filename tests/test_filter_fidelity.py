@@ -143,3 +143,61 @@ def test_fineweb2_language_thresholds():
     assert th["de"] == 0.9                               # capped
     assert th["bs"] == pytest.approx(0.5 - np.std(unsure), abs=1e-6)
     assert threshold_of([0.1, 0.2, 0.3]) == 0.3           # floor
+
+
+# ------------------------------------------------------------------ lists fail loudly
+def _lists(tmp_path, files: dict[str, bytes]):
+    import gzip as gz
+    for rel, data in files.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(gz.compress(data) if rel.endswith(".gz") else data)
+    return tmp_path
+
+
+WORDS_OK = {"datatrove/banned_words.txt": b"xxx\n", "datatrove/soft_banned_words.txt": b"babes\n",
+            "datatrove/banned_subwords.txt": b"2girls1cup\n"}
+
+
+def test_gzipped_lists_are_read_and_counted(tmp_path):
+    from curation.filters import url_blocklist as ub
+    d = _lists(tmp_path, {**WORDS_OK, "ut1/gambling/domains.gz": b"casino-example.com\n",
+                          "ut1/malware/expressions": b"evil[0-9]+\\.example\n(unclosed\n"})
+    bl = ub.get_blocklist(d, ("ut1:gambling", "ut1:malware"), True)
+    assert bl.check("https://www.casino-example.com/poker")[0] == ["ut1:gambling"]
+    assert bl.entries["ut1/gambling/domains.gz"] == 1
+    assert bl.check("http://evil42.example/x")[0] == ["ut1:malware_expression"]
+    assert bl.invalid_patterns == {"ut1/malware/expressions": 1}      # counted, not silently lost
+
+
+@pytest.mark.parametrize("files,needle", [
+    ({"ut1/gambling/urls": b"x.com/a\n"}, "ut1/adult"),                          # configured, absent
+    ({"ut1/adult/urls": b"x.com/a\n", "ut1/gambling/domains": b"\n# only a comment\n"},
+     "ut1/gambling/domains"),                                                      # empty file
+    ({"ut1/adult/domains.gz": b"", "ut1/gambling/urls": b"x.com/a\n"}, "ut1/adult/domains.gz"),
+])
+def test_configured_list_missing_or_empty_fails_with_its_path(tmp_path, files, needle):
+    from curation.filters import url_blocklist as ub
+    d = _lists(tmp_path, {**WORDS_OK, **files})
+    with pytest.raises(ub.ListError, match=needle.replace("/", ".")):
+        ub.UrlBlocklist(d, ("ut1:adult", "ut1:gambling"), True)
+
+
+def test_job_start_checks_lists(tmp_path):
+    """The filter job checks every configured list before Spark work and reports entries per list;
+    the default config works on the sample lists (ut1/adult has urls, not domains)."""
+    from core.stats import RunStats
+    from curation.filters import stage
+    from curation.filters.url_blocklist import ListError
+    st = RunStats("filter")
+    stage._check_lists(DEFAULTS, st)
+    counters = st.counters
+    assert counters["lists.entries.url/ut1/adult/urls"] == 1090
+    assert counters["lists.entries.ldnoobw/en"] > 300
+    bad = merge(DEFAULTS, {"dirty_words": {"lists_dir": str(tmp_path / "nowhere")}})
+    with pytest.raises(ListError, match="nowhere"):
+        stage._check_lists(bad, RunStats("filter"))
+    _lists(tmp_path / "ld", {"de": b"scheisse\n"})
+    with pytest.raises(ListError, match="fallback_langs"):
+        stage._check_lists(merge(DEFAULTS, {"dirty_words": {"lists_dir": str(tmp_path / "ld")}}),
+                           RunStats("filter"))

@@ -37,17 +37,36 @@ def default_lists_dir() -> Path:
 
 def available_languages(lists_dir: str | Path | None = None) -> list[str]:
     d = Path(lists_dir) if lists_dir else default_lists_dir()
-    return sorted(p.name for p in d.iterdir() if p.is_file() and p.name not in ("LICENSE", "README.md")
-                  and not p.name.startswith("."))
+    if not d.is_dir():
+        from curation.filters.url_blocklist import ListError
+        raise ListError(f"dirty-word lists folder {d} does not exist")
+    return sorted({p.name.removesuffix(".gz") for p in d.iterdir()
+                   if p.is_file() and p.name not in ("LICENSE", "README.md") and not p.name.startswith(".")})
 
 
 def load_terms(lang_file: str, lists_dir: str | Path | None = None) -> list[str]:
+    """The terms of one list (plain or gzipped). A list that exists but cannot be read or is empty
+    raises ListError with its path; a missing one gives []."""
+    from curation.filters.url_blocklist import list_file, read_list
     d = Path(lists_dir) if lists_dir else default_lists_dir()
-    p = d / lang_file
-    if not p.is_file():
+    p = list_file(d, lang_file)
+    if p is None:
         return []
-    terms = {t.strip().lower() for t in p.read_text(encoding="utf-8").splitlines()}
-    return sorted(t for t in terms if t)
+    return sorted(set(read_list(p)))
+
+
+def check_lists(lists_dir: str | Path | None, fallback_langs: list[str]) -> dict[str, int]:
+    """Entries per dirty-word list; ListError when the folder is missing or has no list, when a
+    fallback language's list is missing, or when any list is unreadable or empty."""
+    from curation.filters.url_blocklist import ListError
+    d = Path(lists_dir) if lists_dir else default_lists_dir()
+    langs = available_languages(d)
+    if not langs:
+        raise ListError(f"dirty-word lists folder {d} holds no list")
+    for f in fallback_langs:
+        if f not in langs:
+            raise ListError(f"dirty_words.fallback_langs: no list {d / f} (have {', '.join(langs)})")
+    return {f"ldnoobw/{f}": len(load_terms(f, d)) for f in langs}
 
 
 def _term_pattern(term: str) -> str:

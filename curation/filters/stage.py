@@ -159,6 +159,33 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: lis
     return annotated
 
 
+def _check_lists(cfg: dict, stats: RunStats) -> None:
+    """Every configured list exists, is readable and non-empty, before any Spark work (ListError
+    with the path otherwise); entries per list and invalid patterns go into the run's stats."""
+    from curation.filters import dirty_words, url_blocklist
+    from curation.filters.decide import active_rules
+    groups = {r.group for r, _ in active_rules(cfg)}
+    used = {g for gs in cfg["rule_sets_map"].values() for g in gs}
+    entries: dict[str, int] = {}
+    for key, default in (("url", url_blocklist.default_lists_dir),
+                         ("dirty_words", dirty_words.default_lists_dir)):
+        path = str(cfg[key]["lists_dir"] or default())
+        if "://" in path:      # remote lists: checked by the loader in the first task
+            continue
+        if key == "url" and "url" in groups and "url" in used:
+            bl = url_blocklist.UrlBlocklist(path, tuple(cfg["url"]["block_categories"]),
+                                            cfg["url"]["soft_banned_threshold"] is not None)
+            entries.update({f"url/{k}": v for k, v in bl.entries.items()})
+            for k, v in bl.invalid_patterns.items():
+                stats.set(f"lists.invalid_patterns.url/{k}", v)
+                _log(f"{v} invalid pattern(s) in {bl.dir / k} (skipped), e.g. {bl.invalid_examples[k][:2]}")
+        if key == "dirty_words" and "dirty_words" in groups and "dirty_words" in used:
+            entries.update(dirty_words.check_lists(path, cfg["dirty_words"]["fallback_langs"]))
+    for k, v in sorted(entries.items()):
+        stats.set(f"lists.entries.{k}", v)
+    _log(f"lists: {len(entries)} files, {sum(entries.values())} entries")
+
+
 def run_filter(spark, input_path: str, output_path: str, config: dict | None = None,
                stats_path: str | None = None, decide_only: bool = False) -> RunStats:
     """Annotate and decide (or, with decide_only, re-decide an annotated table); returns its stats."""
@@ -172,6 +199,8 @@ def run_filter(spark, input_path: str, output_path: str, config: dict | None = N
     if tcol not in df.columns:
         raise ValueError(f"{input_path}: no text column {tcol!r} (columns: {df.columns})")
     persisted: list = []
+    if not decide_only:
+        _check_lists(cfg, stats)
     if decide_only:
         missing = [c for c in SIGNAL_NAMES + ["domain_pii_doc_share"] if c not in df.columns]
         if missing:

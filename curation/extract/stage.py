@@ -53,6 +53,10 @@ DEFAULTS = {
         "memory_mb": 2048,          # address space a worker may add to what it inherited
         "start_method": "fork",
     },
+    "resume": {                     # per-file resume: files are committed in batches
+        "batch_files": 64,          # at most this many files per batch (one commit per table)
+        "batch_bytes": 4_000_000_000,  # and at most about this many input bytes
+    },
     "html_content_types": ["text/html", "application/xhtml+xml", "application/xml", "text/xml"],
     "text": {                       # text datasets (jsonl, parquet, text)
         "text_field": "text",       # a field, a list of fields, or a "{a}\n{b}" template
@@ -70,6 +74,8 @@ DEFAULTS = {
 # and again by run_extract, before any file is listed or Spark job runs
 SCHEMA = {
     "split_bytes": Rule((int, str), nonempty=True),   # bytes >= 1, or "auto" (resolve_split_bytes)
+    "resume.batch_files": Rule(int, ge=1),
+    "resume.batch_bytes": Rule(int, ge=1),
     "sandbox.enabled": Rule(bool),
     "sandbox.workers": Rule(int, ge=1, le=64),
     "sandbox.memory_mb": Rule(int, ge=0),         # 0 = no memory limit
@@ -394,46 +400,186 @@ class AccountingError(RuntimeError):
     """Records read by the reader != documents + rejects written, for some file."""
 
 
-def accounting_mismatches(rows_df, limit: int = 20) -> list:
-    """Files whose reader tally (records read) differs from documents + record rejects among the
-    rows (corrupt byte ranges are not records). One aggregation; returns up to `limit` rows of
-    (input_file, read, documents, rejects)."""
+def per_file_counts(rows_df) -> list:
+    """Per input file: records the reader read (its tally), documents and record rejects among the
+    rows (corrupt byte ranges are not records). One aggregation; O(files) rows to the driver."""
     from pyspark.sql import functions as F
     kind = F.col("_kind")
     is_rec_reject = (kind == "reject") & (F.coalesce(F.col("record_type"), F.lit("")) != CORRUPT_RANGE)
-    per = rows_df.groupBy("input_file").agg(
+    return rows_df.groupBy("input_file").agg(
         F.sum(F.when(kind == "tally", F.col("n_bytes_raw")).otherwise(F.lit(0))).alias("read"),
         F.sum(F.when(kind == "doc", F.lit(1)).otherwise(F.lit(0))).alias("documents"),
-        F.sum(F.when(is_rec_reject, F.lit(1)).otherwise(F.lit(0))).alias("rejects"))
-    return per.where(F.col("read") != F.col("documents") + F.col("rejects")).limit(limit).collect()
+        F.sum(F.when(is_rec_reject, F.lit(1)).otherwise(F.lit(0))).alias("rejects")).collect()
 
 
-def check_accounting(rows_df) -> None:
-    bad = accounting_mismatches(rows_df)
+def check_accounting(rows_df) -> list:
+    """per_file_counts, or AccountingError naming the files where records read != documents +
+    rejects (the job calls it before writing a batch)."""
+    per_file = per_file_counts(rows_df)
+    bad = [r for r in per_file if r["read"] != r["documents"] + r["rejects"]]
     if bad:
         lines = [f"  {r['input_file']}: read {r['read']} records, wrote {r['documents']} documents "
-                 f"+ {r['rejects']} rejects" for r in bad]
+                 f"+ {r['rejects']} rejects" for r in bad[:20]]
         raise AccountingError("records read != documents + rejects for these files (nothing "
                               "written):\n" + "\n".join(lines))
+    return per_file
 
 
-def _write_source(df, path: str, source: str, partition: str = "source") -> None:
-    """Replace only `source`'s rows of the Delta table at `path` (create it if absent)."""
+SPLIT_MIN, SPLIT_MAX = 8_000_000, 1_000_000_000
+
+
+def resolve_split_bytes(setting, total_bytes: int, cores: int) -> int:
+    """`split_bytes` = "auto": cut gzipped WARCs only as far as needed to give every core two
+    tasks (total / (2 x cores), clamped to [8 MB, 1 GB]). A crawl of many ~1 GB files then runs one
+    task per file (the driver holds one tuple per file), while two 20 MB sample files on two cores
+    are cut into ~8 MB ranges so that both cores stay busy. A number is used as it is."""
+    if setting in (None, "auto"):
+        per = int(total_bytes) // max(1, 2 * int(cores))
+        return max(SPLIT_MIN, min(SPLIT_MAX, per))
+    if isinstance(setting, str) or int(setting) < 1:
+        from core.validate import ConfigError
+        raise ConfigError(f"split_bytes = {setting!r}: must be an integer >= 1 or 'auto'")
+    return int(setting)
+
+
+def _unified_schema():
+    from pyspark.sql import types as T
+    from core.schema import DOCUMENTS
+    fields = [T.StructField("_kind", T.StringType(), False)]
+    fields += [T.StructField(f.name, f.dataType, True) for f in DOCUMENTS.fields]
+    fields += [T.StructField("record_type", T.StringType(), True),
+               T.StructField("reason", T.StringType(), True),
+               T.StructField("detail", T.StringType(), True)]
+    return T.StructType(fields)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class AccountingError(RuntimeError):
+    """Records read by the reader != documents + rejects written, for some file."""
+
+
+def per_file_counts(rows_df) -> list:
+    """Per input file: records the reader read (its tally), documents and record rejects among the
+    rows (corrupt byte ranges are not records). One aggregation; O(files) rows to the driver."""
+    from pyspark.sql import functions as F
+    kind = F.col("_kind")
+    is_rec_reject = (kind == "reject") & (F.coalesce(F.col("record_type"), F.lit("")) != CORRUPT_RANGE)
+    return rows_df.groupBy("input_file").agg(
+        F.sum(F.when(kind == "tally", F.col("n_bytes_raw")).otherwise(F.lit(0))).alias("read"),
+        F.sum(F.when(kind == "doc", F.lit(1)).otherwise(F.lit(0))).alias("documents"),
+        F.sum(F.when(is_rec_reject, F.lit(1)).otherwise(F.lit(0))).alias("rejects")).collect()
+
+
+def check_accounting(rows_df) -> list:
+    """per_file_counts, or AccountingError naming the files where records read != documents +
+    rejects (the job calls it before writing a batch)."""
+    per_file = per_file_counts(rows_df)
+    bad = [r for r in per_file if r["read"] != r["documents"] + r["rejects"]]
+    if bad:
+        lines = [f"  {r['input_file']}: read {r['read']} records, wrote {r['documents']} documents "
+                 f"+ {r['rejects']} rejects" for r in bad[:20]]
+        raise AccountingError("records read != documents + rejects for these files (nothing "
+                              "written):\n" + "\n".join(lines))
+    return per_file
+
+
+def _progress_schema():
+    from pyspark.sql import types as T
+    return T.StructType([
+        T.StructField("source", T.StringType(), False),
+        T.StructField("run_key", T.StringType(), False),     # config + format + source + inputs
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("event", T.StringType(), False),       # start | file | complete
+        T.StructField("seq", T.LongType(), False),           # order of events (ns since epoch)
+        T.StructField("input_file", T.StringType(), True),
+        T.StructField("size", T.LongType(), True),
+        T.StructField("mtime", T.DoubleType(), True),
+        T.StructField("etag", T.StringType(), True),
+        T.StructField("batch", T.IntegerType(), True),
+        T.StructField("records", T.LongType(), True),
+        T.StructField("documents", T.LongType(), True),
+        T.StructField("rejects", T.LongType(), True),
+    ])
+
+
+def progress_path_of(output_path: str) -> str:
+    return output_path.rstrip("/") + "_progress"
+
+
+def _progress_append(spark, path: str, rows: list[dict]) -> None:
+    names = [f.name for f in _progress_schema().fields]
+    df = spark.createDataFrame([tuple(r.get(n) for n in names) for r in rows], _progress_schema())
+    df.coalesce(1).write.format("delta").mode("append").save(path)
+
+
+def unfinished_run(spark, progress_path: str, source: str, run_key: str):
+    """(run_id, {file: (size, mtime, etag)} done, cleared) of the last run with this key when it
+    did not complete, else (None, {}, False). One small read of the progress table."""
+    from core.tables import is_delta_table, read_table
+    from pyspark.sql import functions as F
+    if not is_delta_table(spark, progress_path):
+        return None, {}, False
+    df = read_table(spark, progress_path).where(
+        (F.col("source") == source) & (F.col("run_key") == run_key))
+    last = df.where(F.col("event").isin("start", "complete")).orderBy(F.col("seq").desc()).first()
+    if last is None or last["event"] == "complete":
+        return None, {}, False
+    done = {r["input_file"]: (r["size"], r["mtime"], r["etag"])
+            for r in df.where((F.col("event") == "file") & (F.col("run_id") == last["run_id"]))
+            .select("input_file", "size", "mtime", "etag").collect()}
+    return last["run_id"], done, bool(done)
+
+
+def _batches(files: list, size_of: dict, max_files: int, max_bytes: int) -> list[list]:
+    out, cur, cur_b = [], [], 0
+    for f in files:
+        b = size_of.get(f) or 0
+        if cur and (len(cur) >= max_files or cur_b + b > max_bytes):
+            out.append(cur)
+            cur, cur_b = [], 0
+        cur.append(f)
+        cur_b += b
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _sql_str(v: str) -> str:
+    return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _write_batch(df, path: str, source: str, batch_files: list | None) -> None:
+    """Replace, in one Delta commit, the rows of `source` (batch_files None: the whole source, for
+    a fresh run's first batch) or of `source` and these files (a later or resumed batch)."""
     from core.tables import is_delta_table
     spark = df.sparkSession
-    w = df.write.format("delta").partitionBy(partition)
-    if is_delta_table(spark, path):
-        lit = source.replace("'", "''")
-        w.mode("overwrite").option("replaceWhere", f"{partition} = '{lit}'").save(path)
-    else:
+    w = df.write.format("delta").partitionBy("source")
+    if not is_delta_table(spark, path):
         w.mode("overwrite").save(path)
+        return
+    cond = f"source = {_sql_str(source)}"
+    if batch_files is not None:
+        cond += " AND input_file IN (" + ", ".join(_sql_str(f) for f in batch_files) + ")"
+    w.mode("overwrite").option("replaceWhere", cond).save(path)
 
 
 def run_extract(spark, input_path, output_path: str, config: dict | None = None,
                 stats_path: str | None = None, *, fmt: str | None = None, source: str | None = None,
                 text_field=None, lang: str | None = None, paths_base: str | None = None):
     """Extract `input_path` (paths, URIs, globs, folders or `*.paths.gz` listings joined to
-    `paths_base`; str or list) into the documents table at `output_path`."""
+    `paths_base`; str or list) into the documents table at `output_path`.
+
+    Files are processed and committed in batches (`resume.batch_files` / `batch_bytes`): each
+    batch's rows are checked (records read = documents + rejects per file), written to the
+    documents and rejects tables (Delta `replaceWhere` on the source and the batch's files: one
+    commit per table) and then logged as done in `<output>_progress` (path, size, mtime, ETag).
+    A run that was killed, re-run with the same arguments, skips the files logged as done and
+    ends with the same tables as an uninterrupted run."""
+    import uuid
+
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -449,6 +595,7 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     listed = fs.expand(input_path, paths_base=paths_base)   # listed on the driver, never opened
     files = [f.path for f in listed]
     known_size = {f.path: f.size for f in listed}
+    meta_of = {f.path: (f.size, f.mtime, f.etag) for f in listed}
     fmt = fmt or guess_format(files[0])
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; one of {FORMATS}")
@@ -466,22 +613,24 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     sc = spark.sparkContext
     split = resolve_split_bytes(cfg["split_bytes"], stats.counters["bytes.in"], sc.defaultParallelism)
     stats.set("split_bytes", split)
-    if fmt == "warc":
-        # planned on the driver from the listing's sizes alone: no byte of any file is read here
-        tasks = [(p, s, e, lay, "warc") for f in files
-                 for (p, s, e, lay) in plan_file(f, split, size=known_size.get(f))]
-    else:
-        tasks = [(f, 0, None, "whole", fmt) for f in files]
-    tasks.sort(key=lambda t: (t[0], t[1]))
-    stats.set("tasks", len(tasks))
-    # small files are packed into groups (one Spark task each) of about split_bytes
-    # (a file of unknown size, named by a paths listing, counts as one whole group)
-    sizes = [(t[2] - t[1]) if t[2] is not None else
-             max(0, (known_size.get(t[0]) if known_size.get(t[0]) is not None else split) - t[1])
-             for t in tasks]
-    groups = group_tasks(tasks, sizes, split, min_groups=2 * sc.defaultParallelism)
-    stats.set("spark_tasks", len(groups))
-    _log(f"[extract] {len(tasks)} tasks in {len(groups)} Spark tasks")
+
+    # ---- resume: the files an unfinished run with the same arguments already committed
+    inputs = sorted(input_path) if isinstance(input_path, (list, tuple)) else [str(input_path)]
+    run_key = config_hash({"config": stats.config_hash, "inputs": inputs, "paths_base": paths_base})
+    progress = progress_path_of(output_path)
+    rejects_path = output_path.rstrip("/") + "_rejects"
+    run_id, done, cleared = unfinished_run(spark, progress, source, run_key)
+    if run_id is None:
+        run_id = uuid.uuid4().hex[:12]
+        _progress_append(spark, progress, [{"source": source, "run_key": run_key, "run_id": run_id,
+                                            "event": "start", "seq": time.time_ns()}])
+    skip = {f for f in files if f in done and tuple(done[f]) == tuple(meta_of[f])}
+    todo = [f for f in files if f not in skip]
+    stats.set("files.resumed", len(skip))
+    if skip:
+        _log(f"[extract] resuming run {run_id}: {len(skip)} of {len(files)} files already done")
+    batches = _batches(todo, known_size, cfg["resume"]["batch_files"], cfg["resume"]["batch_bytes"])
+    stats.set("batches", len(batches))
 
     bcfg = sc.broadcast(cfg)
     src = source
@@ -499,22 +648,74 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
                 sandbox.close()
 
     names = [f.name for f in _unified_schema().fields]
-    rows = sc.parallelize(groups, max(1, len(groups))).mapPartitions(run_partition) \
-        .map(lambda d: tuple(d.get(n) for n in names))
-    out = spark.createDataFrame(rows, _unified_schema()).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        check_accounting(out)     # fails loudly before anything is written
-        docs = out.where(F.col("_kind") == "doc").select(
-            *[F.col(f.name).cast(f.dataType) for f in DOCUMENTS.fields])
-        rejects = out.where(F.col("_kind") == "reject").select(
-            *[F.col(f.name).cast(f.dataType) for f in REJECTS.fields])
-        _write_source(docs, output_path, source)
-        _write_source(rejects, output_path.rstrip("/") + "_rejects", source)
-        agg = out.groupBy("_kind", "record_type", "reason").agg(
-            F.count("*").alias("n"), F.sum("n_bytes_raw").alias("b"),
-            F.sum("n_chars").alias("c")).collect()
-    finally:
-        out.unpersist()
+    n_tasks = n_groups = 0
+    bytes_total = sum((known_size.get(f) or 0) for f in todo)
+    bytes_done = 0
+    t_start = time.time()
+    for bi, batch in enumerate(batches):
+        if fmt == "warc":
+            # planned on the driver from the listing's sizes alone: no byte of any file is read
+            tasks = [(p, s, e, lay, "warc") for f in batch
+                     for (p, s, e, lay) in plan_file(f, split, size=known_size.get(f))]
+        else:
+            tasks = [(f, 0, None, "whole", fmt) for f in batch]
+        tasks.sort(key=lambda t: (t[0], t[1]))
+        # small files are packed into groups (one Spark task each) of about split_bytes
+        # (a file of unknown size, named by a paths listing, counts as one whole group)
+        sizes = [(t[2] - t[1]) if t[2] is not None else
+                 max(0, (known_size.get(t[0]) if known_size.get(t[0]) is not None else split) - t[1])
+                 for t in tasks]
+        groups = group_tasks(tasks, sizes, split, min_groups=2 * sc.defaultParallelism)
+        n_tasks += len(tasks)
+        n_groups += len(groups)
+        rows = sc.parallelize(groups, max(1, len(groups))).mapPartitions(run_partition) \
+            .map(lambda d: tuple(d.get(n) for n in names))
+        out = spark.createDataFrame(rows, _unified_schema()).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            per_file = check_accounting(out)   # one aggregation; raises before anything is written
+            docs = out.where(F.col("_kind") == "doc").select(
+                *[F.col(f.name).cast(f.dataType) for f in DOCUMENTS.fields])
+            rejects = out.where(F.col("_kind") == "reject").select(
+                *[F.col(f.name).cast(f.dataType) for f in REJECTS.fields])
+            scope = batch if cleared else None      # a fresh run's first batch replaces the source
+            _write_batch(rejects, rejects_path, source, scope)
+            _write_batch(docs, output_path, source, scope)
+            agg = out.groupBy("_kind", "record_type", "reason").agg(
+                F.count("*").alias("n"), F.sum("n_bytes_raw").alias("b"),
+                F.sum("n_chars").alias("c")).collect()
+        finally:
+            out.unpersist()
+        counts = {r["input_file"]: r for r in per_file}
+        now = time.time_ns()
+        _progress_append(spark, progress, [
+            {"source": source, "run_key": run_key, "run_id": run_id, "event": "file", "seq": now,
+             "input_file": f, "size": meta_of[f][0], "mtime": meta_of[f][1], "etag": meta_of[f][2],
+             "batch": bi, "records": int(counts[f]["read"]) if f in counts else 0,
+             "documents": int(counts[f]["documents"]) if f in counts else 0,
+             "rejects": int(counts[f]["rejects"]) if f in counts else 0} for f in batch])
+        cleared = True
+        _add_counts(stats, agg)
+        bytes_done += sum((known_size.get(f) or 0) for f in batch)
+        el = max(time.time() - t_start, 1e-9)
+        rate = bytes_done / el
+        eta = (bytes_total - bytes_done) / rate if rate > 0 else float("nan")
+        _log(f"[extract] batch {bi + 1}/{len(batches)} committed: files "
+             f"{len(skip) + sum(len(b) for b in batches[:bi + 1])}/{len(files)} done, "
+             f"{int(stats.counters.get('documents', 0))} documents, "
+             f"{stats.counters.get('documents', 0) / el:.1f} documents/s, ETA {eta:.0f} s")
+    _progress_append(spark, progress, [{"source": source, "run_key": run_key, "run_id": run_id,
+                                        "event": "complete", "seq": time.time_ns()}])
+    stats.set("tasks", n_tasks)
+    stats.set("spark_tasks", n_groups)
+    for k in ("documents", "rejects", "records.seen", "corrupt.ranges"):
+        stats.counters.setdefault(k, 0)
+    secs = max(stats.seconds, 1e-9)
+    stats.set("documents_per_s", round(stats.counters["documents"] / secs, 3))
+    stats.record(spark, stats_path)
+    return stats
+
+
+def _add_counts(stats, agg) -> None:
     for r in agg:
         n = int(r["n"])
         if r["_kind"] == "tally":       # the reader's own counts
@@ -532,9 +733,3 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
             stats.add("rejects", n)
         stats.add(f"records.{r['record_type'] or 'unknown'}", n)
         stats.add("bytes.payload", int(r["b"] or 0))
-    for k in ("documents", "rejects", "records.seen", "corrupt.ranges"):
-        stats.counters.setdefault(k, 0)
-    secs = max(stats.seconds, 1e-9)
-    stats.set("documents_per_s", round(stats.counters["documents"] / secs, 3))
-    stats.record(spark, stats_path)
-    return stats

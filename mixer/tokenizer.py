@@ -8,6 +8,9 @@ their ids; Llama 3's special tokens follow in Llama 3's order (`<|begin_of_text|
 multiple of 128 so the embedding matrix tiles well. `<|end_of_text|>` lands on the id cl100k itself
 uses for `<|endoftext|>`.
 
+`cl100k_base@K+llama3` keeps only the first K BPE ranks (a smaller vocabulary of the same BPE, for
+scaling sweeps of tiny models), with the same special tokens from id K on.
+
 Other tiktoken encodings are selectable by name (`gpt2`, `r50k_base`, `o200k_base`, ...) where
 tiktoken can load them offline (its cache, `TIKTOKEN_CACHE_DIR`); otherwise a clear error says so.
 
@@ -20,6 +23,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,6 +136,25 @@ def get_tokenizer(name: str = DEFAULT_NAME, ranks_file: str | None = None) -> To
         vocab = _pad(enc.n_vocab, PAD_MULTIPLE)
         return Tokenizer(name, enc, vocab, eot, bos, dict(special),
                          _fingerprint(name, CL100K_SHA256, CL100K_PAT, special, vocab),
+                         ranks_file=path)
+    m = re.fullmatch(r"cl100k_base@(\d+)\+llama3", name)
+    if m:
+        # the first K merges of cl100k_base (a prefix of a BPE merge list is a smaller BPE of the
+        # same text: every token's parts have lower ranks), Llama 3's special tokens from id K on.
+        # Small vocabularies for scaling sweeps of tiny models on CPU, whose output layer would
+        # otherwise be nearly all of the model (trainer/scaling.py).
+        k = int(m.group(1))
+        if not 256 <= k <= N_BASE:
+            raise TokenizerError(f"{name}: K must be between 256 and {N_BASE}")
+        path = ranks_file or cl100k_file()
+        full = load_tiktoken_bpe(path, expected_hash=CL100K_SHA256)
+        ranks = {b: r for b, r in full.items() if r < k}
+        special = {t: k + i for i, t in enumerate(llama3_special_tokens())}
+        enc = tiktoken.Encoding(name=name, pat_str=CL100K_PAT, mergeable_ranks=ranks,
+                                special_tokens=special)
+        vocab = _pad(enc.n_vocab, PAD_MULTIPLE)
+        return Tokenizer(name, enc, vocab, special["<|end_of_text|>"], special["<|begin_of_text|>"],
+                         dict(special), _fingerprint(name, CL100K_SHA256, CL100K_PAT, special, vocab),
                          ranks_file=path)
     try:
         enc = tiktoken.get_encoding(name)

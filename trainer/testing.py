@@ -48,8 +48,10 @@ def _pack(docs: list[list[int]], seq_len: int, eot_id: int):
 def write_token_shards(out_dir: str | Path, sources: list[dict], docs_by_source: list[list[list[int]]],
                        seq_len: int, stage: str = "pretrain", seed: int = 1234, rows_per_shard: int = 64,
                        vocab_size: int = CL100K_LLAMA3_VOCAB, eot_id: int = EOT_ID,
-                       heldout_docs_by_source: list[list[list[int]]] | None = None) -> dict:
-    """Write one mix directory; returns its manifest. ``sources``: [{"name", "category"}]."""
+                       heldout_docs_by_source: list[list[list[int]]] | None = None,
+                       tokenizer: dict | None = None) -> dict:
+    """Write one mix directory; returns its manifest. ``sources``: [{"name", "category"}].
+    ``tokenizer``: the manifest's tokenizer entry (default: cl100k_base+llama3 with a test fingerprint)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     packed = [_pack(d, seq_len, eot_id) for d in docs_by_source]
@@ -96,8 +98,8 @@ def write_token_shards(out_dir: str | Path, sources: list[dict], docs_by_source:
         "format_version": 1, "stage": stage, "seq_len": seq_len, "dtype": "uint32", "n_rows": n,
         "total_tokens": n * seq_len, "shards": shards_meta,
         "index_sha256": hashlib.sha256((out / "index.npz").read_bytes()).hexdigest(),
-        "tokenizer": {"name": "cl100k_base+llama3", "fingerprint": tok_fp, "vocab_size": vocab_size,
-                      "eot_id": eot_id, "bos_id": BOS_ID},
+        "tokenizer": tokenizer or {"name": "cl100k_base+llama3", "fingerprint": tok_fp, "vocab_size": vocab_size,
+                                   "eot_id": eot_id, "bos_id": BOS_ID},
         "sources": src_meta,
         "categories": {m["category"]: m["tokens"] / total for m in src_meta},
         "spec_hash": spec_hash, "seed": seed, "fingerprint": fingerprint,
@@ -106,7 +108,8 @@ def write_token_shards(out_dir: str | Path, sources: list[dict], docs_by_source:
     (out / "mix_report.json").write_text(json.dumps({"written_by": "trainer.testing", "rows": n}, indent=2))
     if heldout_docs_by_source is not None:
         write_token_shards(out / "heldout", sources, heldout_docs_by_source, seq_len, stage=stage + "-heldout",
-                           seed=seed, rows_per_shard=rows_per_shard, vocab_size=vocab_size, eot_id=eot_id)
+                           seed=seed, rows_per_shard=rows_per_shard, vocab_size=vocab_size, eot_id=eot_id,
+                           tokenizer=tokenizer)
     return manifest
 
 

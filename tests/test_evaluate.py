@@ -255,3 +255,29 @@ def test_batching_does_not_change_scores(setup):
     a, b = s_big.score_strings(reqs), s_one.score_strings(reqs)
     for (x, gx), (y, gy) in zip(a, b):
         assert abs(x - y) < 1e-4 and gx == gy
+
+
+def test_report_section_lists_evaluated_checkpoints(setup):
+    from pipeline.report.build import evaluation
+    from pipeline.report.html import _body
+    root, *_ = setup
+    data = evaluation({"train": str(root / "run")})
+    assert data["header"][2] == "run/step_00000007"
+    html = _body("evaluation", data, [])
+    assert "<table" in html and "piqa" in html and "bpb/all" in html
+
+
+def test_long_continuations_are_scored_in_windows_that_fit():
+    """A continuation longer than the model is scored in pieces: every token exactly once, each
+    window within max_seq_len + 1 tokens, and the pieces' log-likelihoods add up."""
+    from mixer.tokenizer import get_tokenizer
+    tok = get_tokenizer("cl100k_base@2048+llama3")
+    m = build_model(preset_config("tiny", vocab_size=tok.vocab_size, max_seq_len=16), seed=1).eval()
+    s = H.Scorer(m, tok)
+    ctx, cont = list(range(5, 40)), list(range(100, 150))
+    w = s.windows(ctx, cont)
+    assert [t for _, piece in w for t in piece] == cont
+    assert all(len(c) + len(x) <= 17 and len(c) >= 1 for c, x in w)
+    whole = s.loglikelihood([(ctx, cont)])[0][0]
+    assert abs(whole - sum(s.loglikelihood([p])[0][0] for p in w)) < 1e-3
+    assert s.windows(ctx[:3], cont[:4]) == [(ctx[:3], cont[:4])]

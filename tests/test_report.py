@@ -66,6 +66,11 @@ def work(spark, tmp_path_factory):
                 f.write(json.dumps({"kind": "eval", "step": s, "stage": stage,
                                     "heldout_loss/general": 9 / s ** 0.2,
                                     "heldout_loss/code": 8 / s ** 0.2}) + "\n")
+    # an evaluated final model (python -m trainer.evaluate writes final/eval/results.json)
+    (tr / "final" / "eval").mkdir(parents=True)
+    (tr / "final" / "eval" / "results.json").write_text(json.dumps({
+        "checkpoint": str(tr / "final"), "label": "train/final", "step": None,
+        "tasks": {"piqa": {"kind": "mc", "n": 100, "acc": 0.55, "acc_norm": 0.57}}}))
     from pipeline.report import build_report
     out = str(w / "report" / "index.html")
     res = build_report(spark, cfg, out)
@@ -75,12 +80,14 @@ def work(spark, tmp_path_factory):
 def test_sections_and_figures(work):
     res = work["result"]
     assert res["sections"] == {"flow": True, "removals": True, "signals": True, "categorical": True,
-                               "mixes": True, "training": True}
+                               "mixes": True, "training": True, "evaluation": True}
     html = open(work["html"]).read()
     for h in ("Documents and bytes through each stage", "Removals by reason",
               "Filter signals with thresholds", "Languages", "Streams", "Quality-score distribution",
-              "Target vs achieved mix", "Training and held-out loss per stream", "Learning-rate schedule"):
+              "Target vs achieved mix", "Training and held-out loss per stream", "Learning-rate schedule",
+              "Downstream evaluation and scaling laws"):
         assert f">{h}</h2>" in html
+    assert "<td>acc_norm</td><td>0.5700</td>" in html
     # removal reasons with their example lines, from the rejects table and the filter decisions
     assert "rejected.too_large" in html and "payload 9 MB" in html
     assert "gopher.min_words" in html and "Cookie policy" in html
@@ -110,7 +117,7 @@ def test_missing_inputs_say_not_available(spark, tmp_path):
     res = build_report(spark, cfg, str(tmp_path / "report" / "index.html"))
     assert not any(res["sections"].values())
     html = open(tmp_path / "report" / "index.html").read()
-    assert html.count('class="na">not available') == 10  # 9 sections + pipeline state
+    assert html.count('class="na">not available') == 11  # 10 sections + pipeline state
     assert "<img" not in html
 
 

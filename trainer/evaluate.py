@@ -121,7 +121,7 @@ def evaluate_checkpoint(checkpoint, tasks: list[str], limit: int | None = None, 
         raise ValueError(f"tokenizer {tok_name} has {tok.encoding.n_vocab} ids, the model {model.cfg.vocab_size}")
     scorer = H.Scorer(model, tok, dev, batch_tokens)
     if corpus is None:
-        from curation.paths import corpus_dir
+        from core.paths import corpus_dir
         corpus = corpus_dir()
     registry = load_registry(corpus=Path(corpus))
     edir = t.path / "eval"
@@ -194,8 +194,8 @@ def fmt_metric(v: float) -> str:
     return f"{v:.4f}" if abs(v) < 1000 else f"{v:.4g}"
 
 
-def comparison_table(results: list[dict]) -> str:
-    """A markdown table: one row per task metric, one column per checkpoint."""
+def comparison_rows(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the comparison: one row per task metric, one column per checkpoint."""
     labels = [r.get("label") or r["checkpoint"] for r in results]
     rows = []
     tasks = []
@@ -220,9 +220,21 @@ def comparison_table(results: list[dict]) -> str:
         n = [r["tasks"].get(tname, {}).get("n") for r in results]
         if any(x is not None for x in n) and kind != "heldout":
             rows.append([tname, "n"] + ["" if x is None else str(x) for x in n])
-    head = "| task | metric | " + " | ".join(labels) + " |"
-    sep = "| --- | --- | " + " | ".join("---:" for _ in labels) + " |"
-    return "\n".join([head, sep] + ["| " + " | ".join(r) + " |" for r in rows])
+    return ["task", "metric"] + labels, rows
+
+
+def comparison_table(results: list[dict]) -> str:
+    """The comparison as a markdown table."""
+    head, rows = comparison_rows(results)
+    lines = ["| " + " | ".join(head) + " |", "| --- | --- | " + " | ".join("---:" for _ in head[2:]) + " |"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def find_results(run_dir) -> list[dict]:
+    """Every evaluated checkpoint of a run (its checkpoints in step order, then final/)."""
+    run = Path(run_dir)
+    paths = sorted(run.glob("checkpoints/step_*/eval/results.json")) + sorted(run.glob("final/eval/results.json"))
+    return [json.loads(p.read_text()) for p in paths]
 
 
 def read_results(path) -> dict:

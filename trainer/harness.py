@@ -76,17 +76,35 @@ class Scorer:
         ctx = self.encode(context)
         return ctx, whole[len(ctx):]
 
+    def windows(self, ctx: list[int], cont: list[int]) -> list[tuple[list[int], list[int]]]:
+        """Split a pair longer than the model into pieces that each fit: a continuation longer
+        than half the model's length is scored in pieces of ``max_len // 2`` tokens, each
+        conditioned on the ``max_len + 1 - len(piece)`` tokens before it (context truncated from
+        the left). Every continuation token is scored exactly once."""
+        toks = list(ctx) + list(cont)
+        if len(toks) <= self.max_len + 1:
+            return [(list(ctx), list(cont))]
+        step = max(1, self.max_len // 2) if len(cont) > self.max_len // 2 else len(cont)
+        out = []
+        for a in range(len(ctx), len(toks), step):
+            b = min(a + step, len(toks))
+            lo = max(0, b - (self.max_len + 1))
+            out.append((toks[lo:a], toks[a:b]))
+        return out
+
     @torch.no_grad()
     def loglikelihood(self, pairs: list[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
         """(sum of log p(continuation | context), continuation is the greedy one) per pair."""
         out: list[tuple[float, bool] | None] = [None] * len(pairs)
-        seqs = []
+        seqs, owner = [], []
         for i, (ctx, cont) in enumerate(pairs):
             if not cont:
                 raise ValueError(f"request {i}: empty continuation")
-            full = (list(ctx) + list(cont))[-(self.max_len + 1):]
-            n_cont = min(len(cont), len(full) - 1)
-            seqs.append((i, full[:-1], full[-n_cont:]))
+            for c, x in self.windows(ctx, cont):
+                full = c + x
+                seqs.append((len(seqs), full[:-1], x))
+                owner.append(i)
+        parts: list[tuple[float, bool] | None] = [None] * len(seqs)
         seqs.sort(key=lambda s: (-len(s[1]), s[0]))
         k = 0
         while k < len(seqs):
@@ -105,7 +123,11 @@ class Scorer:
                 t = torch.tensor(tgt, device=lp.device)
                 ll = float(lp.gather(1, t[:, None]).sum())
                 greedy = bool((lp.argmax(-1) == t).all())
-                out[i] = (ll, greedy)
+                parts[i] = (ll, greedy)
+        for j, (ll, greedy) in enumerate(parts):  # type: ignore[misc]
+            i = owner[j]
+            prev = out[i]
+            out[i] = (ll, greedy) if prev is None else (prev[0] + ll, prev[1] and greedy)
         return out  # type: ignore[return-value]
 
     def score_strings(self, requests: list[tuple[str, str]]) -> list[tuple[float, bool]]:

@@ -502,7 +502,7 @@ def main(argv=None) -> int:
     c.add_argument("--metric", default="loss")
     a = ap.parse_args(argv)
     if a.cmd == "mix":
-        from curation.paths import corpus_dir
+        from core.paths import corpus_dir
         man = write_sweep_mix(a.corpus or corpus_dir(), a.out, a.tokenizer, a.seq_len, a.per_source)
         print(json.dumps({"out": a.out, "rows": man["n_rows"], "tokens": man["total_tokens"],
                           "tokenizer": man["tokenizer"]["name"]}, indent=1))

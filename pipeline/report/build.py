@@ -255,6 +255,27 @@ def training(t: dict) -> dict:
     return {"train": train, "eval": evals, "path": str(p)}
 
 
+def evaluation(t: dict) -> dict:
+    """Downstream results of the run's evaluated checkpoints (python -m trainer.evaluate) and the
+    scaling sweeps under <work_dir>/scaling/ (python -m trainer.scaling)."""
+    from trainer.evaluate import comparison_rows, find_results
+    res = find_results(t["train"])
+    sweeps = sorted(p.parent for p in (Path(t["train"]).parent / "scaling").glob("*/results.jsonl"))
+    if not res and not sweeps:
+        raise NA(f"no evaluated checkpoint under {t['train']} (python -m trainer.evaluate --checkpoint "
+                 f"{t['train']}) and no scaling sweep")
+    out: dict = {"sweeps": [str(s) for s in sweeps]}
+    if res:
+        out["header"], out["rows"] = comparison_rows(res)
+    fits = {}
+    for s in sweeps:
+        f = s / "fit.json"
+        if f.is_file():
+            fits[s.name] = json.loads(f.read_text()).get("isoflop", {})
+    out["fits"] = fits
+    return out
+
+
 # ----------------------------------------------------------------------------- driver
 
 def collect(spark, cfg: dict) -> dict:
@@ -276,6 +297,7 @@ def collect(spark, cfg: dict) -> dict:
     run("categorical", categorical, spark, t)
     run("mixes", mixes, t)
     run("training", training, t)
+    run("evaluation", evaluation, t)
     return sec
 
 
@@ -342,6 +364,13 @@ def draw(sec: dict, out_dir: str) -> dict[str, list[str]]:
         if any("lr" in r for r in tr["train"]):
             plots.lines(f("lr", "lr.png"), {"lr": (tx, [r.get("lr") for r in tr["train"]])},
                         "Learning-rate schedule", xlabel, "learning rate", switches)
+    for s in sec.get("evaluation", {}).get("sweeps", []):
+        try:
+            from trainer.scaling import plot_sweep
+            plot_sweep(s, f("evaluation", f"isoflop_{Path(s).name}.png"))
+        except Exception as e:  # a bad sweep must not take the report down
+            figs["evaluation"].pop()
+            print(f"[report] scaling plot of {s} failed: {type(e).__name__}: {e}", flush=True)
     return figs
 
 

@@ -19,6 +19,7 @@ SECTIONS = [  # (id, heading, data key, figure key)
     ("mix", "Target vs achieved mix", "mixes", "mixes"),
     ("training", "Training and held-out loss per stream", "training", "training"),
     ("lr", "Learning-rate schedule", "training", "lr"),
+    ("evaluation", "Downstream evaluation and scaling laws", "evaluation", "evaluation"),
 ]
 
 CSS = """
@@ -123,6 +124,22 @@ def _body(sid: str, data: dict, figs: list[str]) -> str:
         return imgs(figs) + (f"<p>{len(data['train'])} logged steps, {len(data['eval'])} evaluations; "
                              f"last train loss {last.get('loss', float('nan')):.4f} at step "
                              f"{last.get('step')}. Source: <code>{esc(data['path'])}</code></p>")
+    if sid == "evaluation":
+        parts = []
+        if data.get("rows"):
+            parts.append(table(data["header"], data["rows"]))
+        for name, fit in data.get("fits", {}).items():
+            rows = [[f"{p['budget']:.3g}", p["models"], f"{p['N_opt']:.4g}", f"{p['D_opt']:.4g}",
+                     f"{p['loss_opt']:.4f}"] for p in fit.get("budgets", [])]
+            parts.append(f"<p>IsoFLOP sweep <code>{esc(name)}</code></p>" +
+                         table(["budget (FLOPs)", "models", "N*", "D*", "loss at N*"], rows))
+            for key, lab in (("N_opt_law", "N* ~ C^a"), ("D_opt_law", "D* ~ C^b")):
+                if key in fit:
+                    law = fit[key]
+                    ci = law.get("ci")
+                    parts.append(f"<p>{esc(lab)}: exponent {law['exponent']:.3f}" +
+                                 (f" (95% interval {ci[0]:.3f} to {ci[1]:.3f})" if ci else "") + "</p>")
+        return imgs(figs) + "".join(parts)
     if sid == "lr":
         if not figs:
             raise KeyError("the metrics hold no lr")

@@ -281,3 +281,10 @@ def test_long_continuations_are_scored_in_windows_that_fit():
     whole = s.loglikelihood([(ctx, cont)])[0][0]
     assert abs(whole - sum(s.loglikelihood([p])[0][0] for p in w)) < 1e-3
     assert s.windows(ctx[:3], cont[:4]) == [(ctx[:3], cont[:4])]
+
+
+def test_gsm8k_fewshot_count(corpus):
+    assert H.gsm8k_fewshot(corpus, 0) == []
+    shots = H.gsm8k_fewshot(corpus, 3)
+    assert len(shots) == 3 and all("####" in a for _, a in shots)
+    assert H.gsm8k_prompt([], "Q?") == "Question: Q?\nAnswer:"

@@ -143,7 +143,7 @@ def test_report_in_headless_chromium(work):
     assert "<h1>Curation pipeline report</h1>" in dom, p.stderr[-2000:]
     headings = re.findall(r"<h2>([^<]+)</h2>", dom)
     assert "Removals by reason" in headings and "Learning-rate schedule" in headings
-    assert len(headings) == 10
+    assert len(headings) == 11
     # the page's own script ran after load and saw every plot decoded with a real width
     m = re.search(r'id="plots-status"[^>]*>(\d+) of (\d+) plots loaded', dom)
     assert m, dom[:2000]

@@ -77,7 +77,7 @@ def test_power_law_and_sigmoid_two_step():
     res = S.two_step(pts, "bench/nll", "bench/acc", chance, target=1e24)
     assert abs(res["nll_law"]["exponent"] + 0.03) < 1e-9
     s = res["sigmoid"]
-    assert s["ok"] and abs(s["k"] - k_true) / k_true < 0.15 and abs(s["x0"] - x0_true) < 0.02
+    assert s["ok"] and s["determined"] and abs(s["k"] - k_true) / k_true < 0.15 and abs(s["x0"] - x0_true) < 0.02
     nll24 = 3.0 * 1e24 ** -0.03
     assert abs(res["target"]["nll"] - nll24) < 1e-9
     assert abs(res["target"]["acc"] - S.sigmoid_acc(nll24, k_true, x0_true, hi_true, chance)) < 0.03

@@ -283,7 +283,9 @@ def gsm8k_prompt(shots: list[tuple[str, str]], question: str) -> str:
 def gsm8k_fewshot(corpus: Path, k: int) -> list[tuple[str, str]]:
     """The first k problems of GSM8K *train* (never the test split)."""
     from evalsets.readers import read_jsonl
-    out = []
+    out: list[tuple[str, str]] = []
+    if k <= 0:
+        return out
     for _, r in read_jsonl(Path(corpus) / "math" / "gsm8k" / "train.jsonl"):
         out.append((r["question"], r["answer"]))
         if len(out) >= k:

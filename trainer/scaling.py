@@ -224,8 +224,11 @@ def fit_sigmoid(nll, acc, chance: float) -> dict:
                                      bounds=([0.0, -np.inf, chance], [np.inf, np.inf, 1.0]), maxfev=20000)
     except RuntimeError as e:
         return {"ok": False, "error": str(e), "chance": chance}
-    return {"ok": True, "k": float(k), "x0": float(x0), "hi": float(hi), "chance": chance,
-            "stderr": [float(math.sqrt(max(v, 0.0))) for v in np.diag(cov)]}
+    se = [float(math.sqrt(v)) if np.isfinite(v) and v > 0 else math.nan for v in np.diag(cov)]
+    # accuracies at chance leave (k, x0) undetermined: the covariance says so (zero or infinite)
+    determined = all(math.isfinite(v) and v > 0 for v in se)
+    return {"ok": True, "determined": determined, "k": float(k), "x0": float(x0), "hi": float(hi),
+            "chance": chance, "stderr": se, "acc_range": [float(y.min()), float(y.max())]}
 
 
 def two_step(points: list[dict], nll_key: str, acc_key: str, chance: float, target: float | None = None,
@@ -364,6 +367,8 @@ def read_results(sweep_dir: str | Path) -> list[dict]:
     for line in p.read_text().splitlines():
         if line.strip():
             r = json.loads(line)
+            for k, v in (r.get("heldout") or {}).items():   # per-stream metrics: --metric heldout/math
+                r[f"heldout/{k}"] = v
             rows[r["name"]] = r
     ev = Path(sweep_dir) / "evals.json"
     if ev.is_file():

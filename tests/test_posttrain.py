@@ -278,3 +278,20 @@ def test_sft_command(tok, tmp_path):
     assert (tmp_path / "o" / "tokenizer.json").is_file()
     assert main(["--init", str(init), "--data", "x", "--out", "y", "bogus=1"]) == 2
     assert main(["--init", str(init), "--data", "x", "--out", "y", "optim.lr=-1"]) == 2
+
+
+def test_posttrain_configs_load():
+    from pathlib import Path
+
+    from core.validate import ConfigError
+    from trainer.rounds import load_config
+    root = Path(__file__).resolve().parent.parent / "configs" / "posttrain"
+    files = sorted(root.glob("*.yaml"))
+    assert len(files) >= 2
+    for f in files:
+        cfg = load_config(str(f), ["init=somewhere"])
+        assert cfg.rounds >= 1 and cfg.dpo.beta > 0
+    with pytest.raises(ConfigError, match="init"):
+        load_config(str(files[0]), [])
+    with pytest.raises(ConfigError, match="rejection.top_p"):
+        load_config(str(files[0]), ["init=x", "rejection.top_p=0"])

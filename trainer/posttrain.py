@@ -219,15 +219,29 @@ def pad_right(seqs: list[list[int]], pad_id: int = 0, device="cpu") -> tuple[tor
     return x.to(device), torch.tensor([len(s) for s in seqs], device=device)
 
 
-def sequence_logprobs(model: Llama, seqs: list[list[int]], masks: list[list[bool]], device) -> torch.Tensor:
+def sequence_logprobs(model: Llama, seqs: list[list[int]], masks: list[list[bool]], device,
+                      chunk: int = 256) -> torch.Tensor:
     """Sum over the masked target positions of log p(token | prefix), per sequence (B,).
-    ``masks[i][t]`` says whether token t of sequence i counts (as a target)."""
+    ``masks[i][t]`` says whether token t of sequence i counts (as a target). The output layer runs
+    over ``chunk`` positions at a time under activation checkpointing, so the full (B, T, vocab)
+    logits never exist at once (a 128K vocabulary at 2,048 tokens would be 1 GB per sequence)."""
+    from torch.utils.checkpoint import checkpoint
     x, _ = pad_right(seqs, device=device)
     m = torch.zeros_like(x, dtype=torch.bool)
     for i, mk in enumerate(masks):
         m[i, :len(mk)] = torch.tensor(mk, dtype=torch.bool)
-    logits = model(x[:, :-1]).float()
-    lp = torch.log_softmax(logits, -1).gather(-1, x[:, 1:, None])[..., 0]
+    h = model.hidden(x[:, :-1])
+    tgt = x[:, 1:]
+
+    def piece(hc, tc):
+        lp = torch.log_softmax(model.output(hc).float(), -1)
+        return lp.gather(-1, tc[..., None])[..., 0]
+
+    parts = []
+    for a in range(0, h.shape[1], chunk):
+        hc, tc = h[:, a:a + chunk], tgt[:, a:a + chunk]
+        parts.append(checkpoint(piece, hc, tc, use_reentrant=False) if torch.is_grad_enabled() else piece(hc, tc))
+    lp = torch.cat(parts, dim=1)
     return (lp * m[:, 1:]).sum(-1)
 
 

@@ -233,11 +233,10 @@ def _order_ok(messages: list[dict]) -> bool:
 def _repetitive(text: str) -> str | None:
     from curation.filters.defaults import DEFAULTS as D
     from curation.filters.repetition import line_signals, ngram_signals
-    from curation.filters.text import words_of
-    words = words_of(text)
-    if len(words) < 30:
+    from curation.filters.text import tokens_of, words_of
+    if len(words_of(text)) < 30:
         return None
-    sig = {**line_signals(text), **ngram_signals(words)}
+    sig = {**line_signals(text), **ngram_signals(tokens_of(text), len(text))}
     g = D["repetition"]
     for k, v in sig.items():
         lim = g.get(f"max_{k}")

@@ -124,3 +124,18 @@ def test_parquet_schema_round_trip(tmp_path):
     assert schema.names == ["id", "source", "split", "prompt", "responses", "pii_redactions"]
     assert str(schema.field("prompt").type) == "list<element: struct<role: string, content: string>>"
     assert read_records(p) == recs
+
+
+def test_decontamination_drops_eval_items(corpus):
+    from trainer.posttrain_data import decontaminate
+    test_q = json.loads((corpus / "math/gsm8k/test.jsonl").read_text().splitlines()[3])["question"]
+    train = convert_gsm8k(corpus / "math/gsm8k/train.jsonl")[:3]
+    leaked = {"id": "leak", "source": "user", "split": "train",
+              "messages": [{"role": "user", "content": "Re-formatted:\n" + test_q.upper()}],
+              "answer": "1", "checker": "number", "reference": None}
+    pref = {"id": "p", "prompt": [{"role": "user", "content": "hi"}], "responses": ["a " + test_q, "b"]}
+    kept, dropped = decontaminate({"prompts": train + [leaked], "preferences": [pref]}, corpus,
+                                  only=["gsm8k_test"])
+    assert [r["id"] for r in kept["prompts"]] == [r["id"] for r in train]
+    assert kept["preferences"] == []
+    assert dropped == {"prompts: gsm8k_test": 1, "preferences: gsm8k_test": 1}

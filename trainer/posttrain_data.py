@@ -33,6 +33,9 @@ Curation, the same kinds of step as pre-training, reusing the pre-training funct
 5. near dedup: MinHash (``curation.dedup.minhash``, 112 permutations, word 5-grams) with LSH
    banding (``curation.dedup.lsh``, 14 x 8) on the prompt text, candidates confirmed at an
    estimated Jaccard >= 0.8; the first record of a cluster (file order) is kept.
+6. decontamination: a record sharing a 13-word n-gram with any registered evaluation set
+   (``configs/evalsets.yaml``; the decontamination stage's normalisation and hashing,
+   ``curation/decontaminate/ngrams.py``) is dropped, counted per table and benchmark.
 Every dropped record is counted by reason (``report.json``); nothing is dropped silently.
 """
 from __future__ import annotations
@@ -352,10 +355,45 @@ def curate(records: list[dict], kind: str, tok=None, max_tokens: int = 2048, nea
     return exact, reasons
 
 
+def decontaminate(tables: dict[str, list[dict]], corpus: str | Path | None = None, n: int = 13,
+                  only: list[str] | None = None) -> tuple[dict[str, list[dict]], dict]:
+    """Drop every record that shares an ``n``-word n-gram with an item of a registered evaluation
+    set (configs/evalsets.yaml: GSM8K test, MATH500, PIQA, ...), with the decontamination stage's
+    own normalisation and hashing (curation/decontaminate/ngrams.py); ``only`` limits the sets.
+    Returns the kept tables and the count dropped per (table, benchmark)."""
+    import numpy as np
+
+    from curation.decontaminate import ngrams
+    from curation.decontaminate.stage import eval_items, resolve_config
+    cfg = resolve_config({"ngram": n, **({"evalsets": {"only": list(only)}} if only else {})})
+    index = ngrams.build_index(eval_items(cfg, corpus), n)
+    members = index.distinct_hashes()
+    first = {}
+    for h, b in zip(index.hashes.tolist(), index.benchmark.tolist()):
+        first.setdefault(h, b)
+    hasher = ngrams.WordHasher()
+    out, dropped = {}, {}
+    for kind, recs in tables.items():
+        keep = []
+        for r in recs:
+            prompt, replies = _texts(r, kind)
+            text = dialog_text(prompt) + "\n" + "\n".join(replies)
+            if kind == "prompts" and r.get("reference"):
+                text += "\n" + r["reference"]
+            _, hits = ngrams.member_positions(text, n, members, hasher)
+            if len(hits):
+                key = f"{kind}: {first[int(np.asarray(hits)[0])]}"
+                dropped[key] = dropped.get(key, 0) + 1
+            else:
+                keep.append(r)
+        out[kind] = keep
+    return out, dropped
+
+
 # ---- the command --------------------------------------------------------------------------------
 def build_tables(out: str | Path, corpus: str | Path | None = None, user: list[str] | None = None,
                  heldout_share: float = 0.1, max_tokens: int = 2048, sources=("hh", "gsm8k", "math"),
-                 log=print) -> dict:
+                 decontaminate_ngram: int | None = 13, log=print) -> dict:
     from mixer.tokenizer import get_tokenizer
     from core.paths import corpus_dir
     corpus = Path(corpus) if corpus else corpus_dir()
@@ -376,6 +414,8 @@ def build_tables(out: str | Path, corpus: str | Path | None = None, user: list[s
         for k, v in t.items():
             tables[k] += v
         report["invalid_user_records"][u] = bad
+    if decontaminate_ngram:
+        tables, report["dropped"]["decontamination"] = decontaminate(tables, corpus, decontaminate_ngram)
     for kind, recs in tables.items():
         kept, reasons = curate(recs, kind, tok, max_tokens)
         report["dropped"][kind] = reasons
@@ -399,9 +439,11 @@ def main(argv=None) -> int:
     ap.add_argument("--heldout-share", type=float, default=0.1)
     ap.add_argument("--max-tokens", type=int, default=2048)
     ap.add_argument("--sources", default="hh,gsm8k,math", help="comma list of hh, gsm8k, math ('' = none)")
+    ap.add_argument("--decontaminate-ngram", type=int, default=13,
+                    help="drop records sharing an n-gram with a registered evaluation set (0 = off)")
     a = ap.parse_args(argv)
     srcs = tuple(s for s in a.sources.split(",") if s)
-    rep = build_tables(a.out, a.corpus, a.user, a.heldout_share, a.max_tokens, srcs)
+    rep = build_tables(a.out, a.corpus, a.user, a.heldout_share, a.max_tokens, srcs, a.decontaminate_ngram or None)
     print(json.dumps(rep, indent=1))
     return 0
 

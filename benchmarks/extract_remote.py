@@ -6,8 +6,9 @@
    time, the documents (must be equal) and the s3/local time ratio.
 2. `planning`: the driver side of extraction as the input grows to 10, 100 and 1,000 WARC files
    (copies of the first gzip members of a sample crawl under new names, uploaded to the server):
-   listing (`core.fs.expand`), byte-range planning (one Spark task per file, `plan_file`) and
-   grouping, with the driver's Python memory peak (tracemalloc) and RSS growth.
+   listing (`core.fs.expand`), byte-range planning (`plan_file` from the listed sizes, on the
+   driver, as `run_extract` does) and grouping, with the driver's Python memory peak
+   (tracemalloc) and RSS growth.
 
     python benchmarks/extract_remote.py overhead [--files N]
     python benchmarks/extract_remote.py planning [--sizes 10,100,1000] [--members 3]
@@ -83,13 +84,24 @@ def overhead(args) -> None:
           f"(overhead {100 * (st_ / lt - 1):+.1f}%)")
 
 
+def _members(path: Path, n: int) -> bytes:
+    """The first `n` gzip members (records) of a record-gzipped WARC."""
+    import zlib
+    data = path.read_bytes()
+    pos = 0
+    for _ in range(n):
+        d = zlib.decompressobj(31)
+        d.decompress(data[pos:])
+        pos = len(data) - len(d.unused_data)
+    return data[:pos]
+
+
 def planning(args) -> None:
     from core import fs
     from curation.extract.sources import group_tasks
-    from curation.extract.warc import index_members, plan_file
+    from curation.extract.warc import plan_file
     src = sorted((corpus_dir() / "crawl").glob("*.warc.gz"))[0]
-    starts = index_members(str(src))
-    body = src.read_bytes()[:starts[args.members]]
+    body = _members(src, args.members)
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp, S3Server(Path(tmp) / "s3") as s3:
         s3.start()
@@ -102,35 +114,32 @@ def planning(args) -> None:
             cli.pipe({f"bench/warcs-{n}/CC-BENCH-{i:05d}.warc.gz": body for i in range(n)})
         print(f"uploaded {sum(sizes)} WARCs of {len(body) / 1e3:.0f} kB ({args.members} records) "
               f"in {time.perf_counter() - t:.1f} s", flush=True)
-        spark = session()
-        sc = spark.sparkContext
-        sc.parallelize([0], 1).count()   # warm the JVM and the Python workers
         split = 8_000_000
+        fs.expand(f"s3://bench/warcs-{sizes[0]}/*.warc.gz")   # warm: client and imports
         for n in sizes:
             pattern = f"s3://bench/warcs-{n}/CC-BENCH-*.warc.gz"
+            fs.get_fs(pattern)[0].invalidate_cache()
             rss0 = rss_mb()
             tracemalloc.start()
             t0 = time.perf_counter()
-            fs.get_fs(pattern)[0].invalidate_cache()
             listed = fs.expand(pattern)
             assert len(listed) == n
             t1 = time.perf_counter()
-            files = [f.path for f in listed]
-            tasks = sc.parallelize(files, max(1, min(len(files), 256))) \
-                .flatMap(lambda f: [(p, s, e, lay, "warc") for (p, s, e, lay) in plan_file(f, split)]) \
-                .collect()
-            tasks.sort(key=lambda x: (x[0], x[1]))
+            # as run_extract plans: on the driver, from the listing's sizes alone
             known = {f.path: f.size for f in listed}
+            tasks = [(p, s_, e, lay, "warc") for f in listed
+                     for (p, s_, e, lay) in plan_file(f.path, split, size=f.size)]
+            tasks.sort(key=lambda x: (x[0], x[1]))
             groups = group_tasks(tasks, [(x[2] - x[1]) if x[2] is not None else known[x[0]] - x[1]
-                                         for x in tasks], split, min_groups=2 * sc.defaultParallelism)
+                                         for x in tasks], split, min_groups=4)
             t2 = time.perf_counter()
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
-            print(f"{n:5d} files: listing {1000 * (t1 - t0):7.1f} ms, planning {t2 - t1:6.2f} s "
-                  f"({1000 * (t2 - t1) / n:.1f} ms/file), {len(tasks)} ranges in {len(groups)} "
-                  f"Spark tasks; driver Python peak {peak / 1e6:.2f} MB, RSS {rss_mb():.0f} MB "
-                  f"(+{rss_mb() - rss0:.0f})", flush=True)
-        spark.stop()
+            print(f"{n:5d} files: listing {1000 * (t1 - t0):7.1f} ms, planning "
+                  f"{1000 * (t2 - t1):7.1f} ms ({1e6 * (t2 - t0) / n:.0f} us/file listed and "
+                  f"planned), {len(tasks)} ranges in {len(groups)} Spark tasks; driver Python "
+                  f"peak {peak / 1e6:.2f} MB, RSS {rss_mb():.0f} MB (+{rss_mb() - rss0:.0f})",
+                  flush=True)
     print(f"(max RSS of the driver process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
 
 

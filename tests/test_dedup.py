@@ -43,6 +43,23 @@ def test_vectorised_signature_equals_reference_loop_and_is_batch_independent(cor
     assert np.array_equal(minhash.signatures_from_shingles(h, c, a, b, chunk_elems=64), sig)
 
 
+def test_minhash_scratch_memory_is_bounded(corpus):
+    """One very long document (a 5 MB page is ~1M shingles) must not leave a (num_perm x shingles)
+    buffer or a batch-sized work array cached in the Python worker for its whole life."""
+    long_text = " ".join(math_solutions(corpus, 400)) * 4
+    texts = [long_text, "a short one with a few words in it", long_text[:5000]]
+    h, c = minhash.shingle_hashes(texts, 5)
+    assert c[0] > 100_000
+    a, b = minhash.permutations(64, 1)
+    chunk = 1 << 16
+    sig = minhash.signatures_from_shingles(h, c, a, b, chunk_elems=chunk)
+    assert max(buf.size for buf in minhash._buf_cache.values()) <= chunk
+    for i, t in enumerate(texts):                       # the same signatures as one by one
+        hi, ci = minhash.shingle_hashes([t], 5)
+        assert np.array_equal(minhash.signatures_from_shingles(hi, ci, a, b)[0], sig[i])
+    assert all(buf.size <= minhash.SCRATCH_KEEP_ELEMS for buf in minhash._scratch_cache.values())
+
+
 def test_shingles_never_cross_documents():
     s1, _ = minhash.shingle_hashes(["a b c d e f"], 3)
     s2, _ = minhash.shingle_hashes(["x y", "a b c d e f", "z"], 3)

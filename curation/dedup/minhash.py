@@ -76,12 +76,19 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
 _scratch_cache: dict[str, np.ndarray] = {}
 
 
+SCRATCH_KEEP_ELEMS = 1 << 22     # work arrays up to this size are kept for reuse (32 MiB of uint64)
+
+
 def _scratch(name: str, n: int, dtype) -> np.ndarray:
-    """A reusable work array of at least `n` elements (grown geometrically, never shrunk)."""
+    """A reusable work array of at least `n` elements (grown geometrically up to
+    SCRATCH_KEEP_ELEMS). A larger request (one batch of very long texts) gets a fresh array that
+    is not kept: a Python worker does not hold the largest batch's buffers for its whole life."""
+    if n > SCRATCH_KEEP_ELEMS:
+        return np.empty(n, dtype=dtype)
     buf = _scratch_cache.get(name)
     if buf is None or len(buf) < n or buf.dtype != dtype:
-        buf = _scratch_cache[name] = np.empty(max(n, 1 << 16, 0 if buf is None else 2 * len(buf)),
-                                              dtype=dtype)
+        size = min(SCRATCH_KEEP_ELEMS, max(n, 1 << 16, 0 if buf is None else 2 * len(buf)))
+        buf = _scratch_cache[name] = np.empty(size, dtype=dtype)
     return buf[:n]
 
 
@@ -249,19 +256,32 @@ def signatures_from_shingles(hashes: np.ndarray, counts: np.ndarray, a: np.ndarr
     width = max(1, chunk_elems // p)
     a_col = np.asarray(a, dtype=np.uint32)[:, None]
     b_col = np.asarray(b, dtype=np.uint32)[:, None]
+    key = (p, width)
+    buf = _buf_cache.get(key)
+    if buf is None:
+        _buf_cache.clear()
+        buf = _buf_cache[key] = np.empty(key, dtype=np.uint32)
     i = 0
     while i < n:
-        # documents [i, j) whose shingles fit in the buffer (always at least one document)
+        # documents [i, j) whose shingles fit in the buffer
         j = int(np.searchsorted(offsets, offsets[i] + width, side="right")) - 1
-        j = min(max(j, i + 1), n)
+        j = min(j, n)
+        if j <= i:
+            # one document with more shingles than the buffer holds: its slices in turn, the
+            # minimum kept across them (the buffer never grows past `chunk_elems`)
+            lo, hi = int(offsets[i]), int(offsets[i + 1])
+            acc = out[i]
+            for s0 in range(lo, hi, width):
+                w = min(width, hi - s0)
+                m = buf[:, :w]
+                np.multiply(a_col, x32[s0:s0 + w][None, :], out=m)
+                np.add(m, b_col, out=m)
+                np.minimum(acc, m.min(axis=1), out=acc)
+            i += 1
+            continue
         lo, hi = int(offsets[i]), int(offsets[j])
         if hi > lo:
             w = hi - lo
-            key = (p, max(w, width))
-            buf = _buf_cache.get(key)
-            if buf is None:
-                _buf_cache.clear()
-                buf = _buf_cache[key] = np.empty(key, dtype=np.uint32)
             m = buf[:, :w]
             np.multiply(a_col, x32[lo:hi][None, :], out=m)
             np.add(m, b_col, out=m)

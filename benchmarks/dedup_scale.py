@@ -51,9 +51,9 @@ def _cmd(pid):
         return ""
 
 
-def run(inp, out, master):
+def run(inp, out, master, root=ROOT):
     cmd = ["spark-submit", "--master", master, "--driver-memory", "6g",
-           str(ROOT / "jobs" / "dedup.py"), "--input", inp, "--output", out]
+           str(Path(root) / "jobs" / "dedup.py"), "--input", inp, "--output", out]
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = {"driver": 0, "workers": 0}
@@ -86,12 +86,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("inputs", nargs="+")
     ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--root", default=str(ROOT),
+                    help="project tree whose jobs/dedup.py runs (e.g. an export of an older commit "
+                         "for a before/after comparison)")
     args = ap.parse_args()
     results = []
     for inp in args.inputs:
         out = inp.rstrip("/") + "_deduped"
         shutil.rmtree(out, ignore_errors=True)
-        wall, peak, summary = run(inp, out, args.master)
+        wall, peak, summary = run(inp, out, args.master, args.root)
         n = next((int(s.split()[-1].replace(",", "")) for s in summary if "docs.in" in s), 0)
         results.append((inp, n, wall, peak))
         print(f"{inp}: {n:,} docs, wall {wall:.0f} s, peak driver RSS {peak['driver'] / 2**30:.2f} GiB"

@@ -2,6 +2,7 @@
 duplicates table, statistics, determinism across partitionings, and a rerun that replaces."""
 from __future__ import annotations
 
+import os
 import datetime as dt
 import random
 
@@ -121,6 +122,11 @@ def test_dedup_stage_end_to_end_deterministic_and_idempotent(spark, fixture_docs
         inp = tmp_path / f"docs_{parts}"
         _write_docs(spark, rows, inp, parts)
         st = run_dedup(spark, str(inp), out, {"lines": {"min_chars": 60}}, stats_path)
+        # nothing the run materialised stays in executor memory, its checkpoint folder is gone
+        held = [r.name() for r in spark.sparkContext._jsc.sc().getRDDStorageInfo()
+                if "_delta_log" not in (r.name() or "")]     # Delta's own cached log state
+        assert held == [], held
+        assert not os.path.exists(out + "_checkpoints")
         deduped = read_table(spark, out)
         dups = read_table(spark, out + "_duplicates")
         results.append((

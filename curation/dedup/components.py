@@ -66,22 +66,40 @@ def _materialise(df: DataFrame) -> DataFrame:
     return df.localCheckpoint(eager=True)
 
 
-def connected_components(edges: DataFrame, max_rounds: int = 100, verbose: bool = True
-                         ) -> tuple[DataFrame, int]:
+def comps_done(checkpoints) -> None:
+    """Delete the last round's saved graph (call once the components have been used)."""
+    last = getattr(checkpoints, "_components_last", None)
+    if last is not None:
+        checkpoints.drop(last)
+        checkpoints._components_last = None
+
+
+def connected_components(edges: DataFrame, max_rounds: int = 100, verbose: bool = True,
+                         checkpoints=None) -> tuple[DataFrame, int]:
     """(node, component) for every node that has an edge, and the number of rounds used.
 
     `edges` has long columns `src` and `dst` (direction and duplicates do not matter). The loop
     stops as soon as the graph is a forest of stars (often at once for LSH candidate edges, which
     are built as stars around each bucket's smallest node).
     """
-    e = _materialise(_canonical(edges))
+    if checkpoints is not None:     # reliable: written to the run's checkpoint folder
+        def mat(df, prev=None):
+            out = checkpoints.save(df, "components")
+            if prev is not None:
+                checkpoints.drop(prev)      # the previous round is no longer read
+            checkpoints._components_last = out
+            return out
+    else:
+        def mat(df, prev=None):
+            return _materialise(df)
+    e = mat(_canonical(edges))
     rounds = 0
     while not _is_star_forest(e):
         if rounds >= max_rounds:
             raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
         rounds += 1
         t0 = time.time()
-        e = _materialise(_small_star(_large_star(e)))
+        e = mat(_small_star(_large_star(e)), e)
         if verbose:
             print(f"[dedup] components round {rounds} ({time.time() - t0:.1f} s)",
                   file=sys.stderr, flush=True)

@@ -36,7 +36,7 @@ from core.config import ConfigError, config_hash, merge
 from core.validate import Rule, check_schema
 from curation.dedup import lines as line_dedup
 from curation.dedup import lsh, minhash
-from curation.dedup.components import _materialise, connected_components
+from curation.dedup.components import comps_done, connected_components
 from curation.dedup.exact import normalized_hash_col
 from core.stats import RunStats
 from core.tables import read_table, write_table
@@ -45,6 +45,7 @@ DEFAULTS: dict = {
     "spark": {
         "shuffle_partitions": None,  # None: one per `partition_bytes` of input, at least the cores
         "partition_bytes": 64 * 2**20,
+        "checkpoint_dir": None,      # intermediate frames are written here (None: <output>_checkpoints)
     },
     "url": {
         "enabled": True,
@@ -79,6 +80,7 @@ DEFAULTS: dict = {
 SCHEMA = {
     "spark.shuffle_partitions": Rule(int, ge=1, null=True),
     "spark.partition_bytes": Rule(int, ge=1),
+    "spark.checkpoint_dir": Rule(str, null=True, nonempty=True),
     "url.enabled": Rule(bool), "url.recompute": Rule(bool),
     "exact.enabled": Rule(bool),
     "minhash.enabled": Rule(bool),
@@ -251,14 +253,49 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
     parts = shuffle_partitions(spark, input_path, cfg["spark"])
     previous = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+    ck = Checkpoints(spark, cfg["spark"]["checkpoint_dir"] or output_path.rstrip("/") + "_checkpoints")
     try:
-        stats = _run(spark, input_path, output_path, cfg, stats_path)
+        stats = _run(spark, input_path, output_path, cfg, stats_path, ck)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", previous)
+        ck.close()
     return stats
 
 
-def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | None) -> RunStats:
+class Checkpoints:
+    """Reliable checkpoints in a folder: `save(df)` writes the frame as Parquet under the folder
+    and returns it read back (its lineage cut, nothing held in executor memory, and on a cluster
+    a lost executor costs no recomputation from the input: the files are on the shared store,
+    unlike `localCheckpoint` blocks, which die with their executor). `drop(df)` deletes a saved
+    frame after its last use; `close()` deletes the folder."""
+
+    def __init__(self, spark, folder: str):
+        from core import fs
+        self.spark, self.folder, self.fs = spark, folder.rstrip("/"), fs
+        self.n = 0
+        self.paths: dict[int, str] = {}
+        fs.rm(self.folder)
+
+    def save(self, df: DataFrame, name: str = "frame") -> DataFrame:
+        self.n += 1
+        path = f"{self.folder}/{self.n:03d}-{name}"
+        df.write.mode("overwrite").parquet(path)
+        out = self.spark.read.parquet(path)
+        self.paths[id(out)] = path
+        return out
+
+    def drop(self, *dfs) -> None:
+        for df in dfs:
+            path = self.paths.pop(id(df), None) if df is not None else None
+            if path:
+                self.fs.rm(path)
+
+    def close(self) -> None:
+        self.fs.rm(self.folder)
+
+
+def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | None,
+         ck: "Checkpoints") -> RunStats:
     stats = RunStats("dedup", config_hash(cfg))
     stats.info.update(input=input_path, output=output_path,
                       shuffle_partitions=spark.conf.get("spark.sql.shuffle.partitions"))
@@ -278,7 +315,7 @@ def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | 
         def canon(u: pd.Series) -> pd.Series:
             return u.map(lambda x: canonicalize_url(x) if x is not None else None)
         url_key = canon("url")
-    meta = _materialise(docs.select(
+    meta = ck.save(docs.select(
         "doc_id", "_node", "source", "url", "fetch_time", url_key.alias("_url_key"),
         normalized_hash_col("text").alias("_text_hash")))
     counts = meta.agg(F.count(F.lit(1)).alias("n"), F.count("doc_id").alias("n_id"),
@@ -296,6 +333,7 @@ def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | 
     _log(f"{n_in:,} documents in ({time.time() - t_start:.1f} s)")
 
     alive, n_alive = meta, n_in
+    stale: list[DataFrame] = []     # saved frames to delete once `removed` is saved
     removed_parts: list[DataFrame] = []
     for step, key in (("url", "_url_key"), ("exact", "_text_hash")):
         if not cfg[step]["enabled"]:
@@ -303,7 +341,8 @@ def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | 
             continue
         t0 = time.time()
         alive, removed = _fold(alive, key, step)
-        alive = _materialise(alive)
+        alive = ck.save(alive, f"alive-{step}")
+        stale.append(alive)             # read by `removed` until that is saved
         n_alive_after = alive.count()
         n = n_alive - n_alive_after
         n_alive = n_alive_after
@@ -316,16 +355,19 @@ def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | 
         t0 = time.time()
         m = cfg["minhash"]
         texts = docs.join(alive.select("_node"), "_node", "left_semi").select("_node", "text")
-        edges = _materialise(near_duplicate_edges(texts, m))
+        edges = ck.save(near_duplicate_edges(texts, m), "edges")
         n_edges = edges.count()
         stats.set("near.candidate_edges", n_edges)
         if m["verify"] == "jaccard":
-            edges = _materialise(verify_edges(edges, texts, int(m["ngram"]),
-                                              float(m["verify_threshold"])))
+            candidates = edges
+            edges = ck.save(verify_edges(edges, texts, int(m["ngram"]),
+                                         float(m["verify_threshold"])), "edges-verified")
+            ck.drop(candidates)
             n_ok = edges.count()
             stats.set("near.edges_rejected_by_jaccard", n_edges - n_ok)
         _log(f"near: {n_edges:,} candidate edges ({time.time() - t0:.1f} s)")
-        comps, rounds = connected_components(edges, max_rounds=int(m["max_rounds"]))
+        comps, rounds = connected_components(edges, max_rounds=int(m["max_rounds"]),
+                                             checkpoints=ck)
         stats.set("near.components_rounds", rounds)
         members = alive.join(comps.withColumnRenamed("node", "_node"), "_node")
         w = Window.partitionBy("component").orderBy(*_survivor_order())
@@ -333,7 +375,11 @@ def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | 
             "_rep", F.first("doc_id").over(w))
         near_map = (ranked.where(F.col("_rn") > 1).select(
             "doc_id", F.col("_rep").alias("rep"), F.lit("near").alias("reason")))
-        alive = _materialise(alive.join(near_map.select("doc_id"), "doc_id", "left_anti"))
+        near_map = ck.save(near_map, "near-map")
+        ck.drop(edges)
+        comps_done(ck)
+        alive = ck.save(alive.join(near_map.select("doc_id"), "doc_id", "left_anti"), "alive-near")
+        stale.append(near_map)
         n_near = n_alive - alive.count()
         n_alive -= n_near
         stats.set("removed.near", n_near)
@@ -351,14 +397,15 @@ def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | 
             later = part.select(F.col("doc_id").alias("rep"), F.col("rep").alias("_rep2"))
             removed = removed.join(later, "rep", "left").select(
                 "doc_id", F.coalesce("_rep2", "rep").alias("rep"), "reason")
-        removed = _materialise(removed)
+        removed = ck.save(removed, "removed")
+        ck.drop(*[f for f in stale if f is not alive])
     else:
         removed = spark.createDataFrame([], "doc_id string, rep string, reason string")
     # The survivors' keys, one small table: (_node, doc_id, cluster_size). Every later join with
     # the text is on _node, so the documents are shuffled at most once per step.
     sizes = removed.groupBy(F.col("rep").alias("doc_id")).agg(
         (F.count(F.lit(1)) + 1).cast("long").alias("cluster_size"))
-    keys = _materialise(alive.select("_node", "doc_id", "source").join(sizes, "doc_id", "left")
+    keys = ck.save(alive.select("_node", "doc_id", "source").join(sizes, "doc_id", "left")
                         .select("_node", "source",
                                 F.coalesce("cluster_size", F.lit(1)).cast("long")
                                 .alias("cluster_size")))
@@ -382,15 +429,17 @@ def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | 
                          .alias("_bucket"))
                  .mapInArrow(_line_rows, LINE_SCHEMA))
         w = Window.partitionBy("_bucket", "_line")
-        bad = _materialise(lines.withColumn("_n", F.count(F.lit(1)).over(w))
+        bad = ck.save(lines.withColumn("_n", F.count(F.lit(1)).over(w))
                            .where(F.col("_n") > int(lc["threshold"]))
-                           .groupBy("_node").agg(F.collect_list("_line").alias("_bad")))
-        changed = _materialise(
+                           .groupBy("_node").agg(F.collect_list("_line").alias("_bad")), "bad-lines")
+        # the rewritten texts are written to the checkpoint folder, not cached in memory
+        changed = ck.save(
             docs.select("_node", "text").join(bad, "_node")
             .select("_node", _remove_lines_udf("text", "_bad").alias("r"))
             .select("_node", F.col("r.text").alias("_new_text"),
                     F.col("r.lines_removed").alias("lines_removed"),
-                    (F.length("r.text") < min_chars).alias("_short")))
+                    (F.length("r.text") < min_chars).alias("_short")), "changed-texts")
+        ck.drop(bad)
         agg = changed.agg(F.count(F.lit(1)).alias("docs"), F.sum("lines_removed").alias("lines"),
                           F.sum(F.col("_short").cast("int")).alias("short")).first()
         n_short = int(agg["short"] or 0)

@@ -9,6 +9,12 @@ Languages map to lid.176 labels through the ISO 639-3 -> BCP 47 pairs found in t
 themselves, plus a few macro-language aliases below; a language lid.176 does not know is counted
 apart ("unsupported"), never as a hit. Accuracy counts `unknown` (score below the threshold) as
 wrong; the top-1 accuracy without the threshold is printed beside it.
+
+Per-language thresholds (FineWeb-2's rule, curation/filters/lang_thresholds.py, as the filter stage
+computes them): from the scores of ALL Tatoeba sentences (every language, supported or not, and the
+English sides: the corpus as a filter run would see it, no labels used), grouped by top label, for
+labels with >= 50 sentences; other labels keep --threshold. Printed: accuracy, the share labelled
+`unknown`, and the share given a WRONG language (what a threshold is for), fixed vs per-language.
 """
 from __future__ import annotations
 
@@ -69,6 +75,8 @@ def main() -> int:
     eng_hits = eng_tot = 0
     t0 = time.time()
     n_pred = 0
+    pooled_lab, pooled_score = [], []       # every prediction: the corpus the thresholds come from
+    kept = []                               # (want, [(label, score)]) of the supported languages
     for code in langs:
         want = lid_label(code)
         sents = (tdir / f"tatoeba.{code}-eng.{code}").read_text(encoding="utf-8").splitlines()[:args.per_lang]
@@ -76,7 +84,14 @@ def main() -> int:
         raw = langid.detect_languages(sents, threshold=0.0)
         n_pred += len(sents) + len(eng)
         got = [(lab if s >= args.threshold else "unknown") for lab, s in raw]
-        e = langid.detect_languages(eng, threshold=args.threshold)
+        e_raw = langid.detect_languages(eng, threshold=0.0)
+        for lab, sc in raw + e_raw:
+            pooled_lab.append(lab)
+            pooled_score.append(sc)
+        kept.append(("en", e_raw))
+        if want is not None:
+            kept.append((want, raw))
+        e = [(lab if sc >= args.threshold else "unknown", sc) for lab, sc in e_raw]
         eng_hits += sum(lab == "en" for lab, _ in e)
         eng_tot += len(e)
         if want is None:
@@ -99,8 +114,37 @@ def main() -> int:
     for code, want, n, acc, acc1 in sorted(rows, key=lambda r: -r[3]):
         print(f"  {code}->{want}: {acc:.3f} [{acc1:.3f}] n={n}")
 
+    # ---- per-language thresholds (FineWeb-2) vs one fixed threshold
+    from curation.filters.lang_thresholds import compute_thresholds
+    th = compute_thresholds(pooled_lab, pooled_score, min_docs=50)
+
+    def score_sets(sets, tau) -> tuple[float, float, float, int]:
+        n = ok = unk = wrong = 0
+        for want, preds in sets:
+            for lab, sc in preds:
+                n += 1
+                if sc < tau(lab):
+                    unk += 1
+                elif lab == want:
+                    ok += 1
+                else:
+                    wrong += 1
+        return ok / n, unk / n, wrong / n, n
+
+    fixed = lambda lab: args.threshold  # noqa: E731
+    per = lambda lab: th.get(lab, args.threshold)  # noqa: E731
+    nonen = [k for k in kept if k[0] != "en"]
+    print(f"\n== Tatoeba with FineWeb-2 per-language thresholds ({len(th)} labels with >= 50 "
+          f"sentences; others {args.threshold}); e.g. " + ", ".join(f"{k} {th[k]:.2f}" for k in
+                                                                   ("en", "de", "fr", "es", "pl", "bs", "hr", "sr", "id", "ms")
+                                                                   if k in th))
+    for name, sets in (("supported languages (non-English sides)", nonen), ("English sides", [k for k in kept if k[0] == "en"])):
+        for tname, tau in (("fixed " + str(args.threshold), fixed), ("per-language", per), ("none (top-1)", lambda lab: 0.0)):
+            acc, unk, wrong, n = score_sets(sets, tau)
+            print(f"  {name}, threshold {tname}: accuracy {acc:.4f}, unknown {unk:.4f}, wrong language {wrong:.4f} (n={n:,})")
+
     # ---- UDHR
-    uh = ut = 0
+    uh = ut = uh_per = 0
     per = []
     skipped = 0
     for iso3, tag, body in udhr:
@@ -108,12 +152,14 @@ def main() -> int:
         if want is None:
             skipped += 1
             continue
-        lab, s = langid.detect_languages([body], threshold=args.threshold)[0]
-        per.append((iso3, want, lab, s))
-        uh += lab == want
+        lab, s = langid.detect_languages([body], threshold=0.0)[0]
+        per.append((iso3, want, lab if s >= args.threshold else "unknown", s))
+        uh += lab == want and s >= args.threshold
+        uh_per += lab == want and s >= th.get(lab, args.threshold)
         ut += 1
     print(f"\n== UDHR: {len(udhr)} documents, {ut} in a language lid.176 knows ({skipped} others)")
-    print(f"accuracy: {uh / ut:.4f}")
+    print(f"accuracy: {uh / ut:.4f} (threshold {args.threshold}); with Tatoeba's per-language thresholds "
+          f"{uh_per / ut:.4f}")
     wrong = [p for p in per if p[1] != p[2]]
     print("misses (iso3 want -> got score): " + ", ".join(f"{a} {b}->{c} {d:.2f}" for a, b, c, d in wrong[:40]))
     return 0

@@ -77,7 +77,11 @@ def _write_docs(spark, rows, path, parts):
 
 
 def test_exact_hash_same_in_spark_and_python(spark):
-    texts = ["A  b\nC", "  x\t y ", "", None]
+    texts = ["A  b\nC", "  x\t y ", "", None,
+             # non-ASCII whitespace: NBSP, ideographic space, line separator, em space, NEL,
+             # information separators (Python's str.isspace), narrow NBSP; ZWSP is not whitespace
+             "a\u00a0b", "\u3000x\u2028y\u2003", "p\x1cq\x1f r", "s\u0085t\u202f", "\u200bz",
+             "\u00a0 lead and trail \u3000", "Straße ΟΔΟΣ Σ"]
     df = spark.createDataFrame([(t,) for t in texts], "text string")
     got = [r[0] for r in df.select(normalized_hash_col("text")).collect()]
     assert got == [normalized_hash(t) for t in texts]

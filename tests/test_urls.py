@@ -51,7 +51,12 @@ def test_not_a_url_is_none(bad):
 def test_domain_of():
     assert domain_of("https://WWW.Example.co.uk:8080/x") == "example.co.uk"
     assert domain_of("http://www2.example.com/") == "example.com"
-    assert domain_of("http://blog.example.com/") == "blog.example.com"
+    # the registrable domain (eTLD+1, tldextract's bundled public-suffix list, offline)
+    assert domain_of("http://blog.example.com/") == "example.com"
+    assert domain_of("https://news.bbc.co.uk/a") == "bbc.co.uk"
+    assert domain_of("https://alice.github.io/x") == "alice.github.io"      # private suffix
+    assert domain_of("http://192.168.1.10:8080/") == "192.168.1.10"
+    assert domain_of("http://localhost/") == "localhost"
     assert domain_of("http://wwwexample.com/") == "wwwexample.com"
     assert domain_of("garbage") is None
     assert host_of("http://www.example.com./") == "www.example.com"

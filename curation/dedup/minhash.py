@@ -5,7 +5,10 @@ Python loop and permutes one document at a time. Here a batch of documents goes 
 numpy operations:
 
 1. words: the batch is lower-cased by Arrow (`utf8_lower`) and handled as ONE uint8 array of
-   UTF-8 bytes; word boundaries come from a byte class table (no per-document Python loop);
+   UTF-8 bytes; word boundaries come from a byte class table (no per-document Python loop); in
+   scripts written without spaces (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar) each character
+   is a word, so shingles are character n-grams there (a clause-long "word" made a 10 % edit in
+   Chinese cost far more Jaccard than the same edit in English);
 2. word hashes: a polynomial hash of every word's bytes from one prefix sum over the batch
    (position independent through the inverse base), then mixed;
 3. shingle hashes: the hashes of n consecutive words combined with fixed odd multipliers and a
@@ -50,6 +53,11 @@ _WORD_BYTE = np.zeros(256, dtype=bool)
 for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
     _WORD_BYTE[_c] = True
 _WORD_BYTE[0x80:] = True
+# Code points of scripts written without spaces (the ranges of curation/filters/text.py), all
+# 3-byte UTF-8 sequences: Thai, Lao, Myanmar, Khmer, Hiragana/Katakana, CJK ext. A, CJK unified,
+# CJK compatibility ideographs.
+_NO_SPACE_CP = ((0x0E00, 0x0E7F), (0x0E80, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF),
+                (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 _LATIN1_PUNCT = np.zeros(256, dtype=bool)
 _LATIN1_PUNCT[[0xA0, 0xA1, 0xAB, 0xB7, 0xBB, 0xBF]] = True
 
@@ -136,6 +144,24 @@ def _word_spans(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
     w[c2 + 1] = False
     boundary = np.zeros(total + 1, dtype=bool)      # True at each document start
     boundary[offsets[:-1][offsets[:-1] < total]] = True
+    # scripts written without spaces: every character is a word of its own (as the filters'
+    # text.words_of does); their characters are the 3-byte UTF-8 sequences decoded below
+    lead = np.flatnonzero((data[:-2] >= 0xE0) & (data[:-2] <= 0xEF)) if total >= 3 else np.zeros(0, np.int64)
+    if len(lead):
+        cp = ((data[lead].astype(np.int64) & 0x0F) << 12) | ((data[lead + 1].astype(np.int64) & 0x3F) << 6) \
+            | (data[lead + 2].astype(np.int64) & 0x3F)
+        ns = np.zeros(len(cp), dtype=bool)
+        for lo, hi in _NO_SPACE_CP:
+            ns |= (cp >= lo) & (cp <= hi)
+        # CJK symbols and punctuation (U+3000..U+303F: 、。「」) and fullwidth punctuation are not words
+        punct = ((cp >= 0x3000) & (cp <= 0x303F)) | ((cp >= 0xFF00) & (cp <= 0xFF0F)) \
+            | ((cp >= 0xFF1A) & (cp <= 0xFF20)) | ((cp >= 0xFF3B) & (cp <= 0xFF40)) \
+            | ((cp >= 0xFF5B) & (cp <= 0xFF65))
+        for k in range(3):
+            w[lead[punct] + k] = False
+        single = lead[ns]
+        boundary[single] = True                     # a word starts at the character ...
+        boundary[single + 3] = True                 # ... and the next one after it
     starts_m = w.copy()
     starts_m[1:] &= ~w[:-1] | boundary[1:total]
     ends_m = w.copy()

@@ -13,7 +13,7 @@ Rules of `canonicalize_url` (each one a way two fetches of the same page get dif
   slash removed except on the root (`/a/b/` == `/a/b`); percent-escapes normalised (upper-case hex,
   unreserved characters decoded, spaces and other unsafe characters encoded);
 * `http` and `https` are kept distinct (they can serve different content); `www.` is kept in the
-  canonical URL but dropped by `domain_of`.
+  canonical URL but dropped by `domain_of` (which returns the registrable domain, eTLD+1).
 
 A value that is not an absolute http(s)/ftp URL returns None from `canonicalize_url`; nothing raises.
 """
@@ -138,13 +138,38 @@ def host_of(url: str | None) -> str | None:
         return None
 
 
-def domain_of(url: str | None) -> str | None:
-    """The host of a URL in lower case without a leading `www.` (`www2.`, `www3.`...), or None.
+_EXTRACT = None
 
-    This is the host name, not the registrable domain (no public-suffix list is shipped): `blog.x.com`
-    and `x.com` are different domains. That is what per-domain statistics and blocklists here need.
-    """
+
+def _extractor():
+    """tldextract with the public-suffix snapshot bundled in the package: never fetched (no suffix
+    list URLs), never cached on disk. Private suffixes (github.io, blogspot.com) count as suffixes,
+    so `user.github.io` is its own site."""
+    global _EXTRACT
+    if _EXTRACT is None:
+        import tldextract
+        _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
+                                         fallback_to_snapshot=True, include_psl_private_domains=True)
+    return _EXTRACT
+
+
+def registrable_domain(host: str | None) -> str | None:
+    """eTLD+1 of a host name (`blog.example.co.uk` -> `example.co.uk`) by the public-suffix list;
+    a host without a known suffix (an IP address, `localhost`, an intranet name) is returned as is."""
+    if not host:
+        return None
+    r = _extractor().extract_str(host, include_psl_private_domains=True)
+    if r.suffix and r.domain:
+        return f"{r.domain}.{r.suffix}"
+    return host
+
+
+def domain_of(url: str | None) -> str | None:
+    """The registrable domain (eTLD+1, public-suffix list bundled with tldextract, offline) of a URL's
+    host, in lower case: `https://www.blog.example.co.uk/x` -> `example.co.uk`. Per-domain statistics
+    (the filter's PII share, the report) count a site's subdomains together. Hosts without a public
+    suffix (IP addresses, `localhost`) are returned without a leading `www.`."""
     host = host_of(url)
     if host is None:
         return None
-    return re.sub(r"^www\d*\.", "", host)
+    return registrable_domain(re.sub(r"^www\d*\.", "", host))

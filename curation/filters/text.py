@@ -72,9 +72,10 @@ def is_punct_token(tok: str) -> bool:
 # every character is a token (as in `words_of`). docs/BENCHMARKS.md measures the agreement.
 _URLISH = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)\S+$|^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$", re.I)
 _CLITIC = re.compile(r"(?i)(n't|n’t|'s|’s|'re|’re|'ve|’ve|'ll|’ll|'d|’d|'m|’m)$")
-_INFIX = re.compile(r"(?<=[^\W\d_])(--|[-/,])(?=[^\W\d_])|(?<=\d)-(?=\d)|(?<=\w)[–—](?=\w)"
+_INFIX = re.compile(r"(?<=[^\W\d_])(--|[/,])(?=[^\W\d_])|(?<=[^\W_])-(?=[^\W\d_])|(?<=\d)-(?=\d)"
+                    r"|(?<=[^\W\d_])[–—](?=\w)|(?<=\d)—(?=\w)"
                     r"|(?<=[a-z]{2})(\.)(?=[A-Z])|(\.\.\.|…)")
-_KEEP_PREFIX = frozenset("@_")       # @handles stay whole
+_KEEP_PREFIX = frozenset("@")        # @handles stay whole
 # contractions written without the apostrophe, split as the reference tokenizer splits them
 _NO_APOSTROPHE = {"im": 1, "cannot": 3, "dont": 2, "cant": 2, "wont": 2, "isnt": 2, "doesnt": 4,
                   "didnt": 3, "ive": 1, "youre": 3, "thats": 4}
@@ -109,7 +110,8 @@ def _chunk_tokens(chunk: str, out: list[str]) -> None:
             body = chunk[i:j - 1]
             if "." in body or body.lower() in _ABBREV or (len(body) == 1 and body.isalpha()):
                 break          # an abbreviation keeps its period
-        if c in "-/" and j - 1 > i and chunk[j - 2].isalpha():
+        if (c in "-/" and j - 1 > i and chunk[j - 2].isalpha()) or \
+                (c == "+" and j - 1 > i and (chunk[j - 2].isalnum() or chunk[j - 2] == "+")):
             break              # a word cut at a hyphen (`Hoch-` in `Hoch- und Tiefbau`) stays whole
         if _is_punct_char(c):
             tail.append(c); j -= 1

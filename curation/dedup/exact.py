@@ -1,8 +1,13 @@
 """Exact deduplication key: a hash of the normalised text.
 
-Normalisation: Unicode NFC is left to extraction; here text is lower-cased, trimmed, and every run
-of whitespace becomes one space, so copies that differ only in case or layout share a key. The
-Spark expression and the Python function give the same hex digest (tested).
+Normalisation: Unicode NFC is left to extraction; here text is lower-cased, every run of whitespace
+becomes one space, and spaces at both ends are removed, so copies that differ only in case or layout
+share a key. "Whitespace" is one explicit character class, the same in the JVM regex and in Python
+(`WHITESPACE`: ASCII whitespace, the information separators U+001C..U+001F, NEL, NBSP and the other
+Unicode space separators, line/paragraph separators): Java's `\s` is ASCII-only and Python's `\s`
+is Unicode-wide, and Spark's `trim` strips only U+0020, so using either engine's defaults gave two
+different keys for a text with a non-breaking space. The Spark expression and the Python function
+give the same hex digest (tested with non-ASCII whitespace).
 """
 from __future__ import annotations
 
@@ -12,11 +17,13 @@ import re
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-_WS = re.compile(r"\s+")
+# one class, written so that Python `re` and java.util.regex read it the same way
+WHITESPACE = "[\\t\\n\\x0B\\f\\r\\x1C-\\x1F \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+"
+_WS = re.compile(WHITESPACE)
 
 
 def normalize_text(text: str | None) -> str:
-    return _WS.sub(" ", (text or "").lower()).strip()
+    return _WS.sub(" ", (text or "").lower()).strip(" ")
 
 
 def normalized_hash(text: str | None) -> str:
@@ -27,4 +34,4 @@ def normalized_hash(text: str | None) -> str:
 def normalized_hash_col(text: Column | str = "text") -> Column:
     """The same key as a Spark column expression (runs in the JVM, no Python worker)."""
     c = F.col(text) if isinstance(text, str) else text
-    return F.sha1(F.trim(F.regexp_replace(F.lower(F.coalesce(c, F.lit(""))), r"\s+", " ")))
+    return F.sha1(F.trim(F.regexp_replace(F.lower(F.coalesce(c, F.lit(""))), WHITESPACE, " ")))

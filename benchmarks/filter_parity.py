@@ -165,7 +165,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=990)
     ap.add_argument("--pages", default=None, help="parquet cache of the extracted pages")
-    ap.add_argument("--show", type=int, default=3, help="disagreeing pages printed per rule")
+    ap.add_argument("--show", type=int, default=50, help="disagreeing pages printed per rule")
     args = ap.parse_args()
     try:
         import datatrove  # noqa: F401
@@ -197,6 +197,25 @@ def main() -> None:
         ok = np.array([tolerance_ok(col, x, y) for x, y in zip(a, b)])
         sig_rows.append((col, ok.mean()))
         print(f"| {col} | {ok.mean():.2%} ({int((~ok).sum())} off) | {np.abs(a - b).mean():.4f} |")
+    # why the signals differ: pages with some text in a script without spaces (we count characters
+    # as words, datatrove's English tokenizer keeps whole runs), else the tokenizers' differences
+    from collections import Counter
+    from datatrove.utils.text import split_into_words
+    from curation.filters.text import tokens_of
+
+    def why(i: int) -> str:
+        t = pdf.text[i]
+        if _NO_SPACE_CHAR.search(t):
+            return "some text in a script without spaces (characters are words here)"
+        a, b = Counter(split_into_words(t, "en")), Counter(tokens_of(t))
+        ta = ", ".join(f"{k!r}x{v}" for k, v in (a - b).most_common(3))
+        tb = ", ".join(f"{k!r}x{v}" for k, v in (b - a).most_common(3))
+        return f"tokens: spaCy only [{ta}] / ours only [{tb}]"
+
+    off_pages = sorted({i for col in theirs.columns for i in range(len(pdf))
+                        if not tolerance_ok(col, float(ours[col][i]), float(theirs[col][i]))})
+    cats = Counter("no-space script" if _NO_SPACE_CHAR.search(pdf.text[i]) else "tokenizer" for i in off_pages)
+    print(f"\npages with any signal outside its tolerance: {len(off_pages)} ({dict(cats)})")
     print("\n| rule | datatrove drops | ours drops | agreement | disagreements |\n| --- | --- | --- | --- | --- |")
     details = defaultdict(list)
     table = rule_table()
@@ -210,12 +229,13 @@ def main() -> None:
         dis = np.flatnonzero(dt != us)
         print(f"| {rule} | {int(dt.sum())} | {int(us.sum())} | {1 - len(dis) / len(pdf):.2%} | {len(dis)} |")
         for i in dis:
-            details[rule].append((pdf.doc_id[i], bool(dt[i]), {c: (round(float(ours[c][i]), 4),) for c in cols},
-                                  {c: round(float(theirs[c][i]), 4) for c in cols if c in theirs.columns}))
+            details[rule].append((pdf.doc_id[i], bool(dt[i]), {c: round(float(ours[c][i]), 4) for c in cols},
+                                  {c: round(float(theirs[c][i]), 4) for c in cols if c in theirs.columns},
+                                  why(i)))
     for rule, rows in details.items():
         print(f"\n{rule}: {len(rows)} disagreements")
-        for doc, dtdrop, o, t in rows[:args.show]:
-            print(f"  {doc}: datatrove {'drops' if dtdrop else 'keeps'}; ours {o} theirs {t}")
+        for doc, dtdrop, o, t, reason in rows[:args.show]:
+            print(f"  {doc}: datatrove {'drops' if dtdrop else 'keeps'}; ours {o} theirs {t}; {reason}")
 
 
 if __name__ == "__main__":

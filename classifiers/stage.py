@@ -259,19 +259,24 @@ def score_dataframe(spark, df, cfg: dict):
 
 
 def run_score(spark, input_path: str, output_path: str, config: dict | None = None,
-              stats_path: str | None = None) -> RunStats:
-    """Score the Delta table at `input_path` into `output_path` (overwrite); record statistics."""
+              stats_path: str | None = None, overwrite: bool = False) -> RunStats:
+    """Score the Delta table at `input_path` into `output_path` (overwrite); record statistics.
+    The output must be new or a table the score stage wrote (unless `overwrite`)."""
     from pyspark.sql import functions as F
-    from core.tables import read_table, write_table
+    from core.tables import check_input_not_in_output, claim_output, read_table, write_table
 
     cfg = load_score_config(config)
+    check_input_not_in_output(input_path, output_path)
+    claim_output(spark, output_path, "score", overwrite)
     stats = RunStats(job="score", config_hash=config_hash(cfg))
     df = read_table(spark, input_path)
     scored, info = score_dataframe(spark, df, cfg)
     stats.info.update(info)
     stats.info.update({"input": input_path, "output": output_path})
     print(f"score: {input_path} -> {output_path}", file=sys.stderr, flush=True)
-    write_table(scored, output_path, user_metadata=f"score config {stats.config_hash}")
+    write_table(scored, output_path, job="score",
+                user_metadata={"curation.job": "score", "run_id": stats.run_id,
+                               "config_hash": stats.config_hash})
 
     # Statistics from the written table in one small aggregation (one row per stream x domain x
     # language x empty x kept; no documents reach the driver).

@@ -1,25 +1,252 @@
-"""Delta Lake reads and writes shared by every job.
+"""Delta Lake reads and writes shared by every job, and who owns an output.
 
 A job's output is replaced atomically (one Delta `overwrite` commit, schema replaced too), so a
 re-run never appends duplicates and a run killed halfway leaves the previous version readable; the
 next run's overwrite ends in the same table as a clean run.
+
+Ownership: a table a job creates carries the table properties `curation.job` (which job and which
+of its tables: `dedup`, `dedup.duplicates`, ...) and `curation.schema_version`. Before any work a
+job claims each of its outputs (`claim_output`): a path that does not exist (or an empty folder)
+is new; a Delta table with the job's own marker is replaced; anything else (another job's table,
+a Delta table without the marker, a folder of other files, a file) is refused with the path and
+what was found, unless the run was given `overwrite=True` (`--overwrite`). Only "the path holds no
+Delta log" means a new table: any other error while reading a table is raised, never taken for
+absence.
+
+Two-table results (extract's documents + `_rejects`, dedup's deduped + `_duplicates`): the
+companion table is written first, then the main table, whose commit records the companion's
+version (`userMetadata` JSON, `companions`). The main table's commit is the run's completion
+marker; `read_companion` reads the companion at the version its main table names, so a reader
+sees the old pair or the new pair, never a half-written run.
 """
 from __future__ import annotations
 
+import json
+import os
+import signal
+from dataclasses import dataclass, field
 from typing import Iterable
+
+MARK_JOB = "curation.job"
+MARK_SCHEMA = "curation.schema_version"
+SCHEMA_VERSION = "1"
+
+
+class OutputRefused(RuntimeError):
+    """An output path the job may not write (names the path and what is there)."""
+
+
+@dataclass
+class PathState:
+    path: str
+    kind: str                      # absent | empty | delta | folder | file
+    job: str | None = None         # the table's curation.job property (Delta tables)
+    schema_version: str | None = None
+    version: int | None = None     # the table's latest version (Delta tables)
+    properties: dict = field(default_factory=dict)
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "delta":
+            who = f"written by the {self.job!r} job" if self.job else \
+                f"not written by this project (no {MARK_JOB} property)"
+            return f"a Delta table (version {self.version}) {who}"
+        return {"folder": "a folder that is not a Delta table", "file": "a file"}.get(
+            self.kind, self.kind) + (f" ({self.detail})" if self.detail else "")
+
+
+def _log_commits(log_dir: str) -> list[str]:
+    from core import fs
+    try:
+        names = fs.listdir(log_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [n for n in names if n.endswith(".json") and n[:-5].isdigit()
+            or n.endswith(".checkpoint.parquet")]
+
+
+def inspect_path(spark, path: str) -> PathState:
+    """What is at `path`: nothing, an empty folder, a Delta table (with its marker), another
+    folder or a file. Only a missing path or a folder without a Delta log (no commit) counts as
+    no table; an unreadable Delta log raises."""
+    from core import fs
+    if not fs.exists(path):
+        return PathState(path, "absent")
+    if fs.isfile(path):
+        return PathState(path, "file", detail=f"{fs.size(path)} bytes")
+    log = fs.join(path, "_delta_log")
+    if _log_commits(log):
+        v = table_version(spark, path)
+        if v is None:
+            raise RuntimeError(f"{path}: has a Delta log but no readable table version")
+        props = table_properties(spark, path)
+        return PathState(path, "delta", job=props.get(MARK_JOB), version=v,
+                         schema_version=props.get(MARK_SCHEMA), properties=props)
+    others = [n for n in fs.listdir(path) if n != "_delta_log"]
+    if not others:
+        return PathState(path, "empty")
+    shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+    return PathState(path, "folder", detail=f"{len(others)} entries: {shown}")
+
+
+def claim_output(spark, path: str, job: str, overwrite: bool = False) -> PathState:
+    """Check, before any work, that `job` may write `path`; OutputRefused otherwise."""
+    st = inspect_path(spark, path)
+    if st.kind in ("absent", "empty") or (st.kind == "delta" and st.job == job):
+        return st
+    if overwrite:
+        print(f"[{job.split('.')[0]}] --overwrite: replacing {path}, {st.describe()}",
+              flush=True)
+        return st
+    raise OutputRefused(f"refusing to write {path}: it holds {st.describe()}, not a {job!r} "
+                        f"output of this project; choose another path, or pass --overwrite "
+                        f"(overwrite=True) to replace it")
+
+
+def check_input_not_in_output(inputs, output: str) -> None:
+    """An input equal to the output, or inside it, would be replaced by the run: refused."""
+    from core import fs
+    out = fs.normalize(output).rstrip("/")
+    for i in [inputs] if isinstance(inputs, str) else list(inputs or []):
+        p = fs.normalize(str(i)).rstrip("/")
+        if not fs.scheme(p) and not fs.scheme(out):
+            import os
+            p, o = os.path.realpath(p), os.path.realpath(out)
+        else:
+            o = out
+        if p == o or p.startswith(o + "/"):
+            raise OutputRefused(f"input {i} is {'the output' if p == o else 'inside the output'} "
+                                f"{output}: the run would replace what it reads; write elsewhere")
+
+
+def _sql_path(path: str) -> str:
+    return "delta.`" + str(path).replace("`", "``") + "`"
+
+
+def table_properties(spark, path: str) -> dict:
+    from delta.tables import DeltaTable
+    row = DeltaTable.forPath(spark, path).detail().select("properties").first()
+    return dict(row[0] or {}) if row else {}
 
 
 def write_table(df, path: str, partition_by: Iterable[str] | None = None, mode: str = "overwrite",
-                user_metadata: str | None = None) -> None:
-    """Write `df` as the Delta table at `path`, replacing it (default) in one transaction."""
-    w = df.write.format("delta").mode(mode)
-    if mode == "overwrite":
-        w = w.option("overwriteSchema", "true")
-    if user_metadata:
-        w = w.option("userMetadata", user_metadata)
-    if partition_by:
-        w = w.partitionBy(*partition_by)
-    w.save(path)
+                user_metadata: str | dict | None = None, job: str | None = None,
+                replace_where: str | None = None) -> None:
+    """Write `df` as the Delta table at `path` in one commit, replacing it (default), or only the
+    rows matching `replace_where`. With `job`, a table that is not yet the job's own (a new path,
+    or one taken over after `claim_output(..., overwrite=True)`) is created or replaced with the
+    job's marker in its properties, in that same commit. `user_metadata` (JSON when a dict) is the
+    commit's `userMetadata`."""
+    spark = df.sparkSession
+    partition_by = list(partition_by or [])
+    um = None if user_metadata is None else (
+        user_metadata if isinstance(user_metadata, str) else json.dumps(user_metadata, sort_keys=True))
+    key = "spark.databricks.delta.commitInfo.userMetadata"
+    before = spark.conf.get(key, None)
+    if um:
+        spark.conf.set(key, um)
+    try:
+        st = inspect_path(spark, path) if job else None
+        if st is not None and not (st.kind == "delta" and st.job == job):
+            # CREATE (OR REPLACE) TABLE AS SELECT: data, schema, partitioning and marker at once
+            w = df.writeTo(_sql_path(path)).using("delta") \
+                .tableProperty(MARK_JOB, job).tableProperty(MARK_SCHEMA, SCHEMA_VERSION)
+            if partition_by:
+                w = w.partitionedBy(*partition_by)
+            if st.kind in ("delta", "folder"):
+                w.createOrReplace()
+            else:
+                w.create()
+            return
+        w = df.write.format("delta").mode(mode)
+        if replace_where:
+            w = w.option("replaceWhere", replace_where)
+        elif mode == "overwrite":
+            w = w.option("overwriteSchema", "true")
+        if partition_by:
+            w = w.partitionBy(*partition_by)
+        w.save(path)
+    finally:
+        if um:
+            if before is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, before)
+
+
+def commit_metadata(path: str, version: int) -> dict | None:
+    """The JSON `userMetadata` of commit `version` of the table at `path` (read from the Delta
+    log file, no Spark job), or None when that commit has none, or none in JSON, or its log file
+    was cleaned up."""
+    from core import fs
+    f = fs.join(path, "_delta_log", f"{version:020d}.json")
+    try:
+        text = fs.read_text(f)
+    except FileNotFoundError:
+        return None
+    for line in text.splitlines():
+        if '"commitInfo"' not in line:
+            continue
+        um = json.loads(line).get("commitInfo", {}).get("userMetadata")
+        if not um:
+            return None
+        try:
+            meta = json.loads(um)
+        except ValueError:
+            return None
+        return meta if isinstance(meta, dict) else None
+    return None
+
+
+def find_commit(spark, path: str, match=None, limit: int = 10_000) -> tuple[int, dict] | None:
+    """The newest commit of the table whose JSON userMetadata satisfies `match` (all of them
+    when None): (version, metadata), or None."""
+    v = table_version(spark, path)
+    k = 0
+    while v is not None and v >= 0 and k < limit:
+        meta = commit_metadata(path, v)
+        if meta is not None and (match is None or match(meta)):
+            return v, meta
+        v -= 1
+        k += 1
+    return None
+
+
+class CrashPoint(BaseException):
+    """Raised at a crash point in `raise` mode (tests that cannot afford a process per kill)."""
+
+
+def crash_point(name: str) -> None:
+    """Where a crash would do the most harm (between the two writes of a two-table result): the
+    environment variable CURATION_CRASH_AT=<name> kills this process here with SIGKILL, as a
+    machine failure or an operator's kill would; `<name>:raise` raises CrashPoint instead, which
+    leaves the same tables behind (used by the tests)."""
+    at = os.environ.get("CURATION_CRASH_AT")
+    if at == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if at == name + ":raise":
+        raise CrashPoint(name)
+
+
+def companion_path(main_path: str, suffix: str) -> str:
+    return main_path.rstrip("/") + suffix
+
+
+def companion_version(spark, main_path: str, suffix: str) -> int | None:
+    """The version of the companion table (`suffix`: `_rejects`, `_duplicates`) that the main
+    table's newest run commit names; None when no commit names one (written before this
+    protocol)."""
+    hit = find_commit(spark, main_path, lambda m: suffix in (m.get("companions") or {}))
+    return None if hit is None else int(hit[1]["companions"][suffix])
+
+
+def read_companion(spark, main_path: str, suffix: str):
+    """The companion table (`_rejects`, `_duplicates`) as of the run that last completed the
+    main table, so that the pair is consistent even when a later run was killed between its two
+    writes (the companion already new, the main table still old). A main table written before
+    this protocol gives the companion's latest version."""
+    return read_table(spark, companion_path(main_path, suffix),
+                      version=companion_version(spark, main_path, suffix))
 
 
 def read_table(spark, path: str, version: int | None = None):
@@ -30,11 +257,9 @@ def read_table(spark, path: str, version: int | None = None):
 
 
 def is_delta_table(spark, path: str) -> bool:
-    from delta.tables import DeltaTable
-    try:
-        return DeltaTable.isDeltaTable(spark, path)
-    except Exception:
-        return False
+    """Whether `path` holds a Delta log with at least one commit (no Spark job)."""
+    from core import fs
+    return bool(_log_commits(fs.join(path, "_delta_log")))
 
 
 def table_version(spark, path: str) -> int | None:
@@ -42,7 +267,10 @@ def table_version(spark, path: str) -> int | None:
 
     Read from the table's log snapshot in the JVM (no Spark job: about a second on a cold session
     against three to four for `history(1)`); where that handle is unavailable (Spark Connect, a
-    changed internal API) `DeltaTable.history(1)` answers instead."""
+    changed internal API) `DeltaTable.history(1)` answers instead. Only a path without a Delta log
+    gives None; a log that cannot be read raises."""
+    if not is_delta_table(spark, path):
+        return None
     try:
         jvm = spark._jvm
         log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, str(path))
@@ -52,7 +280,5 @@ def table_version(spark, path: str) -> int | None:
     except Exception:  # noqa: BLE001 - fall back to the public API
         pass
     from delta.tables import DeltaTable
-    if not is_delta_table(spark, path):
-        return None
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()
     return int(row[0]) if row else None

@@ -15,6 +15,10 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--master", default=None, help="Spark master when run locally (default local[*])")
     p.add_argument("--driver-memory", default=None, help="driver memory when run locally")
     p.add_argument("--shuffle-partitions", type=int, default=None)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an output that this job did not write (another job's table, a "
+                        "Delta table of another tool, a folder of other files); without it such "
+                        "an output is refused before any work")
     return p
 
 

@@ -21,7 +21,8 @@ def main(argv=None) -> int:
         cfg["spark"]["shuffle_partitions"] = args.shuffle_partitions
     resolve_config(cfg)                   # every value checked before Spark starts
     spark = session(args, "dedup")
-    run_dedup(spark, args.input, args.output, cfg, stats_path(args, args.output))
+    run_dedup(spark, args.input, args.output, cfg, stats_path(args, args.output),
+              overwrite=args.overwrite)
     return 0
 
 

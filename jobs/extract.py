@@ -33,6 +33,9 @@ def main(argv=None):
                         "template such as 'Q: {question}\\nA: {answer}'")
     p.add_argument("--lang", default=None, help="language hint stored in html_lang")
     p.add_argument("--lines-per-doc", type=int, default=None, help="plain text: lines per document")
+    p.add_argument("--allow-shrink", action="store_true",
+                   help="let a re-run of a source with fewer input files than its last run "
+                        "replace the source's rows (refused otherwise, naming both counts)")
     args = p.parse_args(argv)
     cfg = load_config(DEFAULTS, args.config, schema=SCHEMA)
     if args.lines_per_doc is not None:
@@ -42,7 +45,8 @@ def main(argv=None):
     spark = session(args, "extract")
     run_extract(spark, args.input, args.output, cfg, stats_path(args, args.output), fmt=args.format,
                 source=args.source, text_field=text_field, lang=args.lang,
-                paths_base=args.paths_base)
+                paths_base=args.paths_base, overwrite=args.overwrite,
+                allow_shrink=args.allow_shrink)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     cfg = load_config(DEFAULTS, args.config, schema=SCHEMA)   # checked before Spark starts
     spark = session(args, "filter")
     run_filter(spark, args.input, args.output, config=cfg, stats_path=stats_path(args, args.output),
-               decide_only=args.decide_only)
+               decide_only=args.decide_only, overwrite=args.overwrite)
     if args.show_rejected:
         rejected(spark, args.output).orderBy("doc_id").show(args.show_rejected, truncate=100)
     return 0

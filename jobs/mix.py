@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     spark = session(args, f"mix-{spec['stage']}")
     try:
         run_mix(spark, args.input, args.output, config={**spec, "_resolved": True},
-                stats_path=stats_path(args, args.output), work_dir=args.work_dir)
+                stats_path=stats_path(args, args.output), work_dir=args.work_dir,
+                overwrite=args.overwrite)
     except (InfeasibleMix, SpecError) as e:
         print(f"mix: {e}", file=sys.stderr)
         return 2

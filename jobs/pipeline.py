@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     spark = session(args, "pipeline")
     try:
         results = run_pipeline(spark, cfg, only=args.only, until=args.until, start=args.start,
-                               force=args.force, force_all=args.force_all, stats_path=args.stats)
+                               force=args.force, force_all=args.force_all, stats_path=args.stats,
+                               overwrite=args.overwrite)
     except MissingStageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -35,7 +35,8 @@ def main(argv=None):
         overrides["models"] = models
     check_schema(merge(DEFAULTS, overrides), SCHEMA)   # every value checked before Spark starts
     spark = session(args, "score")
-    run_score(spark, args.input, args.output, overrides, stats_path(args, args.output))
+    run_score(spark, args.input, args.output, overrides, stats_path(args, args.output),
+              overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

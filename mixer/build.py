@@ -323,6 +323,39 @@ def resolve_spec(spec) -> dict:
     return load_spec(spec)
 
 
+def claim_mix_output(out: str, overwrite: bool = False) -> None:
+    """The mix replaces its output folder as a whole, so it writes only to a path that does not
+    exist, an empty folder, or a folder holding a mix (a `manifest.json` of the token-shard
+    format); anything else (a folder of other files, a Delta table, a file) is refused before any
+    work with the path and what is there, unless `overwrite`."""
+    import json as _json
+
+    from core.tables import OutputRefused
+    if not fs.exists(out):
+        return
+    found = None
+    if fs.isfile(out):
+        found = "a file"
+    else:
+        names = fs.listdir(out)
+        if not names:
+            return
+        if "manifest.json" in names:
+            try:
+                m = _json.loads(fs.read_text(fs.join(out, "manifest.json")))
+            except (OSError, ValueError):
+                m = {}
+            if isinstance(m, dict) and m.get("format_version") is not None and "shards" in m:
+                return
+        found = ("a Delta table" if "_delta_log" in names else "a folder that is not a mix") + \
+            f" ({len(names)} entries: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+    if overwrite:
+        _log(f"--overwrite: replacing {out}, {found}")
+        return
+    raise OutputRefused(f"refusing to replace {out}: it holds {found}, not a mix output; choose "
+                        f"another path, or pass --overwrite (overwrite=True) to replace it")
+
+
 def _remove_leftovers(out: str, work_parent: str) -> None:
     """Folders a killed build of the same output left behind (its work folder holds every token
     of the inputs): removed before a new build starts. Two builds of one output at once are not
@@ -374,10 +407,12 @@ class _Phases:
 
 
 def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
-              stats_path: str | None = None, work_dir: str | None = None) -> RunStats:
+              stats_path: str | None = None, work_dir: str | None = None,
+              overwrite: bool = False) -> RunStats:
     """Build one stage's token stream from `spec` (a resolved dict, a dict of overrides or a
     YAML path) into `output_dir` (replaced atomically). Returns the run statistics; the report
-    and manifest are in `stats.info`."""
+    and manifest are in `stats.info`. The output must be new, empty or a mix (`claim_mix_output`)
+    unless `overwrite`, and no input table may be the output or lie inside it."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -395,6 +430,10 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     src_cat = [cats.index(x["category"]) for x in spec["sources"]]
     out = fs.normalize(output_dir)
     oname = fs.basename(out)
+    from core.tables import check_input_not_in_output
+    check_input_not_in_output([x["table"] or input_path for x in spec["sources"]
+                               if x["table"] or input_path], out)
+    claim_mix_output(out, overwrite)
     fs.makedirs(fs.parent(out))
     # a folder of this run's own (removed at the end), inside `work_dir` when one is given
     work_parent = fs.normalize(work_dir) if work_dir else fs.parent(out)
@@ -628,12 +667,12 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
 
 def run_mix(spark, input_path: str | None, output_path: str, config=None,
             stats_path: str | None = None, spec_path: str | None = None,
-            work_dir: str | None = None) -> RunStats:
+            work_dir: str | None = None, overwrite: bool = False) -> RunStats:
     """The stage entry point: `config` is the spec (dict of overrides or YAML path); `input_path`
     is the default table for sources that name none; `work_dir` holds the token files while the
     build runs (default: beside the output)."""
     spec = resolve_spec(spec_path or config)
     stats = build_mix(spark, {**spec, "_resolved": True}, output_path, input_path=input_path,
-                      work_dir=work_dir)
+                      work_dir=work_dir, overwrite=overwrite)
     stats.record(spark, stats_path, echo=True)
     return stats

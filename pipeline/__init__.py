@@ -31,7 +31,8 @@ def select(stages: list[Stage], only=None, until: str | None = None,
 
 def run_pipeline(spark, config: dict | None = None, only=None, until: str | None = None,
                  start: str | None = None, force=(), force_all: bool = False,
-                 stats_path: str | None = None, log=print) -> list[StageResult]:
+                 stats_path: str | None = None, log=print,
+                 overwrite: bool = False) -> list[StageResult]:
     """Run the curation pipeline described by `config` (a loaded pipeline config; None = the
     defaults). Returns one StageResult per selected stage and records a `pipeline` row set
     (seconds per stage, stages run/skipped) in `<work_dir>/pipeline_stats`."""
@@ -46,7 +47,7 @@ def run_pipeline(spark, config: dict | None = None, only=None, until: str | None
     t0 = time.time()
     try:
         results = run_stages(spark, stages, work_path(cfg), force=_expand(stages, force),
-                             force_all=force_all, log=log)
+                             force_all=force_all, log=log, overwrite=overwrite)
     finally:
         stats.info["work_dir"] = work_path(cfg)
     for r in results:

@@ -74,6 +74,7 @@ class StageContext:
     entry: Callable
     work_dir: str
     reason: str = ""     # why the stage runs: "never ran", "last run did not finish ...", ...
+    overwrite: bool = False   # --overwrite: stages may replace outputs they did not write
 
     @property
     def resuming(self) -> bool:
@@ -280,7 +281,7 @@ def why_run(spark, stage: Stage, state: PipelineState, fp: str, force: bool) -> 
 # ----------------------------------------------------------------------------- the runner
 
 def run_stages(spark, stages: Sequence[Stage], work_dir: str, force: Sequence[str] = (),
-               force_all: bool = False, log=print) -> list[StageResult]:
+               force_all: bool = False, log=print, overwrite: bool = False) -> list[StageResult]:
     """Run `stages` in order, skipping unchanged ones. Raises MissingStageError before running
     anything if any stage's implementation is missing, StageFailed if a stage raises."""
     missing = missing_stages(stages)
@@ -311,7 +312,7 @@ def run_stages(spark, stages: Sequence[Stage], work_dir: str, force: Sequence[st
         state.put(stage.name, {"status": "running", "fingerprint": fp, "parts": parts,
                                "started_at": _now()})
         t0 = time.time()
-        ctx = StageContext(spark, stage, resolve_entry(stage), work_dir, reason)
+        ctx = StageContext(spark, stage, resolve_entry(stage), work_dir, reason, overwrite)
         try:
             result = stage.call(ctx)
         except Exception as e:

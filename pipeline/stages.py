@@ -62,19 +62,24 @@ def public(config: dict) -> dict:
 def _call_extract(ctx, source: dict):
     opts = dict(source.get("options") or {})
     return ctx.entry(ctx.spark, ctx.inputs, ctx.outputs[0], config=public(ctx.config) or None,
-                     stats_path=ctx.stage.stats_path, source=source["name"], **opts)
+                     stats_path=ctx.stage.stats_path, source=source["name"],
+                     overwrite=ctx.overwrite, **opts)
 
 
-def union_documents(spark, inputs: list[str], output: str, stats_path: str | None = None):
+def union_documents(spark, inputs: list[str], output: str, stats_path: str | None = None,
+                    overwrite: bool = False):
     """The per-source extracted tables as one `documents` table (one overwrite commit)."""
     from core.stats import RunStats, count_by
-    from core.tables import read_table, write_table
+    from core.tables import check_input_not_in_output, claim_output, read_table, write_table
+    check_input_not_in_output(inputs, output)
+    claim_output(spark, output, "documents", overwrite)
     stats = RunStats("documents")
     df = None
     for p in inputs:
         t = read_table(spark, p)
         df = t if df is None else df.unionByName(t, allowMissingColumns=True)
-    write_table(df, output)
+    write_table(df, output, job="documents",
+                user_metadata={"curation.job": "documents", "run_id": stats.run_id})
     out = read_table(spark, output)
     stats.update(count_by(out, "source"), prefix="documents.source.")
     stats.set("documents.out", sum(v for k, v in stats.counters.items()
@@ -84,12 +89,13 @@ def union_documents(spark, inputs: list[str], output: str, stats_path: str | Non
 
 
 def _call_documents(ctx):
-    return ctx.entry(ctx.spark, ctx.inputs, ctx.outputs[0], stats_path=ctx.stage.stats_path)
+    return ctx.entry(ctx.spark, ctx.inputs, ctx.outputs[0], stats_path=ctx.stage.stats_path,
+                     overwrite=ctx.overwrite)
 
 
 def _call_table_stage(ctx):
     return ctx.entry(ctx.spark, ctx.inputs[0], ctx.outputs[0], config=public(ctx.config) or None,
-                     stats_path=ctx.stage.stats_path)
+                     stats_path=ctx.stage.stats_path, overwrite=ctx.overwrite)
 
 
 def mix_spec(cfg: dict, name: str) -> dict:
@@ -113,7 +119,7 @@ def _call_mix(ctx):
         raise FileNotFoundError(f"mix spec {ctx.config['_missing_config']} not found "
                                 "(set mix.<name>.spec in the pipeline config)")
     return ctx.entry(ctx.spark, ctx.inputs[0], ctx.outputs[0], config=public(ctx.config),
-                     stats_path=ctx.stage.stats_path)
+                     stats_path=ctx.stage.stats_path, overwrite=ctx.overwrite)
 
 
 def trainer_config(cfg: dict, mix_dirs: dict[str, str], out_dir: str) -> dict:
@@ -140,10 +146,17 @@ def _call_train(ctx):
         raise FileNotFoundError(f"trainer config {ctx.config['_missing_config']} not found "
                                 "(set trainer.config in the pipeline config)")
     out_dir = os.path.dirname(ctx.outputs[0])
-    if not ctx.resuming and os.path.isdir(out_dir):
-        shutil.rmtree(out_dir)   # new mix or config: start fresh (the trainer would refuse to resume)
-    os.makedirs(out_dir, exist_ok=True)
     cfg_file = os.path.join(out_dir, "pipeline_trainer_config.yaml")
+    if not ctx.resuming and os.path.isdir(out_dir):
+        # new mix or config: start fresh (the trainer would refuse to resume), but only in a
+        # folder this stage made (it holds the config file the stage writes) or an empty one
+        if not os.path.isfile(cfg_file) and os.listdir(out_dir) and not ctx.overwrite:
+            from core.tables import OutputRefused
+            raise OutputRefused(f"refusing to clear {out_dir}: it holds files the pipeline's train "
+                                f"stage did not write ({', '.join(sorted(os.listdir(out_dir))[:3])}"
+                                f"); choose another tables.train, or pass --overwrite")
+        shutil.rmtree(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
     with open(cfg_file, "w") as f:
         yaml.safe_dump(public(ctx.config), f, sort_keys=False)
     py = ctx.stage.config.get("_python") or sys.executable

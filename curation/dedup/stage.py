@@ -39,7 +39,8 @@ from curation.dedup import lsh, minhash
 from curation.dedup.components import comps_done, connected_components
 from curation.dedup.exact import normalized_hash_col
 from core.stats import RunStats
-from core.tables import read_table, write_table
+from core.tables import (check_input_not_in_output, claim_output, companion_path, crash_point,
+                         read_table, table_version, write_table)
 
 DEFAULTS: dict = {
     "spark": {
@@ -243,13 +244,19 @@ def shuffle_partitions(spark, input_path: str, sc_cfg: dict) -> int:
 
 
 def run_dedup(spark, input_path: str, output_path: str, config: dict | None = None,
-              stats_path: str | None = None) -> RunStats:
+              stats_path: str | None = None, overwrite: bool = False) -> RunStats:
     """Deduplicate the `documents` table at `input_path` into `output_path` (Delta, replaced) and
     `<output_path>_duplicates`; returns the run's statistics (also appended to `stats_path`).
 
+    Both outputs must be new or dedup's own tables (core/tables.py `claim_output`), unless
+    `overwrite`; `_duplicates` is written first and the deduped table's commit names its version,
+    so readers (`read_companion`) see the old pair or the new pair, never a mix.
     The session's `spark.sql.shuffle.partitions` is set for the run (see `shuffle_partitions`)
     and restored afterwards."""
     cfg = resolve_config(config)
+    check_input_not_in_output(input_path, output_path)
+    claim_output(spark, output_path, "dedup", overwrite)
+    claim_output(spark, companion_path(output_path, "_duplicates"), "dedup.duplicates", overwrite)
     parts = shuffle_partitions(spark, input_path, cfg["spark"])
     previous = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
@@ -478,16 +485,21 @@ def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | 
 
     base_cols = [c for c in docs.columns if c != "_node"]
     out = survivors.select(*base_cols, "cluster_id", "cluster_size", "lines_removed")
-    write_table(out, output_path, user_metadata=f"dedup config {stats.config_hash}")
-
     dups = (removed.select("doc_id", F.col("rep").alias("duplicate_of"), "reason")
             .unionByName(too_short.join(meta, "_node").select(
                 "doc_id", F.lit(None).cast("string").alias("duplicate_of"),
                 F.lit("lines_too_short").alias("reason")).drop("_node"))
             .join(meta.select("doc_id", "source", "url", "fetch_time"), "doc_id", "left"))
+    # the companion first; the deduped table's commit (naming the companion's version) completes
+    # the run, so a run killed between the two writes leaves the previous pair readable as it was
+    dup_path = companion_path(output_path, "_duplicates")
+    meta_info = {"curation.job": "dedup", "run_id": stats.run_id, "config_hash": stats.config_hash}
     write_table(dups.select(*[F.col(f.name).cast(f.dataType) for f in DUPLICATES.fields]),
-                output_path.rstrip("/") + "_duplicates",
-                user_metadata=f"dedup config {stats.config_hash}")
+                dup_path, job="dedup.duplicates",
+                user_metadata={**meta_info, "curation.job": "dedup.duplicates"})
+    crash_point("dedup.between_writes")
+    write_table(out, output_path, job="dedup",
+                user_metadata={**meta_info, "companions": {"_duplicates": table_version(spark, dup_path)}})
 
     n_out = read_table(spark, output_path).count()
     stats.set("docs.out", n_out)

@@ -30,23 +30,75 @@ def _open_text(path: str):
     return fs.open_text(path)
 
 
+def _open_binary(path: str):
+    """A byte stream over a file, gunzipped while streaming when the name ends in .gz."""
+    raw = fs.open_input(path)
+    return gzip.GzipFile(fileobj=raw, mode="rb") if str(path).endswith(".gz") else raw
+
+
+MAX_LINE_BYTES = 5_000_000
+
+
+def iter_lines(fh, max_bytes: int = MAX_LINE_BYTES):
+    """(line number, text or None, replaced, n_bytes) for every line of a byte stream, never holding
+    more than `max_bytes` of one line: a longer line (a one-line gzip bomb) gives text None and
+    is skipped to its end in bounded chunks. Invalid UTF-8 is replaced by U+FFFD and counted
+    (`replaced`: the number of invalid byte sequences)."""
+    i = 0
+    while True:
+        b = fh.readline(max_bytes + 1)
+        if not b:
+            return
+        n = len(b)
+        if n > max_bytes and not b.endswith(b"\n"):
+            while True:                      # the rest of the long line, discarded
+                more = fh.readline(1 << 20)
+                n += len(more)
+                if not more or more.endswith(b"\n"):
+                    break
+            yield i, None, 0, n
+            i += 1
+            continue
+        try:
+            text, bad = b.decode("utf-8"), 0
+        except UnicodeDecodeError:
+            text = b.decode("utf-8", "replace")
+            bad = text.count("\ufffd") - b.count("\ufffd".encode())
+        yield i, text, bad, n
+        i += 1
+
+
+class FieldTypeError(ValueError):
+    """A field used as text holds a list, a number, a boolean, ... instead of a string."""
+
+
+def _as_text(name: str, v):
+    if isinstance(v, bytes):
+        raise FieldTypeError(f"field {name!r} is bytes, not a string")
+    if not isinstance(v, str):
+        raise FieldTypeError(f"field {name!r} is a {type(v).__name__} ({str(v)[:40]!r}), not a "
+                             f"string")
+    return v
+
+
 def render_text(row: dict, text_field, join: str = "\n\n") -> str | None:
-    """The document text of a row under a field mapping (see module doc); None if a field is missing."""
+    """The document text of a row under a field mapping (see module doc); None if a field is
+    missing; FieldTypeError if a field is not a string (never its Python repr as text)."""
     if isinstance(text_field, (list, tuple)):
         parts = []
         for f in text_field:
             v = row.get(f)
             if v is None:
                 return None
-            parts.append(str(v).strip())
+            parts.append(_as_text(f, v).strip())
         return join.join(p for p in parts if p)
     if "{" in text_field:
         names = [n for _, n, _, _ in Formatter().parse(text_field) if n]
         if any(row.get(n) is None for n in names):
             return None
-        return text_field.format(**{n: row[n] for n in names})
+        return text_field.format(**{n: _as_text(n, row[n]) for n in names})
     v = row.get(text_field)
-    return None if v is None else str(v)
+    return None if v is None else _as_text(text_field, v)
 
 
 def parse_text_field(spec: str | list | None) -> str | list:
@@ -67,10 +119,16 @@ def _doc(path, offset, text, row, cfg):
 
 
 def iter_jsonl(path: str, cfg: dict):
-    """One record per line; input_offset is the line number (0-based)."""
+    """One record per line; input_offset is the line number (0-based). A line longer than
+    `max_line_bytes` is rejected without being held; a text field that is not a string is a
+    reject with its type; invalid UTF-8 is replaced and counted (`replaced` of the document)."""
     tf = parse_text_field(cfg.get("text_field"))
-    with _open_text(path) as fh:
-        for i, line in enumerate(fh):
+    cap = int(cfg.get("max_line_bytes") or MAX_LINE_BYTES)
+    with _open_binary(path) as fh:
+        for i, line, bad, nb in iter_lines(fh, cap):
+            if line is None:
+                yield Problem(path, i, "rejected.too_large", f"line of {nb} bytes > {cap}")
+                continue
             if not line.strip():
                 yield Problem(path, i, "skipped.blank_line", "")
                 continue
@@ -82,24 +140,57 @@ def iter_jsonl(path: str, cfg: dict):
             if not isinstance(row, dict):
                 yield Problem(path, i, "rejected.bad_json", "line is not a JSON object")
                 continue
-            text = render_text(row, tf, cfg.get("join", "\n\n"))
+            try:
+                text = render_text(row, tf, cfg.get("join", "\n\n"))
+            except FieldTypeError as e:
+                yield Problem(path, i, "rejected.bad_field_type", str(e))
+                continue
             if text is None:
                 yield Problem(path, i, "rejected.missing_field", f"no {tf!r} in keys {sorted(row)[:10]}")
                 continue
             d = _doc(path, i, text, row, cfg)
-            d["n_bytes"] = len(line.encode("utf-8"))
+            d["n_bytes"] = nb
+            d["replaced"] = bad
             yield d
 
 
+def _field_names(tf) -> list[str]:
+    if isinstance(tf, (list, tuple)):
+        return list(tf)
+    if "{" in tf:
+        return [n for _, n, _, _ in Formatter().parse(tf) if n]
+    return [tf]
+
+
 def iter_parquet(path: str, cfg: dict):
-    """One record per row; input_offset is the row number in the file."""
+    """One record per row; input_offset is the row number in the file. A file whose schema lacks
+    a text field, or holds it as a non-string type, is one reject naming its columns (not one
+    per row)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
     tf = parse_text_field(cfg.get("text_field"))
     pf = pq.ParquetFile(fs.open_input(path))
+    schema = pf.schema_arrow
+    cols = {f.name: f.type for f in schema}
+    missing = [n for n in _field_names(tf) if n not in cols]
+    wrong = [f"{n} ({cols[n]})" for n in _field_names(tf)
+             if n in cols and not (pa.types.is_string(cols[n]) or pa.types.is_large_string(cols[n])
+                                   or pa.types.is_null(cols[n]))]
+    if missing or wrong:
+        why = (f"no column {missing}" if missing else f"non-string text column {wrong}")
+        yield Problem(path, 0, "rejected.bad_schema",
+                      f"{why}; the file's {pf.metadata.num_rows} rows were not read; its columns: "
+                      + ", ".join(f"{k} ({v})" for k, v in list(cols.items())[:20]))
+        return
     i = 0
     for batch in pf.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
-            text = render_text(row, tf, cfg.get("join", "\n\n"))
+            try:
+                text = render_text(row, tf, cfg.get("join", "\n\n"))
+            except FieldTypeError as e:
+                yield Problem(path, i, "rejected.bad_field_type", str(e))
+                i += 1
+                continue
             if text is None:
                 yield Problem(path, i, "rejected.missing_field", f"no {tf!r}")
             else:
@@ -108,29 +199,38 @@ def iter_parquet(path: str, cfg: dict):
 
 
 def iter_plain(path: str, cfg: dict):
-    """Groups of `lines_per_doc` non-blank lines; input_offset is the first line's number."""
+    """Groups of `lines_per_doc` non-blank lines; input_offset is the first line's number. A line
+    longer than `max_line_bytes` is rejected without being held; invalid UTF-8 is replaced and
+    counted per document (`replaced`)."""
     n = max(1, int(cfg.get("lines_per_doc", 20)))
+    cap = int(cfg.get("max_line_bytes") or MAX_LINE_BYTES)
     buf: list[str] = []
-    first = 0
-    with _open_text(path) as fh:
-        for i, line in enumerate(fh):
+    first, replaced = 0, 0
+
+    def doc():
+        return {"file": path, "offset": first, "text": "\n".join(buf), "url": None, "title": None,
+                "key": None, "n_bytes": sum(len(b) + 1 for b in buf), "replaced": replaced}
+
+    with _open_binary(path) as fh:
+        for i, line, bad, nb in iter_lines(fh, cap):
+            if line is None:
+                yield Problem(path, i, "rejected.too_large", f"line of {nb} bytes > {cap}")
+                continue
             s = line.rstrip("\r\n")
             if not s.strip():
                 if buf:
-                    yield {"file": path, "offset": first, "text": "\n".join(buf), "url": None,
-                           "title": None, "key": None, "n_bytes": sum(len(b) + 1 for b in buf)}
-                    buf = []
+                    yield doc()
+                    buf, replaced = [], 0
                 continue
             if not buf:
                 first = i
             buf.append(s)
+            replaced += bad
             if len(buf) >= n:
-                yield {"file": path, "offset": first, "text": "\n".join(buf), "url": None,
-                       "title": None, "key": None, "n_bytes": sum(len(b) + 1 for b in buf)}
-                buf = []
+                yield doc()
+                buf, replaced = [], 0
         if buf:
-            yield {"file": path, "offset": first, "text": "\n".join(buf), "url": None,
-                   "title": None, "key": None, "n_bytes": sum(len(b) + 1 for b in buf)}
+            yield doc()
 
 
 def lang_from_path(path: str, pattern: str | None) -> str | None:

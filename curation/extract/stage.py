@@ -220,14 +220,31 @@ def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict, extract
                     html_lang=lang, extraction=meta, record_type=rt)
 
 
-def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None, extract=None) -> dict:
-    data = fs.read_bytes(path)
-    if path.endswith(".gz"):
-        import gzip
+def read_capped(path: str, cap: int) -> tuple[bytes, bool]:
+    """The bytes of a file (decompressed while streaming when it ends in `.gz`), at most `cap`
+    of them: (data, True) when there was more. A gzip bomb costs `cap` bytes of memory and the
+    time to inflate `cap` bytes, never its full size. gzip errors raise (OSError, EOFError)."""
+    import gzip
+    with fs.open(path, "rb") as raw:
+        fh = gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            return _reject_row(source, path, 0, "file", "rejected.bad_gzip", str(e)[:200])
+            data = fh.read(cap + 1)
+        finally:
+            if fh is not raw:
+                fh.close()
+    return (data[:cap], True) if len(data) > cap else (data, False)
+
+
+def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None, extract=None) -> dict:
+    cap = int(cfg["max_bytes"])
+    try:
+        data, more = read_capped(path, cap)
+    except (OSError, EOFError) as e:
+        return _reject_row(source, path, 0, "file", "rejected.bad_gzip", str(e)[:200])
+    if more:
+        return _reject_row(source, path, 0, "file", "rejected.too_large",
+                           f"more than {cap} bytes{' after decompression' if path.endswith('.gz') else ''}"
+                           f" (reading stopped at the cap)", n_bytes=cap + 1)
     hcfg = {**cfg["html"], "max_bytes": cfg["max_bytes"], "timeout_s": cfg["timeout_s"],
             "min_chars": cfg["min_chars"]}
     ex = (extract or _in_process)(data, cfg=hcfg)
@@ -308,7 +325,8 @@ def _process_task(task: tuple, source: str, cfg: dict, log, extract):
                 row = row_error(0, "file", e)
             yield row
         else:
-            it = {"jsonl": iter_jsonl, "parquet": iter_parquet, "text": iter_plain}[fmt](path, tcfg)
+            it = {"jsonl": iter_jsonl, "parquet": iter_parquet, "text": iter_plain}[fmt](
+                path, {**tcfg, "max_line_bytes": cfg["max_bytes"]})
             base = os.path.basename(path)
             for d in it:
                 tally["records"] += 1
@@ -323,9 +341,12 @@ def _process_task(task: tuple, source: str, cfg: dict, log, extract):
                         yield _reject_row(source, path, d["offset"], "line", "rejected.empty")
                         continue
                     key = d["key"] or f"{base}\x00{d['offset']}"
+                    ext = {"extractor": fmt}
+                    if d.get("replaced"):      # invalid UTF-8 sequences replaced by U+FFFD
+                        ext["replaced_chars"] = str(d["replaced"])
                     row = _doc_row(source, path, d["offset"], key, text, url=d["url"],
                                    title=d["title"], n_bytes=d["n_bytes"], html_lang=lang_hint,
-                                   extraction={"extractor": fmt}, record_type="line")
+                                   extraction=ext, record_type="line")
                 except Exception as e:  # noqa: BLE001 - this record only
                     row = row_error(d["offset"], "line", e)
                 yield row
@@ -551,24 +572,41 @@ def _sql_str(v: str) -> str:
     return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _write_batch(df, path: str, source: str, batch_files: list | None) -> None:
+def _write_batch(df, path: str, source: str, batch_files: list | None, job: str,
+                 user_metadata: dict) -> None:
     """Replace, in one Delta commit, the rows of `source` (batch_files None: the whole source, for
-    a fresh run's first batch) or of `source` and these files (a later or resumed batch)."""
-    from core.tables import is_delta_table
-    spark = df.sparkSession
-    w = df.write.format("delta").partitionBy("source")
-    if not is_delta_table(spark, path):
-        w.mode("overwrite").save(path)
-        return
+    a fresh run's first batch) or of `source` and these files (a later or resumed batch). A new
+    table is created with `job`'s ownership marker (core/tables.py) in that commit."""
+    from core.tables import write_table
     cond = f"source = {_sql_str(source)}"
     if batch_files is not None:
         cond += " AND input_file IN (" + ", ".join(_sql_str(f) for f in batch_files) + ")"
-    w.mode("overwrite").option("replaceWhere", cond).save(path)
+    write_table(df, path, partition_by=["source"], job=job, user_metadata=user_metadata,
+                replace_where=cond)
+
+
+def check_shrink(spark, output_path: str, source: str, n_files: int, allow_shrink: bool) -> None:
+    """A re-run of `source` listing fewer input files than its last run (a mistyped glob, a
+    missing mount) would replace the source's rows with fewer: refused with both counts unless
+    `allow_shrink`, then a warning."""
+    from core.tables import OutputRefused, find_commit, is_delta_table
+    if not is_delta_table(spark, output_path):
+        return
+    hit = find_commit(spark, output_path, lambda m: m.get("source") == source and "files" in m)
+    if hit is None or n_files >= int(hit[1]["files"]):
+        return
+    msg = (f"source {source!r}: this run lists {n_files} input files, its last run (version "
+           f"{hit[0]} of {output_path}) listed {hit[1]['files']}; its rows would be replaced "
+           f"by fewer")
+    if not allow_shrink:
+        raise OutputRefused(msg + " (pass --allow-shrink if that is intended)")
+    _log(f"[extract] WARNING: {msg} (--allow-shrink)")
 
 
 def run_extract(spark, input_path, output_path: str, config: dict | None = None,
                 stats_path: str | None = None, *, fmt: str | None = None, source: str | None = None,
-                text_field=None, lang: str | None = None, paths_base: str | None = None):
+                text_field=None, lang: str | None = None, paths_base: str | None = None,
+                overwrite: bool = False, allow_shrink: bool = False):
     """Extract `input_path` (paths, URIs, globs, folders or `*.paths.gz` listings joined to
     `paths_base`; str or list) into the documents table at `output_path`.
 
@@ -577,7 +615,12 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     documents and rejects tables (Delta `replaceWhere` on the source and the batch's files: one
     commit per table) and then logged as done in `<output>_progress` (path, size, mtime, ETag).
     A run that was killed, re-run with the same arguments, skips the files logged as done and
-    ends with the same tables as an uninterrupted run."""
+    ends with the same tables as an uninterrupted run.
+
+    The documents table and `<output_path>_rejects` must be new or extract's own (unless
+    `overwrite`); no input may lie inside the output; a source re-run with fewer input files than
+    its last run is refused unless `allow_shrink`. The rejects are written first and the
+    documents commit names their version (core/tables.py `read_companion`)."""
     import uuid
 
     from pyspark import StorageLevel
@@ -603,6 +646,15 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
         fmt = "warc"
     source = source or ("crawl" if fmt == "warc" else
                         os.path.basename(files[0]).split(".")[0])
+    from core.tables import (check_input_not_in_output, claim_output, companion_path, crash_point,
+                             table_version)
+    rejects_path = companion_path(output_path, "_rejects")
+    for f in files:
+        check_input_not_in_output(f, output_path)
+        check_input_not_in_output(f, rejects_path)
+    claim_output(spark, output_path, "extract", overwrite)
+    claim_output(spark, rejects_path, "extract.rejects", overwrite)
+    check_shrink(spark, output_path, source, len(files), allow_shrink)
     stats = RunStats("extract", config_hash=config_hash({**cfg, "format": fmt, "source": source}))
     stats.info.update({"source": source, "format": fmt, "output": output_path})
     stats.set("files", len(files))
@@ -678,11 +730,21 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
             rejects = out.where(F.col("_kind") == "reject").select(
                 *[F.col(f.name).cast(f.dataType) for f in REJECTS.fields])
             scope = batch if cleared else None      # a fresh run's first batch replaces the source
-            _write_batch(rejects, rejects_path, source, scope)
-            _write_batch(docs, output_path, source, scope)
+            # the rejects first; the documents commit names the rejects' version (a reader of
+            # the pair, core.tables.read_companion, never sees one batch's rejects without its
+            # documents) and the run's input file count (the next run's shrink check)
+            info = {"curation.job": "extract", "run_id": run_id, "source": source, "batch": bi,
+                    "config_hash": stats.config_hash}
+            _write_batch(rejects, rejects_path, source, scope, "extract.rejects",
+                         {**info, "curation.job": "extract.rejects"})
+            crash_point("extract.between_writes")
+            _write_batch(docs, output_path, source, scope, "extract",
+                         {**info, "files": len(files),
+                          "companions": {"_rejects": table_version(spark, rejects_path)}})
             agg = out.groupBy("_kind", "record_type", "reason").agg(
                 F.count("*").alias("n"), F.sum("n_bytes_raw").alias("b"),
-                F.sum("n_chars").alias("c")).collect()
+                F.sum("n_chars").alias("c"),
+                F.sum(F.col("extraction")["replaced_chars"].cast("long")).alias("r")).collect()
         finally:
             out.unpersist()
         counts = {r["input_file"]: r for r in per_file}
@@ -728,6 +790,8 @@ def _add_counts(stats, agg) -> None:
         if r["_kind"] == "doc":
             stats.add("documents", n)
             stats.add("chars.out", int(r["c"] or 0))
+            if r.asDict().get("r"):
+                stats.add("text.replaced_chars", int(r["r"]))   # invalid UTF-8, as U+FFFD
         else:
             stats.add(r["reason"], n)
             stats.add("rejects", n)

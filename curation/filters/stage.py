@@ -30,7 +30,7 @@ from curation.filters.annotate import SIGNAL_COLUMNS, SIGNAL_NAMES, annotate_bat
 from curation.filters.decide import decide_spark, validate_rule_sets
 from curation.filters.defaults import DEFAULTS, SCHEMA
 from core.stats import RunStats
-from core.tables import read_table, write_table
+from core.tables import check_input_not_in_output, claim_output, read_table, write_table
 
 __all__ = ["DEFAULTS", "SCHEMA", "run_filter", "rejected", "corpus_token_counts"]
 DERIVED = ["domain_doc_count", "domain_pii_doc_share", "keep", "drop_reasons"]
@@ -187,10 +187,14 @@ def _check_lists(cfg: dict, stats: RunStats) -> None:
 
 
 def run_filter(spark, input_path: str, output_path: str, config: dict | None = None,
-               stats_path: str | None = None, decide_only: bool = False) -> RunStats:
-    """Annotate and decide (or, with decide_only, re-decide an annotated table); returns its stats."""
+               stats_path: str | None = None, decide_only: bool = False,
+               overwrite: bool = False) -> RunStats:
+    """Annotate and decide (or, with decide_only, re-decide an annotated table); returns its stats.
+    The output must be new or a table the filter wrote (unless `overwrite`)."""
     cfg = check_schema(merge(DEFAULTS, config), SCHEMA)
     validate_rule_sets(cfg)
+    check_input_not_in_output(input_path, output_path)
+    claim_output(spark, output_path, "filter", overwrite)
     stats = RunStats("filter", config_hash=config_hash(cfg))
     stats.info["mode"] = "decide_only" if decide_only else "annotate+decide"
     stats.info["input"] = input_path
@@ -214,7 +218,9 @@ def run_filter(spark, input_path: str, output_path: str, config: dict | None = N
         annotated = annotate(spark, df, cfg, stats, persisted=persisted)
     decided = decide_spark(annotated, cfg)
     _log("pass 3/3: decide and write" if not decide_only else "writing")
-    write_table(decided, output_path, user_metadata=f"filter {stats.run_id} config {stats.config_hash}")
+    write_table(decided, output_path, job="filter",
+                user_metadata={"curation.job": "filter", "run_id": stats.run_id,
+                               "config_hash": stats.config_hash})
     for p in reversed(persisted):
         p.unpersist()
     _record_counts(spark, output_path, stats)

@@ -106,13 +106,17 @@ def removals(spark, t: dict, examples: int) -> dict:
 
     for name, p in t["extracted"].items():
         try:
-            rj = _delta(spark, p + "_rejects")
+            _delta(spark, p + "_rejects")
+            from core.tables import read_companion
+            rj = read_companion(spark, p, "_rejects")   # the rejects of the documents' own run
         except NA:
             continue
         grouped(rj, "reason", "detail" if "detail" in rj.columns else None,
                 f"extract ({name})", key="input_offset")
     try:
-        dup = _delta(spark, t["deduped"] + "_duplicates")
+        _delta(spark, t["deduped"] + "_duplicates")
+        from core.tables import read_companion
+        dup = read_companion(spark, t["deduped"], "_duplicates")   # the pair of the same run
         rc = next((c for c in ("reason", "dup_reason", "kind", "step") if c in dup.columns), None)
         if rc:
             grouped(dup, rc, "text" if "text" in dup.columns else None, "dedup",

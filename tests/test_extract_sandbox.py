@@ -43,7 +43,9 @@ def test_time_limit_is_hard_on_real_pages(corpus, tmp_path):
     path = _write_warc(tmp_path / "big.warc.gz", _eval_pages(corpus, 40))
     late = []
     n_docs = n_timeout = 0
-    for limit in (0.02, 0.08, 0.15):
+    # The last limit is generous so that pages come back even on a loaded machine: without
+    # returned pages the check for late text would pass vacuously.
+    for limit in (0.02, 0.15, 1.0):
         cfg = merge(DEFAULTS, {"timeout_s": limit})
         rows = _rows(path, cfg)
         assert len(rows) == 40

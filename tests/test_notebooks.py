@@ -140,6 +140,7 @@ def compact_copy(mix: str, dst: Path) -> str:
     """A copy of a mix folder with its token ids renumbered onto the ids that occur (a bijection:
     the token stream is the mixer's, only relabelled, as tests/test_trainer.py does), so the tiny
     model's output layer has a few hundred rows instead of 100K and a CPU step takes milliseconds."""
+    import hashlib
     import shutil
 
     import numpy as np
@@ -158,6 +159,9 @@ def compact_copy(mix: str, dst: Path) -> str:
             if m["tokenizer"].get(k) is not None:
                 m["tokenizer"][k] = int(np.searchsorted(used, m["tokenizer"][k]))
         m["tokenizer"]["vocab_size"] = vocab
+        for sh in m["shards"]:      # the shards' bytes changed: so do their manifest hashes
+            if sh.get("sha256"):
+                sh["sha256"] = hashlib.sha256((d / sh["file"]).read_bytes()).hexdigest()
         (d / "manifest.json").write_text(json.dumps(m))
     return str(dst)
 

@@ -131,3 +131,18 @@ def test_real_sweep_trains_records_and_resumes(tmp_path, corpus):
     assert fit["models"] == 3 and len(fit["isoflop"]["budgets"]) == 1
     png = S.plot_sweep(tmp_path / "sw", tmp_path / "sw" / "isoflop.png")
     assert png.stat().st_size > 1000
+
+
+def test_budget_without_an_interior_minimum_is_left_out():
+    """Sizes all far above the optimum: the parabola's vertex is an extrapolation and the budget
+    does not enter the power laws."""
+    rows = chinchilla_rows(BUDGETS[:3])
+    shifted = [dict(r, budget=1e23, flops=1e23, name="x" + r["name"]) for r in chinchilla_rows([1e23], span=1.5)]
+    for r in shifted:          # the same models trained on 1/1000 of the tokens: all too big
+        r["N"] *= 30.0
+        r["tokens"] = 1e23 / (6 * r["N"])
+        r["loss"] = E + A / r["N"] ** ALPHA + B / r["tokens"] ** BETA
+    fit = S.fit_isoflops(rows + shifted, bootstrap=0)
+    assert 1e23 not in fit["budgets_used"] and len(fit["budgets_used"]) == 3
+    assert not next(p for p in fit["budgets"] if p["budget"] == 1e23)["vertex_inside"]
+    assert abs(fit["N_opt_law"]["exponent"] - A_EXP) < 0.01

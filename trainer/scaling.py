@@ -23,7 +23,8 @@ Conventions (stated because scaling-law numbers depend on them):
 - IsoFLOP: per budget a parabola of loss against ln N (least squares); its vertex is N*(C); the
   same against ln D gives D*(C). Across budgets ln N* = ln k + a ln C (least squares), with the
   exponent's standard error from the fit's covariance and a Student-t interval (n - 2 degrees of
-  freedom), and a bootstrap interval that resamples the models within each budget.
+  freedom), and a bootstrap interval that resamples the models within each budget. Only budgets
+  whose vertex lies within the sizes tried enter these laws (a vertex outside is an extrapolation).
 - Two-step prediction (Llama 3, section 3.2.1): the benchmark's normalised NLL of the correct answer
   against compute, a power law ``nll = A * C^(-alpha)`` fitted on the compute-optimal (per-budget
   best) models; then accuracy against that NLL, a sigmoid ``acc = lo + (hi - lo) / (1 + exp(k (nll - x0)))``
@@ -172,8 +173,9 @@ def fit_isoflops(rows: list[dict], metric: str = "loss", bootstrap: int = 1000, 
             continue
         o = isoflop_optimum([r["N"] for r in rs], [r["tokens"] for r in rs], [r[metric] for r in rs])
         per.append({"budget": b, "flops": float(np.mean([r["flops"] for r in rs])), "models": len(rs), **o})
-    good = [p for p in per if math.isfinite(p["N_opt"])]
-    res = {"metric": metric, "budgets": per}
+    # a vertex outside the sizes tried is an extrapolation of the parabola, not a measured optimum
+    good = [p for p in per if math.isfinite(p["N_opt"]) and p["vertex_inside"]]
+    res = {"metric": metric, "budgets": per, "budgets_used": [p["budget"] for p in good]}
     if len(good) >= 2:
         C = [p["flops"] for p in good]
         res["N_opt_law"] = fit_power_law(C, [p["N_opt"] for p in good])
@@ -191,7 +193,7 @@ def fit_isoflops(rows: list[dict], metric: str = "loss", bootstrap: int = 1000, 
                     if len({r["N"] for r in pick}) >= 3:
                         o = isoflop_optimum([r["N"] for r in pick], [r["tokens"] for r in pick],
                                             [r[metric] for r in pick])
-                        if math.isfinite(o["N_opt"]):
+                        if math.isfinite(o["N_opt"]) and o["vertex_inside"]:
                             break
                 else:
                     o = None

@@ -227,8 +227,9 @@ def fit_sigmoid(nll, acc, chance: float) -> dict:
     except RuntimeError as e:
         return {"ok": False, "error": str(e), "chance": chance}
     se = [float(math.sqrt(v)) if np.isfinite(v) and v > 0 else math.nan for v in np.diag(cov)]
-    # accuracies at chance leave (k, x0) undetermined: the covariance says so (zero or infinite)
-    determined = all(math.isfinite(v) and v > 0 for v in se)
+    # accuracies at chance leave (k, x0) undetermined: the covariance says so (a zero, infinite or
+    # larger-than-the-value standard error)
+    determined = all(math.isfinite(v) and 0 < v < abs(p) for v, p in zip(se[:2], (k, x0)))
     return {"ok": True, "determined": determined, "k": float(k), "x0": float(x0), "hi": float(hi),
             "chance": chance, "stderr": se, "acc_range": [float(y.min()), float(y.max())]}
 
@@ -448,7 +449,7 @@ def plot_sweep(sweep_dir: str | Path, out_png: str | Path, metric: str = "loss")
     ax[0].set_ylabel(metric)
     ax[0].set_title("IsoFLOP profiles")
     ax[0].legend(fontsize=8)
-    good = [p for p in fit["budgets"] if math.isfinite(p["N_opt"])]
+    good = [p for p in fit["budgets"] if p["budget"] in fit.get("budgets_used", [])]
     if good:
         ax[1].loglog([p["flops"] for p in good], [p["N_opt"] for p in good], "o", label="N*")
         ax[1].loglog([p["flops"] for p in good], [p["D_opt"] for p in good], "s", label="D*")

@@ -7,8 +7,10 @@ A *model directory* (what every step reads and writes, and what ``trainer.chat``
   tokenizer.json      optional: a compact relabelling of the project tokenizer (see CompactTokenizer)
   value_head.pt       reward models only: the scalar head
   meta.json           what wrote it (step, config, parents, metrics)
-The pre-training run's ``final/`` directory and any trainer checkpoint ``step_XXXXXXXX/`` are
-accepted as inputs too (the model config then comes from ``state.json``).
+The pre-training run's ``final/`` directory, a run directory (its ``final/`` or latest checkpoint)
+and any trainer checkpoint ``step_XXXXXXXX/`` are accepted as inputs too (trainer/loading.py's
+rule; a checkpoint's model config comes from ``state.json``). The evaluation harness
+(``python -m trainer.evaluate``) reads these model directories as they are.
 """
 from __future__ import annotations
 
@@ -30,13 +32,10 @@ IGNORE = -100
 
 # ---- model directories -------------------------------------------------------------------------
 def resolve_model_dir(path: str | Path) -> Path:
-    p = Path(path)
-    if (p / "model.pt").is_file():
-        return p
-    if (p / "final" / "model.pt").is_file():          # a pre-training run directory
-        return p / "final"
-    raise FileNotFoundError(f"{p}: no model.pt (expected a model directory, a trainer checkpoint "
-                            f"or a run directory with final/)")
+    """The directory holding ``model.pt`` (trainer/loading.py's rule: the path itself, its
+    ``final/``, or a run's latest checkpoint)."""
+    from trainer.loading import resolve
+    return resolve(path)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Llama:

@@ -10,7 +10,7 @@
    driver, as `run_extract` does) and grouping, with the driver's Python memory peak
    (tracemalloc) and RSS growth.
 
-    python benchmarks/extract_remote.py overhead [--files N]
+    python benchmarks/extract_remote.py overhead [--files N | --file NAME] [--repeat PAIRS]
     python benchmarks/extract_remote.py planning [--sizes 10,100,1000] [--members 3]
 """
 from __future__ import annotations
@@ -52,6 +52,8 @@ def overhead(args) -> None:
     from core import fs
     from curation.extract.stage import run_extract
     files = sorted((corpus_dir() / "crawl").glob("*.warc.gz"))[: args.files]
+    if args.file:
+        files = [corpus_dir() / "crawl" / args.file]
     mb = sum(f.stat().st_size for f in files) / 1e6
     with tempfile.TemporaryDirectory() as tmp, S3Server(Path(tmp) / "s3") as s3:
         s3.start()
@@ -148,6 +150,7 @@ def main() -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     o = sub.add_parser("overhead")
     o.add_argument("--files", type=int, default=2)
+    o.add_argument("--file", default=None, help="one sample crawl file by name instead")
     o.add_argument("--repeat", type=int, default=2, help="pairs of runs (1: local, s3)")
     p = sub.add_parser("planning")
     p.add_argument("--sizes", default="10,100,1000")

@@ -155,3 +155,39 @@ def test_http_input_and_paths_listing(tmp_path, crawl_files):
                            None) == "s3://commoncrawl/"
     assert fs.listing_base("https://data.commoncrawl.org/crawl-data/x/wet.paths.gz",
                            None) == "https://data.commoncrawl.org/"
+
+
+def test_trainer_reads_a_mix_from_s3_through_a_verified_cache(s3, tmp_path):
+    """trainer.data.localize_mix: a mix in the bucket is copied into a local cache, every file
+    checked against the manifest's sha256; a damaged cached file is fetched again, a damaged
+    remote file is an error naming it."""
+    import json
+
+    import numpy as np
+
+    from mixer.shards import ShardWriter
+    from trainer.data import ShardFormatError, TokenShards, localize_mix
+    mix = tmp_path / "mix"
+    w = ShardWriter(mix, seq_len=8, shard_rows=2)
+    for r in range(5):
+        w.add(r % 2, np.arange(r, r + 8, dtype="<u4").tobytes(), [0, 3])
+    shards = w.close()
+    (mix / "manifest.json").write_text(json.dumps({
+        "format_version": 1, "seq_len": 8, "n_rows": 5, "shards": shards, "dtype": "uint32",
+        "index_sha256": w.index_sha256, "fingerprint": "f00d",
+        "tokenizer": {"vocab_size": 64, "eot_id": 0},
+        "sources": [{"name": "a", "category": "a"}, {"name": "b", "category": "b"}]}))
+    bucket = s3.make_bucket("fs-mix")
+    s3.client().put(str(mix) + "/", f"{bucket}/mix/", recursive=True)
+    cache = tmp_path / "cache"
+    local = localize_mix(f"s3://{bucket}/mix", cache)
+    assert local.parent == cache and (local / "manifest.json").is_file()
+    ts = TokenShards(local)
+    assert len(ts) == 5 and list(ts.row(3)) == list(range(3, 11))
+    (local / shards[1]["file"]).write_bytes(b"\0" * 64)          # a damaged cache entry
+    assert localize_mix(f"s3://{bucket}/mix", cache) == local
+    assert list(TokenShards(local).row(2)) == list(range(2, 10))
+    s3.client().pipe(f"{bucket}/mix/{shards[0]['file']}", b"\1" * 64)   # a damaged remote shard
+    (local / shards[0]["file"]).unlink()
+    with pytest.raises(ShardFormatError, match=shards[0]["file"]):
+        localize_mix(f"s3://{bucket}/mix", cache)

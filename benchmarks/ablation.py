@@ -118,8 +118,8 @@ def eval_texts(corpus: Path, code_fraction: float) -> dict:
 def write_eval_shards(texts: dict, out_dir: Path, seq_len: int, rows: int, max_doc_tokens: int) -> dict:
     """One shard directory, one source per set, at least `rows` rows each where the set has them;
     every text cut to its first `max_doc_tokens` tokens, so a set is many texts, not a few long ones."""
-    from mixer.tokenizer import get_tokenizer
-    from trainer.testing import write_token_shards
+    from core.tokenizer import get_tokenizer
+    from fixtures.demo_mix import write_token_shards
     tok = get_tokenizer("cl100k_base+llama3")
     docs, info = [], {}
     for name in EVAL_SETS:

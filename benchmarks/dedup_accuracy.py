@@ -21,7 +21,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from curation.dedup import lsh, minhash, samples  # noqa: E402
+from curation.dedup import lsh, minhash  # noqa: E402
+from fixtures import documents as samples  # noqa: E402
 from core.paths import corpus_dir  # noqa: E402
 
 

@@ -17,7 +17,8 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from datasketch import MinHash  # noqa: E402
 
-from curation.dedup import minhash, samples  # noqa: E402
+from curation.dedup import minhash  # noqa: E402
+from fixtures import documents as samples  # noqa: E402
 from core.paths import corpus_dir  # noqa: E402
 
 

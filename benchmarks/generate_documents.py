@@ -118,7 +118,7 @@ _POOL: list[str] | None = None
 def _pool() -> list[str]:
     global _POOL
     if _POOL is None:
-        from curation.dedup import samples
+        from fixtures import documents as samples
         from core.paths import corpus_dir
         c = corpus_dir()
         _POOL = samples.gsm8k(c) + samples.math_solutions(c) + samples.code_files(c)

@@ -3,7 +3,7 @@
     python benchmarks/mix_shares.py [--scored PATH]
 
 Uses the real scored table when given (or found at data/scored); otherwise a table built from the
-sample corpus by mixer/sample_table.py (its `quality` is a hash placeholder), and says which.
+sample corpus by fixtures/scored_table.py (its `quality` is a hash placeholder), and says which.
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
@@ -25,7 +25,7 @@ def main() -> None:
     from core.tables import is_delta_table
     from mixer.build import build_mix
     from mixer.report import format_report
-    from mixer.sample_table import write_sample_table
+    from fixtures.scored_table import write_sample_table
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="mixshares-"))
     spark = get_spark("mix-shares", master=args.master, shuffle_partitions=8)
@@ -36,7 +36,7 @@ def main() -> None:
         scored = str(work / "sample_scored")
         n = write_sample_table(spark, corpus_dir(), scored, per_stream=None, partitions=4)
         print(f"input: NO scored table found; built {n:,} documents from the sample corpus "
-              f"(mixer/sample_table.py; quality is a hash placeholder)")
+              f"(fixtures/scored_table.py; quality is a hash placeholder)")
     for stage in ("pretrain", "anneal"):
         st = build_mix(spark, str(PROJECT_ROOT / "configs" / "mix" / f"{stage}.yaml"),
                        str(work / stage), input_path=scored)

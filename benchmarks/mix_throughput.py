@@ -42,8 +42,8 @@ def main() -> None:
     from core.paths import corpus_dir
     from core.spark import get_spark
     from mixer.build import build_mix
-    from mixer.sample_table import sample_documents, write_sample_table
-    from mixer.tokenizer import get_tokenizer
+    from fixtures.scored_table import sample_documents, write_sample_table
+    from core.tokenizer import get_tokenizer
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="mixbench-"))
     spark = get_spark("mix-bench", master=args.master, shuffle_partitions=8)

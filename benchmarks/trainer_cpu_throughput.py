@@ -1,7 +1,7 @@
 """Trainer throughput on CPU: tokens/s and achieved FLOP/s of a preset, against this machine's own
 matmul FLOP/s measured in the same run (before and after the training steps).
 
-Real tokens: a mix written from the sample corpus with cl100k (trainer.testing.write_demo_mix),
+Real tokens: a mix written from the sample corpus with cl100k (fixtures.demo_mix.write_demo_mix),
 read through the trainer's reader; a real optimizer step (AdamW, clipping) per measured step.
 
     python benchmarks/trainer_cpu_throughput.py --preset 20M --seq-len 128 --rows 2 --steps 3
@@ -23,7 +23,7 @@ from trainer.data import TokenShards  # noqa: E402
 from trainer.flops import measure_matmul_flops  # noqa: E402
 from trainer.model import PRESETS, build_model, preset_config  # noqa: E402
 from trainer.optim import build_optimizer, clip_gradients  # noqa: E402
-from trainer.testing import write_demo_mix  # noqa: E402
+from fixtures.demo_mix import write_demo_mix  # noqa: E402
 
 
 def preset_table():

@@ -31,13 +31,12 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-from core.paths import corpus_dir
+from core import corpus as corpus_files
 
 HELDOUT_FRACTION = 0.2
 MIN_CHARS = 200
@@ -91,22 +90,6 @@ def _take(items: list, key: Callable, limit: int | None) -> list:
 
 # ---------------------------------------------------------------- corpus readers
 
-def _read_jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                yield json.loads(line)
-
-
-def _require(path: Path) -> Path:
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: the default recipes need the sample corpus "
-                                "(set CURATION_CORPUS to its folder)")
-    return path
-
-
 _BLOCK = ("p", "div", "br", "li", "ul", "ol", "tr", "td", "th", "table", "h1", "h2", "h3", "h4",
           "h5", "h6", "header", "footer", "nav", "section", "article", "aside", "form", "option",
           "blockquote", "pre", "dd", "dt", "title", "a", "button", "label", "figcaption")
@@ -159,16 +142,13 @@ def _dropped_lines(full: str, main: str) -> str:
 def eval_pages(corpus: Path | None = None, limit: int | None = None,
                exclude: set[str] | frozenset = frozenset()) -> list[dict]:
     """The annotated pages: {url, file, main (trafilatura), full (all text), boilerplate}."""
-    base = _require((corpus or corpus_dir()) / "extraction" / "trafilatura-eval")
-    meta = json.loads((base / "evaldata.json").read_text())
+    meta = corpus_files.trafilatura_eval(corpus)
     items = [(u, v["file"]) for u, v in sorted(meta.items()) if u not in exclude]
     items = _take(items, key=lambda x: x[0], limit=limit)
     pages = []
     for url, name in items:
-        path = base / "cache" / (name + ".gz")
-        if not path.exists():
-            path = base / "eval" / (name + ".gz")
-        if not path.exists():
+        path = corpus_files.trafilatura_eval_page(name, corpus, prefer=("cache", "eval"))
+        if path is None:
             continue
         main, full, boiler = _extract_page(str(path), url)
         pages.append({"url": url, "file": name, "main": main, "full": full, "boilerplate": boiler})
@@ -189,16 +169,15 @@ def math_problems(corpus: Path | None = None, limit_gsm8k: int | None = None,
                   limit_math: int | None = None, problems_alone: bool = False) -> list[Example]:
     """Problems with their worked solutions (and, with `problems_alone`, the bare problem
     statement too, in the same held-out group)."""
-    base = (corpus or corpus_dir()) / "math"
     out = []
-    gsm = [r for r in _read_jsonl(_require(base / "gsm8k" / "train.jsonl"))]
+    gsm = list(corpus_files.gsm8k("train", corpus))
     gsm = _take(list(enumerate(gsm)), key=lambda x: f"gsm8k:{x[0]}", limit=limit_gsm8k)
     for i, r in gsm:
         text = r["question"] + "\n" + re.sub(r"<<[^>]*>>", "", r["answer"])
         out.append(Example("math", text, f"gsm8k:{i}", "gsm8k"))
         if problems_alone:
             out.append(Example("math", r["question"], f"gsm8k:{i}", "gsm8k-question"))
-    mth = [r for r in _read_jsonl(_require(base / "math-hendrycks" / "math" / "test.jsonl"))]
+    mth = list(corpus_files.math_hendrycks(corpus))
     mth = _take(list(enumerate(mth)), key=lambda x: f"math:{x[0]}", limit=limit_math)
     for i, r in mth:
         out.append(Example("math", r["problem"] + "\n" + r["solution"], f"math:{i}", "math"))
@@ -208,7 +187,7 @@ def math_problems(corpus: Path | None = None, limit_gsm8k: int | None = None,
 
 
 def code_files(corpus: Path | None = None, limit: int | None = None) -> list[Example]:
-    rows = list(_read_jsonl(_require((corpus or corpus_dir()) / "code" / "thealgorithms.jsonl.gz")))
+    rows = list(corpus_files.thealgorithms(corpus))
     rows = _take(rows, key=lambda r: f"{r['repo']}/{r['path']}", limit=limit)
     return [Example("code", r["content"], f"code:{r['repo']}/{r['path']}", f"thealgorithms-{r['language']}")
             for r in rows if r.get("content")]
@@ -238,7 +217,7 @@ def code_prose(files: list[Example]) -> list[Example]:
 def udhr_english(corpus: Path | None = None) -> list[str]:
     """The English UDHR, one text per article (preamble first)."""
     import lxml.html
-    p = _require((corpus or corpus_dir()) / "multilingual" / "udhr" / "declaration" / "eng.html.gz")
+    p = corpus_files.udhr_file("eng", corpus)
     doc = lxml.html.fromstring(gzip.open(p).read())
     parts = []
     for art in doc.xpath("//article|//header"):
@@ -336,16 +315,12 @@ def domain_default(corpus: Path | None = None, limit: int | None = None) -> list
 def crawl_check(corpus: Path | None = None) -> list[tuple[str, str, str]]:
     """(url, expected domain, extracted text) for the crawl pages about code or maths."""
     import trafilatura
-    base = _require((corpus or corpus_dir()) / "extraction" / "trafilatura-eval")
-    meta = json.loads((base / "evaldata.json").read_text())
+    meta = corpus_files.trafilatura_eval(corpus)
     out = []
     for url, want in sorted(CRAWL_CHECK.items()):
         if url not in meta:
             continue
-        name = meta[url]["file"]
-        path = base / "cache" / (name + ".gz")
-        if not path.exists():
-            path = base / "eval" / (name + ".gz")
+        path = corpus_files.trafilatura_eval_page(meta[url]["file"], corpus, prefer=("cache", "eval"))
         text = trafilatura.extract(gzip.open(path).read(), url=url) or ""
         out.append((url, want, text))
     return out

@@ -49,9 +49,9 @@ from mixer.interleave import interleave
 from mixer.pack import cut_pieces, fill_rows
 from mixer.plan import make_plan
 from mixer.report import format_report, mix_report
-from mixer.shards import FORMAT_VERSION, write_index_from_parts, write_json
+from core.token_shards import FORMAT_VERSION, write_index_from_parts, write_json
 from mixer.spec import DEFAULTS, SpecError, load_spec, source_shares, spec_hash
-from mixer.tokenizer import get_tokenizer
+from core.tokenizer import get_tokenizer
 
 __all__ = ["DEFAULTS", "build_mix", "run_mix"]
 
@@ -188,7 +188,7 @@ def write_shard(seq_len: int, eot_id: int, n_main: int, n_held: int, shard_rows:
     positions) and its per-unit counts of occurrences, documents and tokens dropped."""
     import pyarrow as pa
 
-    from mixer.shards import shard_name
+    from core.token_shards import shard_name
 
     n_main_parts = -(-n_main // shard_rows)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from mixer.tokenizer import get_tokenizer
+from core.tokenizer import get_tokenizer
 from trainer.chat_format import (ChatFormatError, encode_dialog, encode_prompt, encode_response,
                                  parse_dialog, render_text)
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from itertools import islice
 
 import numpy as np
 import pytest
 
 from classifiers import recipes
-from curation.filters import langid
 from classifiers.evaluation import binary_at, per_class, roc_auc
 from classifiers.fasttext_model import load_model, prepare
 from classifiers.metadata import ModelMetadataError, read_metadata
 from classifiers.streams import StreamRule
+from core import corpus as corpus_files
+from curation.filters import langid
 from test_classifiers_fixtures import small_models  # noqa: F401  (session fixture)
 
 GERMAN = ("Die Bundesregierung hat am Mittwoch beschlossen, die Förderung für erneuerbare Energien "
@@ -67,7 +69,7 @@ def test_langid_threshold_and_newlines():
 def test_langid_on_tatoeba_sentences(corpus):
     base = corpus / "multilingual" / "tatoeba"
     for iso3, iso2 in (("deu", "de"), ("fra", "fr"), ("spa", "es")):
-        lines = (base / f"tatoeba.{iso3}-eng.{iso3}").read_text(encoding="utf-8").splitlines()[:100]
+        lines = corpus_files.tatoeba_lines(base / f"tatoeba.{iso3}-eng.{iso3}")[:100]
         got = [lang for lang, _ in langid.detect_languages(lines)]
         assert sum(g == iso2 for g in got) / len(got) > 0.8, (iso3, got[:20])
 
@@ -107,7 +109,7 @@ def test_quality_metadata_records_heldout_metrics(small_models):
 
 def test_domain_python_file_is_code_gsm8k_is_math(small_models, corpus):
     _, d, _ = small_models
-    test_q = [json.loads(l) for l in (corpus / "math" / "gsm8k" / "test.jsonl").open()][:20]
+    test_q = list(islice(corpus_files.gsm8k("test", corpus), 20))
     gsm = [r["question"] for r in test_q]  # GSM8K test problems, never trained on
     labels = [lab for lab, _ in d.predict([PYTHON_FILE, *gsm, GERMAN])]
     assert labels[0] == "code"
@@ -164,8 +166,8 @@ def test_train_cli_from_jsonl(tmp_path, corpus):
     from classifiers.train import main
     pos = tmp_path / "pos.jsonl.gz"
     neg = tmp_path / "neg.jsonl"
-    math = [json.loads(l) for l in (corpus / "math" / "gsm8k" / "train.jsonl").open()][:150]
-    code = [json.loads(l) for l in gzip.open(corpus / "code" / "thealgorithms.jsonl.gz", "rt")][:150]
+    math = list(islice(corpus_files.gsm8k("train", corpus), 150))
+    code = list(islice(corpus_files.thealgorithms(corpus), 150))
     with gzip.open(pos, "wt") as f:
         for r in math:
             f.write(json.dumps({"text": r["question"] + "\n" + r["answer"]}) + "\n")
@@ -189,8 +191,8 @@ def test_train_cli_from_jsonl(tmp_path, corpus):
 
 def test_training_is_reproducible(tmp_path, corpus):
     from classifiers.fasttext_model import train_model
-    math = [json.loads(l) for l in (corpus / "math" / "gsm8k" / "train.jsonl").open()][:100]
-    code = [json.loads(l) for l in gzip.open(corpus / "code" / "thealgorithms.jsonl.gz", "rt")][:100]
+    math = list(islice(corpus_files.gsm8k("train", corpus), 100))
+    code = list(islice(corpus_files.thealgorithms(corpus), 100))
     ex = [("math", r["question"]) for r in math] + [("code", r["content"]) for r in code]
     hp = {"bucket": 50_000, "dim": 16}
     m1 = train_model(ex, tmp_path / "one", "toy", hp)

@@ -7,7 +7,7 @@ from datasketch import MinHash
 
 from curation.dedup import lines, lsh, minhash
 from curation.dedup.exact import normalized_hash
-from curation.dedup.samples import code_files, edit_words, gsm8k, math_solutions
+from fixtures.documents import code_files, edit_words, gsm8k, math_solutions
 
 
 def test_words_lowercase_unicode_and_punctuation():

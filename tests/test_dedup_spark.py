@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from curation.dedup import samples
+from fixtures import documents as samples
 from curation.dedup.components import connected_components
 from curation.dedup.exact import normalized_hash, normalized_hash_col
 from curation.dedup.minhash import jaccard

@@ -126,8 +126,8 @@ def test_exported_tokenizer_matches_tiktoken(exported, corpus):
     _, _, out = exported
     if not (out / "tokenizer.json").is_file():
         pytest.skip("this parametrisation exports weights only")
-    from mixer.tokenizer import get_tokenizer
-    from trainer.testing import load_corpus_docs
+    from core.tokenizer import get_tokenizer
+    from fixtures.demo_mix import load_corpus_docs
     tok = get_tokenizer()
     hf_tok = transformers.PreTrainedTokenizerFast.from_pretrained(str(out))
     texts = [t for v in load_corpus_docs(corpus, per_source=40).values() for t in v]

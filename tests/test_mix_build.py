@@ -14,10 +14,10 @@ import pytest
 from mixer.build import build_mix
 from mixer.order import is_heldout
 from mixer.plan import apportion
-from mixer.sample_table import sample_documents, write_sample_table
-from mixer.shards import ShardReader
+from fixtures.scored_table import sample_documents, write_sample_table
+from core.token_shards import TokenShards
 from mixer.spec import load_spec, source_shares
-from mixer.tokenizer import get_tokenizer
+from core.tokenizer import get_tokenizer
 
 PER_STREAM = 40
 L = 128
@@ -66,11 +66,11 @@ def _source_docs(docs, name):
 
 
 def test_exact_integer_shares(built):
-    rd = ShardReader(built["out_a"])
+    rd = TokenShards(built["out_a"])
     m = rd.manifest
     s = load_spec(spec())
     want = apportion(96, source_shares(s))
-    got = [int(np.sum(rd.index["source"] == i)) for i in range(4)]
+    got = [int(np.sum(rd.source == i)) for i in range(4)]
     assert got == want == [src["tokens"] // L for src in m["sources"]]
     assert m["n_rows"] == 96 and m["total_tokens"] == 96 * L == sum(x["tokens"] for x in m["sources"])
     assert [s["rows"] for s in m["shards"]] == [40, 40, 16]
@@ -84,11 +84,11 @@ def test_exact_integer_shares(built):
 
 
 def test_document_boundaries_are_recorded_after_every_eot(built):
-    rd = ShardReader(built["out_a"])
+    rd = TokenShards(built["out_a"])
     eot = rd.manifest["tokenizer"]["eot_id"]
     assert len(rd) == 96
     for i in range(len(rd)):
-        toks, starts = rd.row(i)
+        toks, starts = rd.row(i), rd.row_doc_starts(i)
         expect = [0] + [p + 1 for p in np.flatnonzero(toks == eot) if p + 1 < L]
         assert starts.tolist() == expect, f"row {i}"
 
@@ -96,7 +96,7 @@ def test_document_boundaries_are_recorded_after_every_eot(built):
 def _stream_docs(rd, src):
     """The complete documents of one source, in stream order (rows of that source concatenated)."""
     eot = rd.manifest["tokenizer"]["eot_id"]
-    rows = [rd.row(i)[0] for i in range(len(rd)) if rd.index["source"][i] == src]
+    rows = [rd.row(i) for i in range(len(rd)) if rd.source[i] == src]
     toks = np.concatenate(rows).tolist() if rows else []
     out, cur = [], []
     for t in toks:
@@ -109,7 +109,7 @@ def _stream_docs(rd, src):
 
 
 def test_documents_are_whole_and_repetition_reshuffles_passes(built):
-    rd = ShardReader(built["out_a"])
+    rd = TokenShards(built["out_a"])
     tok = get_tokenizer()
     src = rd.manifest["sources"][1]
     assert src["name"] == "math_small" and 1.5 < src["epochs"] <= 6
@@ -132,8 +132,8 @@ def test_documents_are_whole_and_repetition_reshuffles_passes(built):
 
 
 def test_heldout_documents_never_train(built):
-    rd = ShardReader(built["out_a"])
-    hd = ShardReader(built["out_a"] / "heldout")
+    rd = TokenShards(built["out_a"])
+    hd = TokenShards(built["out_a"] / "heldout")
     assert [s["name"] for s in hd.manifest["sources"]] == ["general", "math", "code", "multilingual"]
     assert len(hd) > 0 and hd.manifest["tokenizer"] == rd.manifest["tokenizer"]
     tok = get_tokenizer()
@@ -169,11 +169,11 @@ def test_manifest_checksums_are_verified_by_the_trainer(built, tmp_path):
 
     from trainer.data import ShardFormatError, TokenShards
     src = built["out_a"]
-    m = ShardReader(src).manifest
+    m = TokenShards(src).manifest
     for sh in m["shards"]:
         assert sh["sha256"] == hashlib.sha256((src / sh["file"]).read_bytes()).hexdigest()
     assert m["index_sha256"] == hashlib.sha256((src / "index.npz").read_bytes()).hexdigest()
-    held = ShardReader(src / "heldout").manifest
+    held = TokenShards(src / "heldout").manifest
     assert all(len(sh["sha256"]) == 64 for sh in held["shards"]) and held["index_sha256"]
     mix = tmp_path / "mix"
     shutil.copytree(src, mix)

@@ -11,7 +11,7 @@ from mixer.interleave import interleave, prefix_deviation, window_deviation
 from mixer.order import is_heldout
 from mixer.pack import cut_pieces, fill_rows
 from mixer.plan import InfeasibleMix, apportion, make_plan
-from mixer.shards import ShardReader, ShardWriter, write_json
+from core.token_shards import ShardWriter, TokenShards, write_json
 from mixer.spec import SpecError, load_spec, source_shares
 
 
@@ -197,12 +197,14 @@ def test_shard_writer_reader_roundtrip(tmp_path):
         w.add(i % 2, r.tobytes(), [0] if i % 2 else [0, 2])
     shards = w.close()
     assert [s["rows"] for s in shards] == [2, 2, 1]
-    write_json(tmp_path / "manifest.json", {"format_version": 1, "seq_len": L, "shards": shards,
-                                            "sources": [{"name": "a"}, {"name": "b"}]})
-    rd = ShardReader(tmp_path)
+    write_json(tmp_path / "manifest.json", {"format_version": 1, "seq_len": L, "n_rows": 5,
+                                            "shards": shards, "tokenizer": {"vocab_size": 64},
+                                            "sources": [{"name": "a"}, {"name": "b"}],
+                                            "fingerprint": "roundtrip"})
+    rd = TokenShards(tmp_path)
     assert len(rd) == 5
     for i in range(5):
-        toks, starts = rd.row(i)
+        toks, starts = rd.row(i), rd.row_doc_starts(i)
         assert toks.tolist() == rows[i].tolist()
         assert starts.tolist() == ([0] if i % 2 else [0, 2])
     assert (tmp_path / "shard_00002.bin").stat().st_size == L * 4
@@ -256,7 +258,7 @@ def test_tokenize_task_writes_tokens_and_records_every_document(tmp_path):
 
     from mixer.build import tokenize_arrow
     from mixer.order import keep_downsampled
-    from mixer.tokenizer import get_tokenizer
+    from core.tokenizer import get_tokenizer
     tok = get_tokenizer()
     ids = [f"d{i}" for i in range(40)] + ["", None, "e1"]
     texts = [f"document number {i} " * (1 + i % 7) for i in range(40)] + ["x", "y", "  \n"]

@@ -3,13 +3,14 @@ widgets stand-in and the test session as `spark`), in order, on a small real inp
 whose stage module is not in the checkout is skipped with the reason."""
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
+from itertools import islice
 from pathlib import Path
 
 import pytest
 
+from core import corpus as corpus_files
 from core.notebook import DBUtils, cells, run_notebook
 from core.paths import PROJECT_ROOT
 
@@ -28,8 +29,8 @@ def need(module: str):
 def tiny(corpus, tmp_path_factory):
     """A JSONL of real documents: GSM8K problems, TheAlgorithms files, English and German prose."""
     d = tmp_path_factory.mktemp("nb")
-    gsm = [json.loads(x) for x in (corpus / "math/gsm8k/test.jsonl").open()][:6]
-    code = [json.loads(x) for x, _ in zip(gzip.open(corpus / "code/thealgorithms.jsonl.gz", "rt"), range(6))]
+    gsm = list(islice(corpus_files.gsm8k("test", corpus), 6))
+    code = list(islice(corpus_files.thealgorithms(corpus), 6))
     en = ("The city council approved the new budget on Tuesday after a long debate about public "
           "transport, schools and the renovation of the central library. The mayor said the decision "
           "would help families across the region, and that the work on the library would start in "

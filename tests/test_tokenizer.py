@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from mixer import tokenizer as mt
+from core import tokenizer as mt
 
 
 def test_llama3_special_tokens_follow_the_base_vocabulary():
@@ -60,7 +60,7 @@ def test_encode_numpy_gives_the_ordinary_ids():
     """The build tokenizes with encode_numpy: the same ids as encode_ordinary, special-token text
     included, on real corpus text of every stream."""
     from core.paths import corpus_dir
-    from mixer.sample_table import sample_documents
+    from fixtures.scored_table import sample_documents
     tok = mt.get_tokenizer()
     texts = [d["text"] for d in sample_documents(corpus_dir(), per_stream=5)]
     texts += ["a <|end_of_text|> b <|eot_id|> <|endoftext|>", "", "😀 Zürich \x00 \ud800"[:-1]]

@@ -1,6 +1,6 @@
 """Trainer tests (CPU, tiny preset): shard reading, document mask, loss, resume, averaging, ramps, refusal.
 
-Shards are written by the test itself in the documented format (trainer/testing.py) from real text
+Shards are written by the test itself in the documented format (fixtures/demo_mix.py) from real text
 of the sample corpus tokenised with tiktoken's cl100k_base (offline copy). For speed the mechanics
 tests renumber the token ids onto the few thousand that occur (a bijection: the token sequences are
 unchanged), so a 64-dim model's output layer is small; the reader and mask tests use the real ids.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer import testing as tt
+from fixtures import demo_mix as tt
 from trainer.average import average_checkpoints, average_state_dicts, stage_checkpoints
 from trainer.checkpoint import MixMismatchError, list_checkpoints, load_tensors, read_state
 from trainer.config import ConfigError, load

@@ -6,7 +6,7 @@ A dialog is a list of messages ``{"role": r, "content": text}`` with ``r`` in ``
     <|start_header_id|> role <|end_header_id|> "\\n\\n" content <|eot_id|>      (per message)
     <|start_header_id|> assistant <|end_header_id|> "\\n\\n"                      (generation prompt)
 
-The special tokens are single ids of the project tokenizer (``mixer/tokenizer.py``,
+The special tokens are single ids of the project tokenizer (``core/tokenizer.py``,
 ``cl100k_base+llama3``: ``<|begin_of_text|>`` 100256, ``<|start_header_id|>`` 100262,
 ``<|end_header_id|>`` 100263, ``<|eom_id|>`` 100264, ``<|eot_id|>`` 100265). The role name,
 the blank line and the content are encoded as *ordinary* text, so a special-token string typed

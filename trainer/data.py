@@ -1,7 +1,8 @@
-"""Memory-mapped reader of the mixer's token shards (docs/token-shards.md).
+"""Batches from the mixer's token shards (docs/token-shards.md; the format and its validating reader
+are core/token_shards.py, shared with the mixer's writer), and a local copy of a mix on a URI.
 
-No Spark, no pyarrow: ``manifest.json`` (JSON), ``index.npz`` (numpy) and ``shard_*.bin`` (raw
-little-endian uint32, read through ``np.memmap``). The index and every shard the run reads are
+No Spark, no pyarrow, no mixer: ``manifest.json`` (JSON), ``index.npz`` (numpy) and ``shard_*.bin``
+(raw little-endian uint32, read through ``np.memmap``). The index and every shard the run reads are
 checked against the manifest's sha256 (a shard on its first read). The trainer addresses the stream by *row*: a
 step consumes a whole number of rows starting at the current position, every data-parallel rank
 takes its own contiguous slice of those rows, and a row may be split into shorter pieces when the
@@ -13,26 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-FORMAT_VERSION = 1
+from core.token_shards import ShardFormatError
+from core.token_shards import TokenShards as _CheckedShards
 
-
-class ShardFormatError(ValueError):
-    """The directory does not hold token shards in the documented format."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 22), b""):
-            h.update(b)
-    return h.hexdigest()
+__all__ = ["Batch", "ShardFormatError", "TokenShards", "localize_mix", "rank_rows"]
 
 
 @dataclass
@@ -105,116 +96,9 @@ def _matches(p: Path, digest: str | None, size: int | None) -> bool:
     return size is None or p.stat().st_size == size
 
 
-class TokenShards:
-    """One mix directory (a stage's stream, or its ``heldout/``)."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        mpath = self.path / "manifest.json"
-        if not mpath.is_file():
-            raise ShardFormatError(f"{self.path}: no manifest.json (is this a mix output directory?)")
-        try:
-            self.manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError as e:
-            raise ShardFormatError(f"{mpath}: invalid JSON ({e})") from e
-        m = self.manifest
-        for key in ("format_version", "seq_len", "n_rows", "shards", "tokenizer", "sources", "fingerprint"):
-            if key not in m:
-                raise ShardFormatError(f"{mpath}: missing key {key!r}")
-        if m["format_version"] != FORMAT_VERSION:
-            raise ShardFormatError(f"{mpath}: format_version {m['format_version']} is not {FORMAT_VERSION}")
-        if m.get("dtype", "uint32") != "uint32":
-            raise ShardFormatError(f"{mpath}: dtype {m.get('dtype')!r} is not uint32")
-        self.seq_len = int(m["seq_len"])
-        self.n_rows = int(m["n_rows"])
-        self.fingerprint = str(m["fingerprint"])
-        self.vocab_size = int(m["tokenizer"].get("vocab_size", 0))
-        self.eot_id = m["tokenizer"].get("eot_id")
-        self.sources = [s.get("category") or s.get("name") for s in m["sources"]]
-        self.source_names = [s.get("name") or s.get("category") for s in m["sources"]]
-
-        self.shards = []
-        for k, sh in enumerate(m["shards"]):
-            f = self.path / sh["file"]
-            if not f.is_file():
-                raise ShardFormatError(f"{self.path}: shard file {sh['file']} is missing")
-            want = int(sh["rows"]) * self.seq_len * 4
-            if f.stat().st_size != want:
-                raise ShardFormatError(f"{f}: {f.stat().st_size} bytes, expected {want} "
-                                       f"({sh['rows']} rows x {self.seq_len} tokens x 4 bytes)")
-            self.shards.append(np.memmap(f, dtype="<u4", mode="r") if want else np.zeros(0, "<u4"))
-        if sum(int(s["rows"]) for s in m["shards"]) != self.n_rows:
-            raise ShardFormatError(f"{mpath}: shard rows do not add up to n_rows={self.n_rows}")
-
-        ipath = self.path / "index.npz"
-        if not ipath.is_file():
-            raise ShardFormatError(f"{self.path}: index.npz is missing")
-        # checksums (mixes written since they existed): the index now, each shard the first time
-        # a row of it is read, so a flipped bit is an error naming the file, never other tokens
-        self._want = [sh.get("sha256") for sh in m["shards"]]
-        self._verified = [h is None for h in self._want]
-        if "index_sha256" in m:
-            if _sha256(ipath) != m["index_sha256"]:
-                raise ShardFormatError(f"{ipath}: sha256 differs from the manifest's (damaged mix)")
-        elif m["shards"]:
-            print(f"[trainer] WARNING: {mpath} lists no checksums (written before they existed): "
-                  f"its files are read unverified", file=sys.stderr, flush=True)
-        with np.load(ipath, allow_pickle=False) as z:
-            try:
-                self.source = z["source"].astype(np.int64)
-                self.shard = z["shard"].astype(np.int64)
-                self.offset = z["offset"].astype(np.int64)
-                self.doc_ptr = z["doc_ptr"].astype(np.int64)
-                self.doc_starts = z["doc_starts"].astype(np.int64)
-            except KeyError as e:
-                raise ShardFormatError(f"{ipath}: missing array {e}") from e
-        n = self.n_rows
-        if not (len(self.source) == len(self.shard) == len(self.offset) == n and len(self.doc_ptr) == n + 1):
-            raise ShardFormatError(f"{ipath}: array lengths do not match n_rows={n}")
-        if n and (self.shard.min() < 0 or self.shard.max() >= len(self.shards)):
-            raise ShardFormatError(f"{ipath}: shard index out of range")
-        if n and (self.source.min() < 0 or self.source.max() >= len(self.sources)):
-            raise ShardFormatError(f"{ipath}: source index out of range")
-        sizes = np.array([len(s) for s in self.shards], dtype=np.int64)
-        if n and ((self.offset < 0).any() or (self.offset + self.seq_len > sizes[self.shard]).any()):
-            raise ShardFormatError(f"{ipath}: a row's offset points outside its shard")
-        if self.doc_ptr[0] != 0 or self.doc_ptr[-1] != len(self.doc_starts) or (np.diff(self.doc_ptr) < 1).any():
-            raise ShardFormatError(f"{ipath}: doc_ptr is not a CSR pointer with >= 1 start per row")
-        if n and (self.doc_starts[self.doc_ptr[:-1]] != 0).any():
-            raise ShardFormatError(f"{ipath}: the first doc_starts entry of every row must be 0")
-
-    def __len__(self) -> int:
-        return self.n_rows
-
-    def verify_shard(self, s: int) -> None:
-        """Check shard ``s`` against the manifest's sha256 (once per process)."""
-        if self._verified[s]:
-            return
-        f = self.path / self.manifest["shards"][s]["file"]
-        if _sha256(f) != self._want[s]:
-            raise ShardFormatError(f"{f}: sha256 differs from the manifest's (damaged mix)")
-        self._verified[s] = True
-
-    def row(self, i: int) -> np.ndarray:
-        """Tokens of stream row ``i`` (an int64 copy)."""
-        s, o = int(self.shard[i]), int(self.offset[i])
-        if not self._verified[s]:
-            self.verify_shard(s)
-        return np.asarray(self.shards[s][o:o + self.seq_len], dtype=np.int64)
-
-    def row_doc_starts(self, i: int) -> np.ndarray:
-        return self.doc_starts[self.doc_ptr[i]:self.doc_ptr[i + 1]]
-
-    def row_doc_ids(self, i: int) -> np.ndarray:
-        ids = np.zeros(self.seq_len, dtype=np.int32)
-        starts = self.row_doc_starts(i)
-        for s in starts[1:]:
-            if 0 < s < self.seq_len:
-                ids[s:] += 1
-        return ids
-
-    def rows_of_source(self, source: int) -> np.ndarray:
-        return np.nonzero(self.source == source)[0]
+class TokenShards(_CheckedShards):
+    """One mix directory (a stage's stream, or its ``heldout/``): the format's validating reader
+    (core/token_shards.py: manifest, sizes, index and checksums) plus batches as torch tensors."""
 
     def batch(self, rows, piece_len: int | None = None) -> Batch:
         """Sequences from ``rows`` (stream indices, taken modulo n_rows, i.e. epochs wrap).

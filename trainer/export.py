@@ -13,7 +13,7 @@ them unchanged; moving row ``2i`` of a head to row ``i`` and row ``2i+1`` to row
 turns our pairs into HF's. That permutation is applied to the rows of ``wq`` and ``wk``
 (per head, query and key heads alike: GQA shares the head size); ``wv``/``wo`` are untouched.
 
-The tokenizer (tiktoken cl100k_base + Llama 3's special tokens, ``mixer/tokenizer.py``) is written
+The tokenizer (tiktoken cl100k_base + Llama 3's special tokens, ``core/tokenizer.py``) is written
 as a byte-level BPE ``tokenizer.json`` built offline from the tiktoken rank file: the vocabulary
 is the ranks with bytes mapped to printable characters (the GPT-2 byte-to-unicode table), and the
 merges are every split of a token into two tokens, ordered by the rank of the token they form
@@ -184,7 +184,7 @@ def export(checkpoint: str | Path, out: str | Path, dtype: str = "float32", toke
     sd = load_tensors(t.path / "model.pt")
     tdt = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     tok_name = (t.tokenizer or {}).get("name", "cl100k_base+llama3")
-    from mixer.tokenizer import DEFAULT_NAME, get_tokenizer
+    from core.tokenizer import DEFAULT_NAME, get_tokenizer
     tok = get_tokenizer(DEFAULT_NAME) if tok_name == DEFAULT_NAME else None
     bos = tok.bos_id if tok else (t.tokenizer or {}).get("bos_id")
     eos = tok.eot_id if tok else (t.tokenizer or {}).get("eot_id")

@@ -1,0 +1,147 @@
+"""The package layout reads top-down (docs/ARCHITECTURE.md): ground floor -> stages in flow order ->
+roof -> entry points. A library module may import its own layer or a layer below it, never one
+above; `fixtures/` is for tests and benchmarks only; the trainer imports neither Spark nor the mixer;
+importing the ground floor's package does not start to import Spark.
+
+Imports are read from the source with `ast` (function-level imports included), so a lazy import
+inside a function counts like one at the top of the file."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.paths import PROJECT_ROOT
+
+# Lowest first. A module may import modules of its own layer or of a lower one.
+LAYERS = [
+    ("core", 0), ("evalsets", 0),                                # ground floor
+    ("curation.extract", 1), ("curation.dedup", 2), ("curation.filters", 3),
+    ("curation.decontaminate", 4), ("curation", 1),              # `curation` itself: its package file
+    ("classifiers", 5), ("mixer", 6), ("trainer", 7),
+    ("pipeline", 8),                                             # the roof: knows every stage
+    ("jobs", 9), ("notebooks", 9),                               # entry points
+]
+LIBRARY = ("core", "evalsets", "curation", "classifiers", "mixer", "trainer", "pipeline")
+ENTRY_POINTS = ("jobs", "notebooks")
+PROJECT = LIBRARY + ENTRY_POINTS + ("fixtures",)
+
+
+def layer(module: str) -> int | None:
+    for prefix, level in LAYERS:   # longest prefixes come before their parents in LAYERS
+        if module == prefix or module.startswith(prefix + "."):
+            return level
+    return None
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def is_module(name: str) -> bool:
+    p = PROJECT_ROOT.joinpath(*name.split("."))
+    return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, imported module) for every import in the file; `from a import b` names `a.b` when
+    that is a module of the project, else `a`; relative imports are resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[:len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            for a in node.names:
+                full = f"{base}.{a.name}"
+                out.append((node.lineno, full if is_module(full) else base))
+    return out
+
+
+def sources(*tops: str) -> list[Path]:
+    files = []
+    for top in tops:
+        d = PROJECT_ROOT / top
+        if d.is_dir():
+            files += sorted(p for p in d.rglob("*.py") if "__pycache__" not in p.parts)
+    return files
+
+
+def project_imports(*tops: str):
+    for path in sources(*tops):
+        for line, mod in imports(path):
+            if mod.split(".")[0] in PROJECT:
+                yield path, line, mod
+
+
+def test_the_layer_table_covers_every_package():
+    missing = [t for t in LIBRARY + ENTRY_POINTS if layer(t) is None]
+    assert not missing
+    # and the resolver sees through `from package import module` and relative imports
+    assert ("core.paths" in [m for _, m in imports(PROJECT_ROOT / "core" / "spark.py")])
+
+
+def test_no_library_module_imports_a_layer_above_it():
+    upward = []
+    for path, line, mod in project_imports(*LIBRARY, *ENTRY_POINTS):
+        me = module_name(path)
+        if mod.split(".")[0] == "fixtures":
+            continue  # its own test below
+        mine, theirs = layer(me), layer(mod)
+        if theirs is not None and theirs > mine:
+            upward.append(f"{path.relative_to(PROJECT_ROOT)}:{line}: {me} (layer {mine}) imports "
+                          f"{mod} (layer {theirs})")
+    assert not upward, "imports of a layer above:\n" + "\n".join(upward)
+
+
+def test_fixtures_are_used_only_by_tests_and_benchmarks():
+    bad = [f"{p.relative_to(PROJECT_ROOT)}:{line}: {mod}"
+           for p, line, mod in project_imports(*LIBRARY, *ENTRY_POINTS)
+           if mod.split(".")[0] == "fixtures"]
+    assert not bad, "library code imports fixtures:\n" + "\n".join(bad)
+
+
+def test_trainer_imports_no_spark_and_no_mixer():
+    bad = []
+    for path in sources("trainer"):
+        for line, mod in imports(path):
+            if mod.split(".")[0] in ("pyspark", "delta", "mixer", "curation", "classifiers",
+                                     "pipeline", "jobs"):
+                bad.append(f"{path.relative_to(PROJECT_ROOT)}:{line}: {mod}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_rule_catches_an_upward_import(tmp_path, monkeypatch):
+    """The check itself can fail: a mixer module that imports the pipeline is reported."""
+    fake = PROJECT_ROOT / "mixer" / "_layout_probe.py"
+    assert not fake.exists()
+    monkeypatch.setattr(sys.modules[__name__], "sources",
+                        lambda *tops: [fake] if "mixer" in tops else [])
+    fake.write_text("def f():\n    from pipeline.runner import Stage\n")
+    try:
+        with pytest.raises(AssertionError, match="mixer._layout_probe .*imports pipeline.runner"):
+            test_no_library_module_imports_a_layer_above_it()
+    finally:
+        fake.unlink()
+
+
+@pytest.mark.parametrize("module", ["core", "core.paths", "core.config", "core.token_shards",
+                                    "trainer.data", "trainer.loop"])
+def test_importing_the_ground_floor_or_the_trainer_does_not_import_spark(module):
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'mixer')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]", f"import {module} loads {out}"

@@ -53,9 +53,10 @@ def bench(preset: str, shards: TokenShards, seq_len: int, rows: int, steps: int)
     tokens = rows * shards.seq_len                 # tokens consumed per step (as the trainer counts them)
     trained = b.y.numel()                          # positions with a loss
     dt = sorted(times)[len(times) // 2]            # median step
-    fpt = model.estimate_flops(seq_len - 1)
+    flops_per_token = model.estimate_flops(seq_len - 1)
     return {"preset": preset, "params_M": model.num_params() / 1e6, "tokens_per_step": tokens,
-            "step_s": dt, "tokens_per_s": tokens / dt, "flops_per_s": trained * fpt / dt, "flops_per_token": fpt}
+            "step_s": dt, "tokens_per_s": tokens / dt, "flops_per_s": trained * flops_per_token / dt,
+            "flops_per_token": flops_per_token}
 
 
 def main():

@@ -30,6 +30,7 @@ from classifiers import recipes
 from classifiers.evaluation import binary_at, per_class, roc_auc
 from classifiers.fasttext_model import DEFAULT_HYPERPARAMETERS, DEFAULT_MAX_CHARS, FastTextModel, train_model
 from classifiers.recipes import Example
+from core.tables import has_delta_log
 
 QUALITY_LABELS = ("hq", "lq")
 DOMAIN_LABELS = ("general", "math", "code")
@@ -152,7 +153,7 @@ def read_texts(path: str, text_field: str = "text", group_field: str | None = No
             hashlib.sha1(t.encode("utf-8", "replace")).hexdigest()
         rows.append((g, t))
 
-    if p.is_dir() and ((p / "_delta_log").is_dir() or any(p.glob("*.parquet"))):
+    if p.is_dir() and (has_delta_log(str(p)) or any(p.glob("*.parquet"))):
         rows = _read_table(p, text_field, group_field, limit)
     else:
         files = sorted(p.rglob("*.json*")) if p.is_dir() else [p]
@@ -180,7 +181,7 @@ def _read_table(p: Path, text_field: str, group_field: str | None, limit: int | 
     """A Delta table or Parquet data through Spark (training itself happens on one machine)."""
     from core.spark import get_spark
     spark = get_spark("classifiers-train")
-    fmt = "delta" if (p / "_delta_log").is_dir() else "parquet"
+    fmt = "delta" if has_delta_log(str(p)) else "parquet"
     df = spark.read.format(fmt).load(str(p))
     if text_field not in df.columns:
         raise ValueError(f"{p}: no {text_field!r} column (use --text-field); columns: {df.columns}")

@@ -4,7 +4,8 @@ Databricks provides `spark`, `dbutils` and `display` to a notebook; here `run_no
 small stand-ins: `dbutils.widgets` (text / dropdown / combobox / multiselect / get / getAll /
 remove / removeAll) whose values come from a dict you pass (else each widget's default), the given
 SparkSession (default: `core.spark.get_spark()`), and a `display` that prints a few rows.
-Cells (`# COMMAND ----------`) run in order in one namespace, as on Databricks.
+Cells (`# COMMAND ----------`) run in order in one namespace, as on Databricks; a cell holding only
+`# MAGIC %run ./other` runs that notebook in the same namespace (the notebooks' shared preamble).
 
     python -m core.notebook notebooks/dedup.py input=out/sample/documents output=/tmp/d
 """
@@ -95,10 +96,25 @@ def run_notebook(path: str | Path, widgets: dict | None = None, spark=None) -> d
         sys.path.insert(0, str(PROJECT_ROOT))
     ns = {"__name__": "__notebook__", "spark": spark, "dbutils": DBUtils(widgets),
           "display": display, "displayHTML": print}
+    _run_cells(Path(path), ns)
+    return ns
+
+
+RUN = "# MAGIC %run "
+
+
+def _run_cells(path: Path, ns: dict) -> None:
+    """Execute a notebook's cells in `ns`. A cell that is only `# MAGIC %run ./other` executes the
+    other notebook (relative to this one's folder, `.py` added) in the same namespace, as
+    Databricks' `%run` does."""
     for i, cell in enumerate(cells(path), 1):
+        line = cell.strip()
+        if line.startswith(RUN) and "\n" not in line:
+            target = (path.parent / line[len(RUN):].strip())
+            _run_cells(target if target.suffix == ".py" else target.with_suffix(".py"), ns)
+            continue
         code = compile(cell, f"{path} (cell {i})", "exec")
         exec(code, ns)
-    return ns
 
 
 def main(argv=None) -> int:

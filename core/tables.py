@@ -1,4 +1,5 @@
-"""Delta Lake reads and writes shared by every job, and who owns an output.
+"""Delta Lake reads and writes shared by every job, who owns an output, and the one place that
+answers "is there a Delta table at this path, and at which version".
 
 A job's output is replaced atomically (one Delta `overwrite` commit, schema replaced too), so a
 re-run never appends duplicates and a run killed halfway leaves the previous version readable; the
@@ -254,6 +255,32 @@ def read_table(spark, path: str, version: int | None = None):
     if version is not None:
         r = r.option("versionAsOf", version)
     return r.load(path)
+
+
+def has_delta_log(path: str) -> bool:
+    """A Delta table on the local file system: `path` holds a `_delta_log` folder (no Spark; a
+    URL such as s3://... or dbfs:/... is never answered here, see `delta_version`)."""
+    path = str(path)
+    return "://" not in path and os.path.isdir(os.path.join(path, "_delta_log"))
+
+
+def local_delta_version(path: str) -> int | None:
+    """The latest commit of a Delta table on the local file system, read from the names in its
+    `_delta_log` (what Delta itself does to find the latest version), without a Spark job."""
+    versions = [int(n[:20]) for n in os.listdir(os.path.join(str(path), "_delta_log"))
+                if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()]
+    return max(versions) if versions else None
+
+
+def delta_version(spark, path: str) -> int | None:
+    """The latest version of the Delta table at `path`, or None when there is none: read from the
+    log's file names for a local table (no Spark job), through Delta for a URL."""
+    path = str(path)
+    if has_delta_log(path):
+        return local_delta_version(path)
+    if "://" in path:
+        return table_version(spark, path)
+    return None
 
 
 def is_delta_table(spark, path: str) -> bool:

@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 from core.config import config_hash
 from core.paths import PROJECT_ROOT
+from core.tables import delta_version, has_delta_log
 
 STATE_FILE = "_pipeline_state.json"
 
@@ -139,18 +140,6 @@ def missing_stages(stages: Sequence[Stage]) -> list[str]:
 
 # ----------------------------------------------------------------------------- versions
 
-def _is_delta(path: str) -> bool:
-    return "://" not in path and os.path.isdir(os.path.join(path, "_delta_log"))
-
-
-def _local_delta_version(path: str) -> int | None:
-    """The latest commit of a Delta table on the local file system, read from the names in its
-    `_delta_log` (what Delta itself does to find the latest version), without a Spark job."""
-    versions = [int(n[:20]) for n in os.listdir(os.path.join(path, "_delta_log"))
-                if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()]
-    return max(versions) if versions else None
-
-
 def artifact_version(spark, path: str) -> Any:
     """A JSON-able version of one input/output, or None if it does not exist.
 
@@ -163,12 +152,8 @@ def artifact_version(spark, path: str) -> Any:
         if not matches:
             return None
         return {m: artifact_version(spark, m) for m in matches}
-    if _is_delta(path):
-        v = _local_delta_version(path)
-        return None if v is None else {"delta": v}
-    if "://" in path:
-        from core.tables import table_version
-        v = table_version(spark, path)
+    if has_delta_log(path) or "://" in path:
+        v = delta_version(spark, path)
         return None if v is None else {"delta": v}
     p = Path(path)
     if p.is_file():

@@ -2,7 +2,9 @@
 # One-time (and idempotent) set-up of a machine for this project:
 #   1. the Python dependencies listed in pyproject.toml, into the machine's Python (no virtualenv:
 #      torch is a large install, done once; later runs find everything satisfied in seconds);
-#   2. Delta Lake's jars from Maven Central into .jars/, so no Spark job needs the network at run time.
+#   2. Delta Lake's jars from Maven Central into .jars/, so no Spark job needs the network at run time;
+#   3. headless Chromium from the distribution's packages where apt-get exists
+#      (setup/install_browser.sh), so the report's browser test runs instead of skipping.
 # Safe to run again; it only fetches what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,3 +66,9 @@ if ! ls "$JARS"/delta-spark_*"$DELTA_VERSION".jar >/dev/null 2>&1 \
   rm -rf "$JARS.tmp/all" "$JARS" && mv "$JARS.tmp" "$JARS"
 fi
 echo "set-up complete: python deps OK, jars in $JARS/: $(ls $JARS $JARS/s3a | tr '\n' ' ')"
+
+# Headless Chromium for the report's browser test: a no-op when one is on PATH; where it cannot be
+# installed the set-up goes on and that one test skips, saying why.
+if ! bash setup/install_browser.sh; then
+  echo "warning: Chromium was not installed; tests/test_report.py's browser test will skip" >&2
+fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the report test (tests/test_report_browser.py). Idempotent: does nothing
+# Headless Chromium for the report's browser test (tests/test_report.py), called by setup/install.sh. Idempotent: does nothing
 # when a chromium binary is already on PATH. Debian/Ubuntu package `chromium` (/usr/bin/chromium).
 # The test skips with a message when no browser is installed, so this step is optional.
 set -euo pipefail
@@ -14,6 +14,6 @@ if ! command -v apt-get >/dev/null 2>&1; then
 fi
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1
 echo "installed: $(command -v chromium)"

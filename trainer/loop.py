@@ -136,7 +136,8 @@ class Trainer:
                 steps += 1
         return steps
 
-    def fpt(self, seq: int) -> float:
+    def flops_per_token_at(self, seq: int) -> float:
+        """Model FLOPs per trained token at sequence length `seq` (cached per length)."""
         if seq not in self.flops_per_token:
             self.flops_per_token[seq] = self.raw_model.estimate_flops(seq)
         return self.flops_per_token[seq]
@@ -285,7 +286,7 @@ class Trainer:
                 stage_step += 1
                 self.steps_this_process += 1
                 tok_s = ramp["batch_tokens"] / dt
-                flops_s = tok_s * self.fpt(L - 1)
+                flops_s = tok_s * self.flops_per_token_at(L - 1)
                 rec = {"stage": st.name, "loss": loss, "lr": lr, "grad_norm": gnorm, "tokens": self.total_tokens,
                        "batch_tokens": ramp["batch_tokens"], "seq_len": L, "grad_accum": accum,
                        "tokens_per_s": tok_s, "flops_per_s": flops_s, "step_time_s": dt}

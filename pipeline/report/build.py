@@ -12,6 +12,7 @@ import math
 import os
 from pathlib import Path
 
+from core.tables import has_delta_log
 from pipeline.report import plots
 from pipeline.report.html import render
 
@@ -19,7 +20,7 @@ SIGNAL_SKIP = {"n_chars", "n_words", "n_bytes_raw", "input_offset", "cluster_id"
                "lang_score", "quality", "domain_doc_count"}
 
 
-class NA(Exception):
+class NotAvailable(Exception):
     """A section has nothing to show; the message says why."""
 
 
@@ -34,8 +35,8 @@ def _tables(cfg: dict) -> dict[str, str]:
 
 def _delta(spark, path: str):
     from core.tables import read_table
-    if not os.path.isdir(os.path.join(path, "_delta_log")) and "://" not in path:
-        raise NA(f"table {path} does not exist yet")
+    if not has_delta_log(path) and "://" not in path:
+        raise NotAvailable(f"table {path} does not exist yet")
     return read_table(spark, path)
 
 
@@ -45,7 +46,7 @@ def _latest_counters(spark, stats_path: str) -> dict[str, float]:
     df = _delta(spark, stats_path)
     last = df.orderBy(F.col("recorded_at").desc()).select("run_id").first()
     if last is None:
-        raise NA(f"stats table {stats_path} is empty")
+        raise NotAvailable(f"stats table {stats_path} is empty")
     return {r.metric: float(r.value) for r in df.where(F.col("run_id") == last[0])
             .select("metric", "value").collect()}
 
@@ -62,7 +63,7 @@ def flow(spark, t: dict) -> dict:
                    F.sum(F.octet_length("text")).alias("b")).first()
         rows.append({"stage": label, "documents": int(r.n), "bytes": int(r.b or 0)})
 
-    ex = [p for p in t["extracted"].values() if os.path.isdir(os.path.join(p, "_delta_log"))]
+    ex = [p for p in t["extracted"].values() if has_delta_log(p)]
     if ex:
         from functools import reduce
         dfs = [_delta(spark, p).select("text") for p in ex]
@@ -71,7 +72,7 @@ def flow(spark, t: dict) -> dict:
                        ("scored", "scored")):
         try:
             df = _delta(spark, t[key])
-        except NA:
+        except NotAvailable:
             continue
         if "keep" in df.columns:
             add(f"{label} (all rows)", df)
@@ -79,7 +80,7 @@ def flow(spark, t: dict) -> dict:
         else:
             add(label, df)
     if not rows:
-        raise NA("no stage has written its table yet")
+        raise NotAvailable("no stage has written its table yet")
     return {"rows": rows}
 
 
@@ -109,7 +110,7 @@ def removals(spark, t: dict, examples: int) -> dict:
             _delta(spark, p + "_rejects")
             from core.tables import read_companion
             rj = read_companion(spark, p, "_rejects")   # the rejects of the documents' own run
-        except NA:
+        except NotAvailable:
             continue
         grouped(rj, "reason", "detail" if "detail" in rj.columns else None,
                 f"extract ({name})", key="input_offset")
@@ -121,24 +122,24 @@ def removals(spark, t: dict, examples: int) -> dict:
         if rc:
             grouped(dup, rc, "text" if "text" in dup.columns else None, "dedup",
                     key="doc_id" if "doc_id" in dup.columns else rc)
-    except NA:
+    except NotAvailable:
         pass
     try:
         st = _latest_counters(spark, t["deduped"] + "_stats")
         rem = {k: v for k, v in st.items() if any(w in k for w in ("removed", "dropped", "duplicate"))}
         if rem:
             out["groups"].append({"stage": "dedup (stats)", "counts": rem, "examples": {}})
-    except NA:
+    except NotAvailable:
         pass
     try:
         f = _delta(spark, t["filtered"])
         if "drop_reasons" in f.columns:
             grouped(f.select("doc_id", "text", F.explode("drop_reasons").alias("reason")),
                     "reason", "text", "filter")
-    except NA:
+    except NotAvailable:
         pass
     if not out["groups"]:
-        raise NA("no rejects, duplicates or filter decisions recorded yet")
+        raise NotAvailable("no rejects, duplicates or filter decisions recorded yet")
     return out
 
 
@@ -196,7 +197,7 @@ def signals(spark, t: dict, cfg: dict, bins: int) -> dict:
     cols = [f.name for f in df.schema.fields if isinstance(f.dataType, numeric)
             and f.name not in SIGNAL_SKIP and not f.name.startswith("_")]
     if not cols:
-        raise NA(f"{t['filtered']} has no numeric signal columns")
+        raise NotAvailable(f"{t['filtered']} has no numeric signal columns")
     thr = signal_thresholds(cfg)
     cols.sort(key=lambda c: (c not in thr, c))
     return {"hists": histograms(spark, df, cols, bins), "thresholds": thr}
@@ -231,7 +232,7 @@ def categorical(spark, t: dict) -> dict:
                                                          for i in range(bins)]}
             out["quality_by_stream"] = {s: {"edges": edges, "counts": v} for s, v in sorted(by.items())}
     if not out:
-        raise NA(f"{t['scored']} has no lang, stream or quality column")
+        raise NotAvailable(f"{t['scored']} has no lang, stream or quality column")
     return out
 
 
@@ -242,20 +243,20 @@ def mixes(t: dict) -> dict:
         if p.is_file():
             out[name] = json.loads(p.read_text())
     if not out:
-        raise NA("no mix_report.json under " + ", ".join(t["mix"].values()))
+        raise NotAvailable("no mix_report.json under " + ", ".join(t["mix"].values()))
     return out
 
 
 def training(t: dict) -> dict:
     p = Path(t["train"]) / "metrics.jsonl"
     if not p.is_file():
-        raise NA(f"{p} does not exist yet")
+        raise NotAvailable(f"{p} does not exist yet")
     recs = [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
     train = [r for r in recs if r.get("kind") == "train"]
     evals = [r for r in recs if r.get("kind") != "train" and
              any(k.startswith(("heldout_loss/", "loss/")) or k.endswith("_loss") for k in r)]
     if not train:
-        raise NA(f"{p} holds no training steps")
+        raise NotAvailable(f"{p} holds no training steps")
     return {"train": train, "eval": evals, "path": str(p)}
 
 
@@ -266,7 +267,7 @@ def evaluation(t: dict) -> dict:
     res = find_results(t["train"])
     sweeps = sorted(p.parent for p in (Path(t["train"]).parent / "scaling").glob("*/results.jsonl"))
     if not res and not sweeps:
-        raise NA(f"no evaluated checkpoint under {t['train']} (python -m trainer.evaluate --checkpoint "
+        raise NotAvailable(f"no evaluated checkpoint under {t['train']} (python -m trainer.evaluate --checkpoint "
                  f"{t['train']}) and no scaling sweep")
     out: dict = {"sweeps": [str(s) for s in sweeps]}
     if res:
@@ -291,7 +292,7 @@ def collect(spark, cfg: dict) -> dict:
     def run(name, fn, *a):
         try:
             sec[name] = fn(*a)
-        except NA as e:
+        except NotAvailable as e:
             sec[name] = {"na": str(e)}
         except Exception as e:  # a section must never take the whole report down
             sec[name] = {"na": f"error while reading: {type(e).__name__}: {e}"[:500]}

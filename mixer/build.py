@@ -36,12 +36,13 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from core import fs
 from core.ship import ship
+from core.outcomes import Outcomes
 from core.stats import RunStats
 from core.tables import read_table, table_version
 from mixer import order as morder
@@ -406,16 +407,293 @@ class _Phases:
         return cm()
 
 
+@dataclass
+class _Counts:
+    """Per (source, status): documents, tokens (with EOT) and truncation; per category: the
+    distinct held-out documents and their tokens."""
+    by_status: dict
+    heldout: dict
+
+    def get(self, src: int, status: str, key: str) -> int:
+        r = self.by_status.get((src, status))
+        return r[key] if r is not None else 0
+
+
+@dataclass
+class _Layout:
+    """Where every row goes. Units: train sources 0..S-1, held-out categories S..S+C-1; row r of
+    unit u is global row `row_g[unit_base[u] + r]` (held-out rows follow the N main rows)."""
+    plan: object
+    order: np.ndarray
+    h_rows: list
+    h_avail: list
+    h_order: np.ndarray
+    row_g: np.ndarray
+    unit_base: np.ndarray
+    units: list          # (u, key name, passes, tokens needed, tokens available) with rows > 0
+
+    @property
+    def n_main(self) -> int:
+        return self.plan.n_rows
+
+    @property
+    def n_held(self) -> int:
+        return len(self.h_order)
+
+
+def _tokenize(spark, spec, input_path, names, tok, ranks, work: str, phase) -> tuple[str, list]:
+    """Steps 1-2: read every source once and tokenize: token files (raw uint32) + a metadata
+    table under `work` (a local path or a URI). Returns the token folder and the Delta versions
+    read per source."""
+    tok_dir = fs.join(work, "tokens")
+    fs.makedirs(tok_dir)
+    with phase("tokenize"):
+        docs, versions = _read_sources(spark, spec, input_path)
+        _log(f"tokenizing {len(names)} sources with {tok.name} ({tok.fingerprint})")
+        tokfn = tokenize_arrow(names, spec["seed"], [x["downsample"] for x in spec["sources"]],
+                               spec["heldout_fraction"], spec["tokenizer"],
+                               spec["max_doc_tokens"], tok_dir, ranks)
+        docs.mapInArrow(tokfn, META_SCHEMA).write.mode("overwrite") \
+            .parquet(fs.join(work, "meta"))
+    return tok_dir, versions
+
+
+def _mark_duplicates_and_heldout(spark, work: str, src_cat: list):
+    """Step 3a: duplicates of a doc_id within a source keep the smallest content hash. Held out:
+    one unit per category of distinct documents (`hfirst`: the copy a category keeps). One
+    exchange on doc_id serves both windows, (src, doc_id) and (cat, doc_id). Returns the cached
+    metadata frame."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    meta = spark.read.parquet(fs.join(work, "meta")).repartition("doc_id")
+    live = F.col("status").isin(TRAIN, HELDOUT)
+    w = Window.partitionBy("src", "doc_id").orderBy("chash", "file", "start")
+    meta = meta.withColumn("_rn", F.when(live, F.row_number().over(w))) \
+        .withColumn("status", F.when(F.col("_rn") > 1, F.lit("duplicate_doc_id"))
+                    .otherwise(F.col("status"))).drop("_rn") \
+        .withColumn("cat", F.element_at(F.array(*[F.lit(k) for k in src_cat]),
+                                        F.col("src") + 1))
+    wh = Window.partitionBy("cat", "doc_id").orderBy("src", "chash", "file", "start")
+    is_held = F.col("status") == HELDOUT
+    return meta.withColumn("_h", F.when(is_held, F.row_number().over(wh))) \
+        .withColumn("hfirst", F.coalesce(is_held & (F.col("_h") == 1), F.lit(False))) \
+        .drop("_h").cache()
+
+
+def _count(meta, src_cat: list, phase) -> _Counts:
+    """One aggregate: per (src, status, hfirst) documents, tokens and truncation."""
+    from pyspark.sql import functions as F
+    with phase("count"):
+        agg = meta.groupBy("src", "status", "hfirst").agg(
+            F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens"),
+            F.sum(F.when(F.col("n") < F.col("n_orig"), 1).otherwise(0)).alias("truncated"),
+            F.sum(F.col("n_orig") - F.col("n")).alias("tokens_truncated")).collect()
+    counts, hagg = {}, {}
+    for r in agg:
+        key = (r["src"], r["status"])
+        prev = counts.get(key, {"docs": 0, "tokens": 0, "truncated": 0, "tokens_truncated": 0})
+        counts[key] = {k: prev[k] + int(r[k] or 0) for k in prev}
+        if r["hfirst"]:
+            k = src_cat[r["src"]]
+            docs, tokens = hagg.get(k, (0, 0))
+            hagg[k] = (docs + int(r["docs"]), tokens + int(r["tokens"] or 0))
+    return _Counts(counts, hagg)
+
+
+DOCUMENT_OUTCOMES = ("null_doc_id", "empty_text", "downsampled", "duplicate_doc_id", HELDOUT, TRAIN)
+
+
+def _record_document_outcomes(stats: RunStats, counts: _Counts, names: list) -> None:
+    """`documents.<outcome>` and `documents.<outcome>.<source>` counters, `documents.in`."""
+    outcomes = Outcomes(stats, "documents")
+    for i, nm in enumerate(names):
+        for status in DOCUMENT_OUTCOMES:
+            outcomes.add(status, counts.get(i, status, "docs"), by=nm)
+        stats.add("documents.in", sum(counts.get(i, st, "docs")
+                                      for (j, st) in counts.by_status if j == i))
+
+
+def _lay_out(spec, counts: _Counts, names: list, cats: list) -> tuple[_Layout, list]:
+    """Step 3b: the plan (exact row targets, epochs) and the interleave of the main and held-out
+    streams, from the counts alone. Returns the layout and the tokens available per source."""
+    S, C, L = len(names), len(cats), spec["seq_len"]
+    avail = [counts.get(i, TRAIN, "tokens") for i in range(S)]
+    ndocs = [counts.get(i, TRAIN, "docs") for i in range(S)]
+    plan = make_plan(spec, source_shares(spec), avail, ndocs)
+    order = interleave([s.target_rows for s in plan.sources])
+    N = plan.n_rows
+    _log(f"plan: {N:,} rows of {L} = {plan.total_tokens:,} tokens; epochs "
+         + ", ".join(f"{s.name} {s.epochs:.2f}" for s in plan.sources))
+    h_avail = [counts.heldout.get(k, (0, 0))[1] for k in range(C)]
+    h_rows = [a // L for a in h_avail]
+    h_order = interleave(h_rows)
+    H = len(h_order)
+    unit_rows = [s.target_rows for s in plan.sources] + h_rows
+    unit_avail = avail + h_avail
+    unit_passes = [s.passes for s in plan.sources] + [1 if r else 0 for r in h_rows]
+    unit_key = names + [f"heldout:{k}" for k in cats]
+    row_g = np.concatenate(
+        [np.flatnonzero(order == u) for u in range(S)]
+        + [N + np.flatnonzero(h_order == k) for k in range(C)]).astype(np.int64) \
+        if N + H else np.zeros(0, np.int64)
+    unit_base = np.concatenate([[0], np.cumsum(unit_rows)[:-1]]).astype(np.int64)
+    units = [(u, unit_key[u], unit_passes[u], unit_rows[u] * L, unit_avail[u])
+             for u in range(S + C) if unit_rows[u] > 0]
+    return _Layout(plan, order, h_rows, h_avail, h_order, row_g, unit_base, units), avail
+
+
+def _occurrences(spark, meta, layout: _Layout, n_sources: int, seed: int):
+    """Step 3c: every occurrence's offset in its unit's stream (metadata only, no tokens move);
+    the order within a pass is Spark's xxhash64 of (seed, unit, pass, doc_id), ties by doc_id."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    units = spark.createDataFrame(layout.units,
+                                  "u int, keyname string, passes int, need long, avail long")
+    cols = ["doc_id", "n", "file", "start"]
+    train_occ = meta.where(F.col("status") == TRAIN).select(F.col("src").alias("u"), *cols)
+    held_occ = meta.where("hfirst").select((F.col("cat") + n_sources).cast("int").alias("u"),
+                                           *cols)
+    occ = train_occ.unionByName(held_occ).join(F.broadcast(units), "u") \
+        .withColumn("pass", F.explode(F.sequence(F.lit(0), F.col("passes") - 1))) \
+        .withColumn("key", morder.order_key_column(seed, "keyname", "pass", "doc_id"))
+    wo = Window.partitionBy("u", "pass").orderBy("key", "doc_id") \
+        .rowsBetween(Window.unboundedPreceding, -1)
+    return occ.withColumn("offset", F.col("pass") * F.col("avail")
+                          + F.coalesce(F.sum(F.col("n") + 1).over(wo), F.lit(0))) \
+        .where(F.col("offset") < F.col("need")) \
+        .withColumn("take", F.least(F.col("n") + 1, F.col("need") - F.col("offset"))) \
+        .select("u", "pass", "offset", "take", "n", "file", "start")
+
+
+def _write_shards(occ, layout: _Layout, spec, eot_id: int, tok_dir: str, tmp: str,
+                  n_units: int, phase) -> dict:
+    """Step 4: pieces -> shards. Every shard is assembled by one task, straight into the
+    temporary output folder, from the token files; only document starts and counts return.
+    Returns the shard results by part number."""
+    fs.rm(tmp)
+    fs.makedirs(fs.join(tmp, "heldout"))
+    L, shard_rows = spec["seq_len"], spec["shard_rows"]
+    N, H = layout.n_main, layout.n_held
+    with phase("shards"):
+        pieces = occ.mapInArrow(make_pieces(L, layout.row_g, layout.unit_base, N, shard_rows),
+                                PIECES_SCHEMA)
+        done = pieces.groupBy("part").applyInArrow(
+            write_shard(L, eot_id, N, H, shard_rows, tok_dir, tmp, n_units),
+            SHARDS_SCHEMA).collect()
+    done = {int(r["part"]): r for r in done}
+    n_parts = -(-N // shard_rows) + -(-H // shard_rows)
+    missing = sorted(set(range(n_parts)) - set(done))
+    if missing:
+        raise RuntimeError(f"mix: shards {missing[:5]} received no rows")
+    return done
+
+
+def _write_indexes(done: dict, layout: _Layout, spec, stage_dir: str) -> tuple:
+    """Step 5a: index.npz of the main and the held-out stream from the shards' document starts,
+    into the local folder `stage_dir`. Returns (shard list, index sha256) of each."""
+    L, shard_rows = spec["seq_len"], spec["shard_rows"]
+    n_main_parts = -(-layout.n_main // shard_rows)
+    n_held_parts = -(-layout.n_held // shard_rows)
+    main = write_index_from_parts(
+        stage_dir, layout.order, [done[p] for p in range(n_main_parts)], L, shard_rows)
+    held = write_index_from_parts(
+        os.path.join(stage_dir, "heldout"), layout.h_order,
+        [done[n_main_parts + p] for p in range(n_held_parts)], L, shard_rows)
+    return main, held
+
+
+def _unit_totals(done: dict, n_units: int) -> dict:
+    """Occurrences, documents (first pass) and tokens dropped per unit, summed over the shards."""
+    uocc, udocs, udrop = (np.zeros(n_units, np.int64) for _ in range(3))
+    for r in done.values():
+        uocc += np.frombuffer(r["occurrences"], "<i8")
+        udocs += np.frombuffer(r["documents"], "<i8")
+        udrop += np.frombuffer(r["dropped"], "<i8")
+    return {u: {"occurrences": int(uocc[u]), "documents": int(udocs[u]),
+                "dropped": int(udrop[u])} for u in range(n_units) if uocc[u]}
+
+
+def _manifests_and_report(spec, sh: str, tinfo: dict, layout: _Layout, counts: _Counts,
+                          uagg: dict, versions: list, cats: list, shard_lists, stats: RunStats):
+    """Step 5b: the manifest of each stream and the mix report (per-source counters go to
+    `stats`). Returns (manifest, held-out manifest, report, fingerprint)."""
+    L, seed = spec["seq_len"], spec["seed"]
+    plan, N, H = layout.plan, layout.n_main, layout.n_held
+    h_rows, h_avail = layout.h_rows, layout.h_avail
+    (main_shards, main_index), (held_shards, held_index) = shard_lists
+    per_source, src_entries = [], []
+    for i, s in enumerate(plan.sources):
+        ua = uagg.get(i)
+        ps = {"documents": int(ua["documents"]) if ua else 0,
+              "occurrences": int(ua["occurrences"]) if ua else 0,
+              "documents_truncated": counts.get(i, TRAIN, "truncated"),
+              "tokens_truncated": counts.get(i, TRAIN, "tokens_truncated"),
+              "tokens_dropped": int(ua["dropped"]) if ua else 0,
+              "documents_heldout": counts.get(i, HELDOUT, "docs"),
+              "documents_downsampled": counts.get(i, "downsampled", "docs")}
+        per_source.append(ps)
+        src_entries.append({"name": s.name, "category": s.category,
+                            "target_tokens": s.target_tokens, "tokens": s.target_tokens,
+                            "documents": ps["documents"], "epochs": round(s.epochs, 6),
+                            "available_tokens": s.available_tokens,
+                            "delta_versions": versions[i]})
+        stats.add("tokens.dropped", ps["tokens_dropped"])
+        stats.add("documents.truncated", ps["documents_truncated"])
+        stats.add("tokens.truncated", ps["tokens_truncated"])
+    all_versions = {}
+    for v in versions:
+        all_versions.update(v)
+    fp = hashlib.sha256(json.dumps([sh, sorted(all_versions.items()), tinfo["fingerprint"],
+                                    seed, L, N]).encode()).hexdigest()[:16]
+    hagg = counts.heldout
+    h_entries = [{"name": k, "category": k, "target_tokens": h_rows[j] * L,
+                  "tokens": h_rows[j] * L,
+                  "documents": hagg.get(j, (0, 0))[0], "epochs": 1.0 if h_rows[j] else 0.0,
+                  "tokens_dropped": h_avail[j] - h_rows[j] * L}
+                 for j, k in enumerate(cats)]
+    heldout_info = {"n_rows": H, "rows": {k: h_rows[j] for j, k in enumerate(cats)},
+                    "documents": {k: hagg.get(j, (0, 0))[0] for j, k in enumerate(cats)},
+                    "tokens_dropped": sum(h_avail) - H * L}
+    report = mix_report(spec["stage"], plan, layout.order, per_source, spec["report_window_rows"],
+                        heldout_info)
+    base = {"format_version": FORMAT_VERSION, "stage": spec["stage"], "seq_len": L,
+            "dtype": "uint32", "tokenizer": tinfo, "spec_hash": sh, "seed": seed,
+            "delta_versions": all_versions}
+    manifest = {**base, "n_rows": N, "total_tokens": N * L, "shards": main_shards,
+                "index_sha256": main_index,
+                "sources": src_entries, "categories": spec["categories"],
+                "fingerprint": fp, "plan": plan.to_dict(), "spec": spec}
+    hfp = hashlib.sha256((fp + ":heldout").encode()).hexdigest()[:16]
+    hmanifest = {**base, "stage": spec["stage"] + ":heldout", "n_rows": H,
+                 "total_tokens": H * L, "shards": held_shards, "index_sha256": held_index,
+                 "sources": h_entries,
+                 "categories": {k: (h_rows[j] / H if H else 0.0) for j, k in enumerate(cats)},
+                 "heldout_fraction": spec["heldout_fraction"], "fingerprint": hfp}
+    return manifest, hmanifest, report, fp
+
+
+def _publish(tmp: str, stage_dir: str, out: str, manifest, hmanifest, report) -> None:
+    """Step 5c: the small files (index, manifests, report), made in the local `stage_dir`, go to
+    the temporary output folder (when that is a URI), which then replaces the output, the
+    manifests last."""
+    write_json(os.path.join(stage_dir, "manifest.json"), manifest)
+    write_json(os.path.join(stage_dir, "mix_report.json"), report)
+    write_json(os.path.join(stage_dir, "heldout", "manifest.json"), hmanifest)
+    if stage_dir != tmp:
+        for name in ("index.npz", "mix_report.json", "manifest.json", "heldout/index.npz",
+                     "heldout/manifest.json"):
+            fs.put(os.path.join(stage_dir, name), fs.join(tmp, name))
+    fs.replace_dir(tmp, out, last=("heldout/manifest.json", "manifest.json"))
+
+
 def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
               stats_path: str | None = None, work_dir: str | None = None,
               overwrite: bool = False) -> RunStats:
     """Build one stage's token stream from `spec` (a resolved dict, a dict of overrides or a
     YAML path) into `output_dir` (replaced atomically). Returns the run statistics; the report
     and manifest are in `stats.info`. The output must be new, empty or a mix (`claim_mix_output`)
-    unless `overwrite`, and no input table may be the output or lie inside it."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
+    unless `overwrite`, and no input table may be the output or lie inside it. The steps are the
+    numbered ones of this module's docstring."""
     spec = resolve_spec(spec)
     if not spec["sources"]:
         raise SpecError("the spec has no sources")
@@ -423,10 +701,10 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     sh = spec_hash(spec)
     stats = RunStats("mix", config_hash=sh)
     tok = get_tokenizer(spec["tokenizer"])
-    L, seed = spec["seq_len"], spec["seed"]
+    L = spec["seq_len"]
     names = [x["name"] for x in spec["sources"]]
     cats = list(spec["categories"])
-    S, C = len(names), len(cats)
+    n_units = len(names) + len(cats)
     src_cat = [cats.index(x["category"]) for x in spec["sources"]]
     out = fs.normalize(output_dir)
     oname = fs.basename(out)
@@ -445,214 +723,36 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     t0 = time.time()
     stage_dir = None
     phase = _Phases(spark, stats)
+    meta = None
     try:
-        # 1-2. read and tokenize once: token files (raw uint32) + a metadata table
-        tok_dir = fs.join(work, "tokens")
-        fs.makedirs(tok_dir)
-        with phase("tokenize"):
-            docs, versions = _read_sources(spark, spec, input_path)
-            _log(f"tokenizing {S} sources with {tok.name} ({tok.fingerprint})")
-            tokfn = tokenize_arrow(names, seed, [x["downsample"] for x in spec["sources"]],
-                                   spec["heldout_fraction"], spec["tokenizer"],
-                                   spec["max_doc_tokens"], tok_dir, ranks)
-            docs.mapInArrow(tokfn, META_SCHEMA).write.mode("overwrite") \
-                .parquet(fs.join(work, "meta"))
-
-        # 3a. duplicates of a doc_id within a source: keep the smallest content hash. Held out:
-        # one unit per category of distinct documents (`hfirst`: the copy a category keeps). One
-        # exchange on doc_id serves both windows, (src, doc_id) and (cat, doc_id).
-        meta = spark.read.parquet(fs.join(work, "meta")).repartition("doc_id")
-        live = F.col("status").isin(TRAIN, HELDOUT)
-        w = Window.partitionBy("src", "doc_id").orderBy("chash", "file", "start")
-        meta = meta.withColumn("_rn", F.when(live, F.row_number().over(w))) \
-            .withColumn("status", F.when(F.col("_rn") > 1, F.lit("duplicate_doc_id"))
-                        .otherwise(F.col("status"))).drop("_rn") \
-            .withColumn("cat", F.element_at(F.array(*[F.lit(k) for k in src_cat]),
-                                            F.col("src") + 1))
-        wh = Window.partitionBy("cat", "doc_id").orderBy("src", "chash", "file", "start")
-        is_held = F.col("status") == HELDOUT
-        meta = meta.withColumn("_h", F.when(is_held, F.row_number().over(wh))) \
-            .withColumn("hfirst", F.coalesce(is_held & (F.col("_h") == 1), F.lit(False))) \
-            .drop("_h").cache()
-        held = meta.where("hfirst")
-        with phase("count"):
-            # one aggregate: per (src, status, hfirst) documents, tokens and truncation
-            agg = meta.groupBy("src", "status", "hfirst").agg(
-                F.count("*").alias("docs"), F.sum(F.col("n") + 1).alias("tokens"),
-                F.sum(F.when(F.col("n") < F.col("n_orig"), 1).otherwise(0)).alias("truncated"),
-                F.sum(F.col("n_orig") - F.col("n")).alias("tokens_truncated")).collect()
-        counts, hagg = {}, {}
-        for r in agg:
-            key = (r["src"], r["status"])
-            prev = counts.get(key, {"docs": 0, "tokens": 0, "truncated": 0,
-                                    "tokens_truncated": 0})
-            counts[key] = {k: prev[k] + int(r[k] or 0) for k in prev}
-            if r["hfirst"]:
-                k = src_cat[r["src"]]
-                d, t = hagg.get(k, (0, 0))
-                hagg[k] = (d + int(r["docs"]), t + int(r["tokens"] or 0))
-
-        def c(i, st, k):
-            r = counts.get((i, st))
-            return r[k] if r is not None else 0
-
-        for i, nm in enumerate(names):
-            for st in ("null_doc_id", "empty_text", "downsampled", "duplicate_doc_id", HELDOUT,
-                       TRAIN):
-                v = c(i, st, "docs")
-                stats.add(f"documents.{st}", v)
-                if v:
-                    stats.add(f"documents.{st}.{nm}", v)
-            stats.add("documents.in", sum(c(i, st, "docs") for (j, st) in counts if j == i))
-        # 3b. plan
-        avail = [c(i, TRAIN, "tokens") for i in range(S)]
-        ndocs = [c(i, TRAIN, "docs") for i in range(S)]
-        plan = make_plan(spec, source_shares(spec), avail, ndocs)
-        order = interleave([s.target_rows for s in plan.sources])
-        N = plan.n_rows
-        _log(f"plan: {N:,} rows of {L} = {plan.total_tokens:,} tokens; epochs "
-             + ", ".join(f"{s.name} {s.epochs:.2f}" for s in plan.sources))
-
-        h_avail = [hagg.get(k, (0, 0))[1] for k in range(C)]
-        h_rows = [a // L for a in h_avail]
-        h_order = interleave(h_rows)
-        H = len(h_order)
-
-        # units: train sources 0..S-1, held-out categories S..S+C-1; row r of unit u is global
-        # row row_g[unit_base[u] + r] (held-out rows follow the N main rows)
-        unit_rows = [s.target_rows for s in plan.sources] + h_rows
-        unit_avail = avail + h_avail
-        unit_passes = [s.passes for s in plan.sources] + [1 if r else 0 for r in h_rows]
-        unit_key = names + [f"heldout:{k}" for k in cats]
-        row_g = np.concatenate(
-            [np.flatnonzero(order == u) for u in range(S)]
-            + [N + np.flatnonzero(h_order == k) for k in range(C)]).astype(np.int64) \
-            if N + H else np.zeros(0, np.int64)
-        unit_base = np.concatenate([[0], np.cumsum(unit_rows)[:-1]]).astype(np.int64)
-        units = spark.createDataFrame(
-            [(u, unit_key[u], unit_passes[u], unit_rows[u] * L, unit_avail[u])
-             for u in range(S + C) if unit_rows[u] > 0],
-            "u int, keyname string, passes int, need long, avail long")
-
-        # 3c. every occurrence's offset in its unit's stream (metadata only, no tokens move);
-        # the order within a pass is Spark's xxhash64 of (seed, unit, pass, doc_id), ties by doc_id
-        cols = ["doc_id", "n", "file", "start"]
-        train_occ = meta.where(F.col("status") == TRAIN).select(F.col("src").alias("u"), *cols)
-        held_occ = held.select((F.col("cat") + S).cast("int").alias("u"), *cols)
-        occ = train_occ.unionByName(held_occ).join(F.broadcast(units), "u") \
-            .withColumn("pass", F.explode(F.sequence(F.lit(0), F.col("passes") - 1))) \
-            .withColumn("key", morder.order_key_column(seed, "keyname", "pass", "doc_id"))
-        wo = Window.partitionBy("u", "pass").orderBy("key", "doc_id") \
-            .rowsBetween(Window.unboundedPreceding, -1)
-        occ = occ.withColumn("offset", F.col("pass") * F.col("avail")
-                             + F.coalesce(F.sum(F.col("n") + 1).over(wo), F.lit(0))) \
-            .where(F.col("offset") < F.col("need")) \
-            .withColumn("take", F.least(F.col("n") + 1, F.col("need") - F.col("offset"))) \
-            .select("u", "pass", "offset", "take", "n", "file", "start")
-
-        # 4. pieces -> shards: every shard is assembled by one task, straight into the
-        # temporary output folder, from the token files; only document starts and counts return
-        fs.rm(tmp)
-        fs.makedirs(fs.join(tmp, "heldout"))
-        shard_rows = spec["shard_rows"]
-        with phase("shards"):
-            pieces = occ.mapInArrow(make_pieces(L, row_g, unit_base, N, shard_rows),
-                                    PIECES_SCHEMA)
-            done = pieces.groupBy("part").applyInArrow(
-                write_shard(L, tok.eot_id, N, H, shard_rows, tok_dir, tmp, S + C),
-                SHARDS_SCHEMA).collect()
+        tok_dir, versions = _tokenize(spark, spec, input_path, names, tok, ranks, work, phase)
+        meta = _mark_duplicates_and_heldout(spark, work, src_cat)
+        counts = _count(meta, src_cat, phase)
+        _record_document_outcomes(stats, counts, names)
+        layout, avail = _lay_out(spec, counts, names, cats)
+        occ = _occurrences(spark, meta, layout, len(names), spec["seed"])
+        done = _write_shards(occ, layout, spec, tok.eot_id, tok_dir, tmp, n_units, phase)
         stats.set("seconds.spark", round(time.time() - t0, 3))
         t_idx = time.time()
-        done = {int(r["part"]): r for r in done}
-        n_main_parts = -(-N // shard_rows)
-        n_held_parts = -(-H // shard_rows)
-        missing = sorted(set(range(n_main_parts + n_held_parts)) - set(done))
-        if missing:
-            raise RuntimeError(f"mix: shards {missing[:5]} received no rows")
-        uocc, udocs, udrop = (np.zeros(S + C, np.int64) for _ in range(3))
-        for r in done.values():
-            uocc += np.frombuffer(r["occurrences"], "<i8")
-            udocs += np.frombuffer(r["documents"], "<i8")
-            udrop += np.frombuffer(r["dropped"], "<i8")
-        uagg = {u: {"occurrences": int(uocc[u]), "documents": int(udocs[u]),
-                    "dropped": int(udrop[u])} for u in range(S + C) if uocc[u]}
+        uagg = _unit_totals(done, n_units)
         # the small files (index, manifests, report) are made in a local folder, then published
         stage_dir = tmp if fs.is_local(tmp) else tempfile.mkdtemp(prefix="mix-stage-")
         os.makedirs(os.path.join(stage_dir, "heldout"), exist_ok=True)
-        main_shards, main_index = write_index_from_parts(
-            stage_dir, order, [done[p] for p in range(n_main_parts)], L, shard_rows)
-        held_shards, held_index = write_index_from_parts(
-            os.path.join(stage_dir, "heldout"), h_order, [done[n_main_parts + p] for p in range(n_held_parts)], L,
-            shard_rows)
+        shard_lists = _write_indexes(done, layout, spec, stage_dir)
         stats.set("seconds.write", round(time.time() - t_idx, 3))
-
-        # manifest + report
         tinfo = tok.info()
-        per_source, src_entries = [], []
-        for i, s in enumerate(plan.sources):
-            ua = uagg.get(i)
-            ps = {"documents": int(ua["documents"]) if ua else 0,
-                  "occurrences": int(ua["occurrences"]) if ua else 0,
-                  "documents_truncated": c(i, TRAIN, "truncated"),
-                  "tokens_truncated": c(i, TRAIN, "tokens_truncated"),
-                  "tokens_dropped": int(ua["dropped"]) if ua else 0,
-                  "documents_heldout": c(i, HELDOUT, "docs"),
-                  "documents_downsampled": c(i, "downsampled", "docs")}
-            per_source.append(ps)
-            src_entries.append({"name": s.name, "category": s.category,
-                                "target_tokens": s.target_tokens, "tokens": s.target_tokens,
-                                "documents": ps["documents"], "epochs": round(s.epochs, 6),
-                                "available_tokens": s.available_tokens,
-                                "delta_versions": versions[i]})
-            stats.add("tokens.dropped", ps["tokens_dropped"])
-            stats.add("documents.truncated", ps["documents_truncated"])
-            stats.add("tokens.truncated", ps["tokens_truncated"])
-        all_versions = {}
-        for v in versions:
-            all_versions.update(v)
-        fp = hashlib.sha256(json.dumps([sh, sorted(all_versions.items()), tinfo["fingerprint"],
-                                        seed, L, N]).encode()).hexdigest()[:16]
-        h_entries = [{"name": k, "category": k, "target_tokens": h_rows[j] * L,
-                      "tokens": h_rows[j] * L,
-                      "documents": hagg.get(j, (0, 0))[0], "epochs": 1.0 if h_rows[j] else 0.0,
-                      "tokens_dropped": h_avail[j] - h_rows[j] * L}
-                     for j, k in enumerate(cats)]
-        heldout_info = {"n_rows": H, "rows": {k: h_rows[j] for j, k in enumerate(cats)},
-                        "documents": {k: hagg.get(j, (0, 0))[0] for j, k in enumerate(cats)},
-                        "tokens_dropped": sum(h_avail) - H * L}
-        report = mix_report(spec["stage"], plan, order, per_source, spec["report_window_rows"],
-                            heldout_info)
-        base = {"format_version": FORMAT_VERSION, "stage": spec["stage"], "seq_len": L,
-                "dtype": "uint32", "tokenizer": tinfo, "spec_hash": sh, "seed": seed,
-                "delta_versions": all_versions}
-        manifest = {**base, "n_rows": N, "total_tokens": N * L, "shards": main_shards,
-                    "index_sha256": main_index,
-                    "sources": src_entries, "categories": spec["categories"],
-                    "fingerprint": fp, "plan": plan.to_dict(), "spec": spec}
-        hfp = hashlib.sha256((fp + ":heldout").encode()).hexdigest()[:16]
-        hmanifest = {**base, "stage": spec["stage"] + ":heldout", "n_rows": H,
-                     "total_tokens": H * L, "shards": held_shards, "index_sha256": held_index,
-                     "sources": h_entries,
-                     "categories": {k: (h_rows[j] / H if H else 0.0) for j, k in enumerate(cats)},
-                     "heldout_fraction": spec["heldout_fraction"], "fingerprint": hfp}
-        write_json(os.path.join(stage_dir, "manifest.json"), manifest)
-        write_json(os.path.join(stage_dir, "mix_report.json"), report)
-        write_json(os.path.join(stage_dir, "heldout", "manifest.json"), hmanifest)
-        if stage_dir != tmp:
-            for name in ("index.npz", "mix_report.json", "manifest.json", "heldout/index.npz",
-                         "heldout/manifest.json"):
-                fs.put(os.path.join(stage_dir, name), fs.join(tmp, name))
-        fs.replace_dir(tmp, out, last=("heldout/manifest.json", "manifest.json"))
+        manifest, hmanifest, report, fp = _manifests_and_report(
+            spec, sh, tinfo, layout, counts, uagg, versions, cats, shard_lists, stats)
+        _publish(tmp, stage_dir, out, manifest, hmanifest, report)
     finally:
         fs.rm(work)
         fs.rm(tmp)
         if stage_dir is not None and stage_dir != tmp:
             shutil.rmtree(stage_dir, ignore_errors=True)
-        for name in ("meta",):
-            df = locals().get(name)
-            if df is not None:
-                df.unpersist()
+        if meta is not None:
+            meta.unpersist()
 
+    N, H = layout.n_main, layout.n_held
     stats.set("rows", N)
     stats.set("rows.heldout", H)
     stats.set("tokens.out", N * L)

@@ -262,7 +262,7 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
     ck = Checkpoints(spark, cfg["spark"]["checkpoint_dir"] or output_path.rstrip("/") + "_checkpoints")
     try:
-        stats = _run(spark, input_path, output_path, cfg, stats_path, ck)
+        stats = dedup_documents(spark, input_path, output_path, cfg, stats_path, ck)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", previous)
         ck.close()
@@ -301,8 +301,10 @@ class Checkpoints:
         self.fs.rm(self.folder)
 
 
-def _run(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | None,
-         ck: "Checkpoints") -> RunStats:
+def dedup_documents(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | None,
+                    ck: "Checkpoints") -> RunStats:
+    """The dedup steps in order (url, exact, near, lines), then the two output tables and the
+    accounting check (documents in - removed = documents out)."""
     stats = RunStats("dedup", config_hash(cfg))
     stats.info.update(input=input_path, output=output_path,
                       shuffle_partitions=spark.conf.get("spark.sql.shuffle.partitions"))

@@ -26,6 +26,7 @@ import time
 import unicodedata
 
 from core import fs
+from core.outcomes import Outcomes
 from core.validate import Rule, check_schema
 from curation.extract import html as html_mod
 from curation.extract.sources import (group_tasks, iter_jsonl, iter_parquet, iter_plain, lang_from_path,
@@ -778,14 +779,15 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
 
 
 def _add_counts(stats, agg) -> None:
+    records, rejected = Outcomes(stats, "records"), Outcomes(stats)  # reasons: counters by name
     for r in agg:
         n = int(r["n"])
         if r["_kind"] == "tally":       # the reader's own counts
-            stats.add("records.seen", int(r["b"] or 0))
+            records.add("seen", int(r["b"] or 0))
             continue
         if r["record_type"] == CORRUPT_RANGE:
             stats.add("corrupt.ranges", n)
-            stats.add(r["reason"], n)
+            rejected.add(r["reason"], n)
             continue
         if r["_kind"] == "doc":
             stats.add("documents", n)
@@ -793,7 +795,7 @@ def _add_counts(stats, agg) -> None:
             if r.asDict().get("r"):
                 stats.add("text.replaced_chars", int(r["r"]))   # invalid UTF-8, as U+FFFD
         else:
-            stats.add(r["reason"], n)
+            rejected.add(r["reason"], n)
             stats.add("rejects", n)
-        stats.add(f"records.{r['record_type'] or 'unknown'}", n)
+        records.add(r["record_type"] or "unknown", n)
         stats.add("bytes.payload", int(r["b"] or 0))

@@ -29,6 +29,7 @@ from core.config import check_schema, config_hash, merge
 from curation.filters.annotate import SIGNAL_COLUMNS, SIGNAL_NAMES, annotate_batch
 from curation.filters.decide import decide_spark, validate_rule_sets
 from curation.filters.defaults import DEFAULTS, SCHEMA
+from core.outcomes import Outcomes
 from core.stats import RunStats
 from core.tables import check_input_not_in_output, claim_output, read_table, write_table
 
@@ -248,13 +249,12 @@ def _record_counts(spark, output_path: str, stats: RunStats) -> None:
     stats.set("pii.documents_with_pii", row["docs_pii"] or 0)
     for c in pii_cols:
         stats.set(f"pii.{c.replace('pii_', '').replace('_count', '')}", row[c] or 0)
-    for r in (out.where(~F.col("keep")).select(F.explode("drop_reasons").alias("r"))
-              .groupBy("r").count().collect()):
-        stats.set(f"dropped.reason.{r['r']}", r["count"])
+    dropped = out.where(~F.col("keep"))
+    Outcomes(stats, "dropped.reason").count(
+        dropped.select(F.explode("drop_reasons").alias("r")), "r", replace=True)
     # the first reason of each rejected document: counts that sum to documents.dropped
-    for r in (out.where(~F.col("keep")).select(F.col("drop_reasons")[0].alias("r"))
-              .groupBy("r").count().collect()):
-        stats.set(f"dropped.first_reason.{r['r']}", r["count"])
+    Outcomes(stats, "dropped.first_reason").count(
+        dropped.select(F.col("drop_reasons")[0].alias("r")), "r", replace=True)
 
 
 def rejected(spark, annotated_path: str, reason: str | None = None):

@@ -12,6 +12,7 @@ import math
 import os
 from pathlib import Path
 
+from core.outcomes import as_rejects
 from core.tables import has_delta_log
 from pipeline.report import plots
 from pipeline.report.html import render
@@ -91,16 +92,22 @@ def removals(spark, t: dict, examples: int) -> dict:
     from pyspark.sql import functions as F
     out: dict = {"groups": []}
 
-    def grouped(df, reason_col, text_col, stage, key="doc_id"):
-        counts = {r[0]: int(r[1]) for r in df.groupBy(reason_col).count().collect()}
+    def grouped(rejects, with_examples: bool):
+        """One stage's rejects (core.outcomes.REJECT_COLUMNS): counts and example lines per reason."""
+        counts = {r[0]: int(r[1]) for r in rejects.groupBy("reason").count().collect()}
         ex: dict[str, list[str]] = {}
-        if text_col:
-            w = Window.partitionBy(reason_col).orderBy(key)
-            sample = (df.withColumn("_rk", F.row_number().over(w)).where(F.col("_rk") <= examples)
-                      .select(reason_col, F.substring(text_col, 1, 400).alias("t")).collect())
+        if with_examples:
+            w = Window.partitionBy("reason").orderBy("key")
+            sample = (rejects.withColumn("_rk", F.row_number().over(w))
+                      .where(F.col("_rk") <= examples)
+                      .select("reason", F.substring("example", 1, 400).alias("t")).collect())
             for r in sample:
                 line = next((ln.strip() for ln in (r.t or "").splitlines() if ln.strip()), "")
                 ex.setdefault(r[0], []).append(line[:160])
+        return counts, ex
+
+    def add_group(stage, rejects, with_examples):
+        counts, ex = grouped(rejects, with_examples)
         out["groups"].append({"stage": stage, "counts": dict(sorted(counts.items(),
                                                                     key=lambda kv: -kv[1])),
                               "examples": ex})
@@ -112,16 +119,18 @@ def removals(spark, t: dict, examples: int) -> dict:
             rj = read_companion(spark, p, "_rejects")   # the rejects of the documents' own run
         except NotAvailable:
             continue
-        grouped(rj, "reason", "detail" if "detail" in rj.columns else None,
-                f"extract ({name})", key="input_offset")
+        text = "detail" if "detail" in rj.columns else None
+        add_group(f"extract ({name})", as_rejects(rj, "extract", "reason", "input_offset", text),
+                  text is not None)
     try:
         _delta(spark, t["deduped"] + "_duplicates")
         from core.tables import read_companion
         dup = read_companion(spark, t["deduped"], "_duplicates")   # the pair of the same run
         rc = next((c for c in ("reason", "dup_reason", "kind", "step") if c in dup.columns), None)
         if rc:
-            grouped(dup, rc, "text" if "text" in dup.columns else None, "dedup",
-                    key="doc_id" if "doc_id" in dup.columns else rc)
+            text = "text" if "text" in dup.columns else None
+            add_group("dedup", as_rejects(dup, "dedup", rc, "doc_id" if "doc_id" in dup.columns
+                                          else rc, text), text is not None)
     except NotAvailable:
         pass
     try:
@@ -134,8 +143,8 @@ def removals(spark, t: dict, examples: int) -> dict:
     try:
         f = _delta(spark, t["filtered"])
         if "drop_reasons" in f.columns:
-            grouped(f.select("doc_id", "text", F.explode("drop_reasons").alias("reason")),
-                    "reason", "text", "filter")
+            add_group("filter", as_rejects(f, "filter", "drop_reasons", "doc_id", "text",
+                                           explode=True), True)
     except NotAvailable:
         pass
     if not out["groups"]:

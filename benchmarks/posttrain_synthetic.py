@@ -6,7 +6,7 @@
    small gold SFT set, and plain-text worked examples for pre-training (held-out questions
    excluded from all of them).
 2. Pre-trains a tiny Llama with the project's trainer (trainer.loop.Trainer, a token-shard mix
-   written with trainer/testing.py) on the plain-text examples: the "pre-trained start".
+   written with fixtures/demo_mix.py) on the plain-text examples: the "pre-trained start".
    Ids are the project tokenizer's (cl100k_base+llama3), renumbered onto the ids the task uses
    (trainer.posttrain.CompactTokenizer) so the output layer is small.
 3. Runs the post-training rounds (trainer/rounds.py) from configs/posttrain/synthetic_sort.yaml:
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from trainer import testing as tt  # noqa: E402
+from fixtures import demo_mix as tt  # noqa: E402
 from trainer.chat_format import render_text  # noqa: E402
 from trainer.posttrain import CompactTokenizer  # noqa: E402
 from trainer.posttrain_data import write_table  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 
 import evalsets
 from curation.decontaminate import ngrams, samples as planting
-from curation.dedup import samples
+from fixtures import documents as samples
 from core.schema import DOCUMENTS
 from core.tables import read_table, write_table
 

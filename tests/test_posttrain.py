@@ -53,7 +53,7 @@ D2 = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "hello
 
 # ---- tokenizer, packing, masks ----------------------------------------------------------------------
 def test_compact_tokenizer(tok, tmp_path):
-    from mixer.tokenizer import get_tokenizer
+    from core.tokenizer import get_tokenizer
     base = get_tokenizer()
     text = "Sort: 3 1 4"
     assert [tok.base_ids[i] for i in tok.encode(text)] == base.encode(text)   # same tokens, renumbered

@@ -108,7 +108,7 @@ def test_curation_rules():
 
 
 def test_length_rule():
-    from mixer.tokenizer import get_tokenizer
+    from core.tokenizer import get_tokenizer
     recs = [{"id": "1", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " ".join(f"w{i}" for i in range(50))}]},
             {"id": "2", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "short"}]}]
     kept, why = curate(recs, "sft", get_tokenizer(), max_tokens=30)

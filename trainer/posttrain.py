@@ -76,7 +76,7 @@ def save_model(out: str | Path, model: Llama, meta: dict, tokenizer=None, extra:
 
 def load_tokenizer(model_dir: str | Path | None = None):
     """The project tokenizer, or the compact relabelling stored with the model."""
-    from mixer.tokenizer import get_tokenizer
+    from core.tokenizer import get_tokenizer
     if model_dir is not None:
         for p in (Path(model_dir), Path(model_dir) / "final"):
             if (p / "tokenizer.json").is_file():
@@ -94,7 +94,7 @@ class CompactTokenizer:
     """
 
     def __init__(self, base_ids: list[int], multiple: int = 64):
-        from mixer.tokenizer import get_tokenizer
+        from core.tokenizer import get_tokenizer
         self.base = get_tokenizer()
         self.base_ids = [int(i) for i in base_ids]
         self.to_compact = {b: i for i, b in enumerate(self.base_ids)}
@@ -106,7 +106,7 @@ class CompactTokenizer:
 
     @classmethod
     def from_texts(cls, texts, multiple: int = 64) -> "CompactTokenizer":
-        from mixer.tokenizer import get_tokenizer
+        from core.tokenizer import get_tokenizer
         from trainer.chat_format import ROLES, SEP
         base = get_tokenizer()
         texts = list(texts) + list(ROLES) + [SEP]

@@ -394,7 +394,7 @@ def decontaminate(tables: dict[str, list[dict]], corpus: str | Path | None = Non
 def build_tables(out: str | Path, corpus: str | Path | None = None, user: list[str] | None = None,
                  heldout_share: float = 0.1, max_tokens: int = 2048, sources=("hh", "gsm8k", "math"),
                  decontaminate_ngram: int | None = 13, log=print) -> dict:
-    from mixer.tokenizer import get_tokenizer
+    from core.tokenizer import get_tokenizer
     from core.paths import corpus_dir
     corpus = Path(corpus) if corpus else corpus_dir()
     out = Path(out)

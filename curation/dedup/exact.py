@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TYPE_CHECKING
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
+if TYPE_CHECKING:  # the Spark expression is the only part that needs pyspark
+    from pyspark.sql import Column
 
 # one class, written so that Python `re` and java.util.regex read it the same way
 WHITESPACE = "[\\t\\n\\x0B\\f\\r\\x1C-\\x1F \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+"
@@ -33,5 +34,6 @@ def normalized_hash(text: str | None) -> str:
 
 def normalized_hash_col(text: Column | str = "text") -> Column:
     """The same key as a Spark column expression (runs in the JVM, no Python worker)."""
+    from pyspark.sql import functions as F
     c = F.col(text) if isinstance(text, str) else text
     return F.sha1(F.trim(F.regexp_replace(F.lower(F.coalesce(c, F.lit(""))), WHITESPACE, " ")))

@@ -61,7 +61,8 @@ def as_rejects(df, stage: str, reason: str, key: str, example: str | None = None
     that orders the examples of a reason, its type kept) and `example` (the column holding an
     example text, or null)."""
     from pyspark.sql import functions as F
-    r = F.explode(reason) if explode else F.col(reason)
+    # a generator (explode) cannot be nested in a cast: array elements are taken as they are
+    r = F.explode(reason) if explode else F.col(reason).cast("string")
     ex = F.col(example).cast("string") if example else F.lit(None).cast("string")
-    return df.select(F.lit(stage).alias("stage"), r.cast("string").alias("reason"),
+    return df.select(F.lit(stage).alias("stage"), r.alias("reason"),
                      F.col(key).alias("key"), ex.alias("example"))

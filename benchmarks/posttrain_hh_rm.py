@@ -6,7 +6,7 @@
    exact/near dedup, <= --max-len tokens) on posttrain/hh-rlhf/harmless-base/test.jsonl.gz, split by
    a hash of the prompt into train and held-out (10%).
 2. A pre-trained start: the tiny preset trained with the project's trainer (trainer.loop.Trainer
-   on a token-shard mix written by trainer/testing.py) on the *training* dialogues rendered in the
+   on a token-shard mix written by fixtures/demo_mix.py) on the *training* dialogues rendered in the
    chat format, each prompt with both of its replies (no preference label is used). The ids are the
    project tokenizer's renumbered onto those the HH texts use (CompactTokenizer), so the output
    layer is small enough for a loaded CPU. --pretrain-steps 0 starts from random weights.
@@ -39,8 +39,8 @@ def main() -> int:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from core.paths import corpus_dir
-    from mixer.tokenizer import get_tokenizer
-    from trainer import testing as tt
+    from core.tokenizer import get_tokenizer
+    from fixtures import demo_mix as tt
     from trainer.config import load
     from trainer.loop import Trainer
     from trainer.chat_format import encode_dialog

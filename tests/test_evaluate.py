@@ -62,7 +62,7 @@ def test_gsm8k_answer_extraction():
 
 
 def test_encode_pair_moves_trailing_space(tmp_path):
-    from mixer.tokenizer import get_tokenizer
+    from core.tokenizer import get_tokenizer
     tok = get_tokenizer()
     s = H.Scorer(model=None, tokenizer=tok)
     ctx, cont = s.encode_pair("Answer: ", "Paris")
@@ -85,9 +85,9 @@ def test_user_spec_errors(tmp_path):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, corpus):
     pytest.importorskip("transformers")
-    from mixer.tokenizer import get_tokenizer
+    from core.tokenizer import get_tokenizer
     from trainer.export import export
-    from trainer.testing import load_corpus_docs, write_token_shards
+    from fixtures.demo_mix import load_corpus_docs, write_token_shards
     root = tmp_path_factory.mktemp("evalrun")
     tok = get_tokenizer()
     texts = load_corpus_docs(corpus, per_source=4, max_chars=500)
@@ -270,7 +270,7 @@ def test_report_section_lists_evaluated_checkpoints(setup):
 def test_long_continuations_are_scored_in_windows_that_fit():
     """A continuation longer than the model is scored in pieces: every token exactly once, each
     window within max_seq_len + 1 tokens, and the pieces' log-likelihoods add up."""
-    from mixer.tokenizer import get_tokenizer
+    from core.tokenizer import get_tokenizer
     tok = get_tokenizer("cl100k_base@2048+llama3")
     m = build_model(preset_config("tiny", vocab_size=tok.vocab_size, max_seq_len=16), seed=1).eval()
     s = H.Scorer(m, tok)

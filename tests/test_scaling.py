@@ -103,7 +103,7 @@ def test_ladder_reproduces_the_presets():
 
 
 def test_small_vocabulary_tokenizer_is_a_prefix_of_cl100k():
-    from mixer.tokenizer import get_tokenizer
+    from core.tokenizer import get_tokenizer
     full, small = get_tokenizer(), get_tokenizer("cl100k_base@2048+llama3")
     text = "The answer is 42. def f(x): return x * 2"
     ids = small.encode(text)

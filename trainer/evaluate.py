@@ -110,7 +110,7 @@ def evaluate_checkpoint(checkpoint, tasks: list[str], limit: int | None = None, 
                         max_new_tokens: int = 256, force: bool = False, log=print) -> dict:
     """Run ``tasks`` (+ user ``task_specs``) on one checkpoint; returns and writes ``eval/results.json``."""
     from evalsets import load_registry
-    from mixer.tokenizer import DEFAULT_NAME, get_tokenizer
+    from core.tokenizer import DEFAULT_NAME, get_tokenizer
     from trainer import harness as H
     from trainer.loading import load_model
     dev = torch.device(device)

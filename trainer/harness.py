@@ -54,7 +54,7 @@ def final_hidden(model, idx: torch.Tensor) -> torch.Tensor:
 @dataclass
 class Scorer:
     model: object
-    tokenizer: object                 # mixer.tokenizer.Tokenizer
+    tokenizer: object                 # core.tokenizer.Tokenizer
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     batch_tokens: int = 8192
 

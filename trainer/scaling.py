@@ -260,10 +260,10 @@ def two_step(points: list[dict], nll_key: str, acc_key: str, chance: float, targ
 # ---- the sweep -----------------------------------------------------------------------------
 def write_sweep_mix(corpus, out, tokenizer: str = DEFAULT_TOKENIZER, seq_len: int = 128,
                     per_source: int = 1500, max_chars: int = 2000, heldout_per_source: int = 40) -> dict:
-    """A mix of the sample corpus's four streams (trainer.testing.load_corpus_docs) tokenised with
+    """A mix of the sample corpus's four streams (fixtures.demo_mix.load_corpus_docs) tokenised with
     ``tokenizer``; the last ``heldout_per_source`` documents of every stream go to heldout/."""
-    from mixer.tokenizer import get_tokenizer
-    from trainer.testing import load_corpus_docs, write_token_shards
+    from core.tokenizer import get_tokenizer
+    from fixtures.demo_mix import load_corpus_docs, write_token_shards
     tok = get_tokenizer(tokenizer)
     texts = load_corpus_docs(corpus, per_source=per_source + heldout_per_source, max_chars=max_chars)
     cats = ["general", "math", "code", "multilingual"]

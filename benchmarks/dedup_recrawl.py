@@ -29,7 +29,7 @@ from collections import defaultdict
 
 def crawl_docs():
     from core.paths import corpus_dir
-    from curation.dedup.samples import make_row
+    from fixtures.documents import make_row
     from curation.extract.html import charset_from_content_type, extract_html
     from curation.extract.warc import RawRecord, iter_records
     rows = []

@@ -132,7 +132,7 @@ def test_mix_never_deletes_a_folder_it_did_not_create(spark, corpus, tmp_path):
     """Before: the mix deleted whatever --output named (a folder of user files, or its own input
     table when --input and --output were the same path), exit 0."""
     from mixer.build import build_mix
-    from mixer.sample_table import write_sample_table
+    from fixtures.scored_table import write_sample_table
     table = str(tmp_path / "scored")
     write_sample_table(spark, corpus, table, per_stream=5, partitions=1)
     spec = {"stage": "t", "total_tokens": 4096, "seq_len": 128, "shard_rows": 8,

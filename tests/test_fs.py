@@ -165,7 +165,7 @@ def test_trainer_reads_a_mix_from_s3_through_a_verified_cache(s3, tmp_path):
 
     import numpy as np
 
-    from mixer.shards import ShardWriter
+    from core.token_shards import ShardWriter
     from trainer.data import ShardFormatError, TokenShards, localize_mix
     mix = tmp_path / "mix"
     w = ShardWriter(mix, seq_len=8, shard_rows=2)

@@ -59,7 +59,15 @@ def main() -> None:
     from curation.dedup.minhash import jaccard
 
     t0 = time.time()
-    rows = crawl_docs()
+    cache = os.path.join(args.work, "extracted.pkl")
+    if os.path.exists(cache):
+        import pickle
+        rows = pickle.load(open(cache, "rb"))
+    else:
+        rows = crawl_docs()
+        import pickle
+        os.makedirs(args.work, exist_ok=True)
+        pickle.dump(rows, open(cache, "wb"))
     by_id = {r["doc_id"]: r for r in rows}
     print(f"documents with text: {len(rows)} ({time.time() - t0:.0f} s to extract)")
     by_url = defaultdict(list)
@@ -70,7 +78,9 @@ def main() -> None:
     refetch = [tuple(v[:2]) for v in by_url.values() if len(v) >= 2]
     rng = random.Random(args.seed)
     site = []
-    for dom, ids in sorted(by_dom.items()):
+    for dom, ids in sorted(by_dom.items(), key=lambda kv: str(kv[0])):
+        if dom is None:
+            continue
         urls = sorted({by_id[i]["url"] for i in ids})
         if len(urls) < 2:
             continue

@@ -2,7 +2,8 @@
 
 Quality (`hq` vs `lq`), after Llama 3 / DCLM: reference-like text against raw web text.
 * hq: the main text trafilatura extracts from the annotated pages of
-  `extraction/trafilatura-eval` (clean article bodies), MATH problems with their worked solutions,
+  `extraction/trafilatura-eval` (clean article bodies), MATH training-split problems (MATH500
+  excluded) with their worked solutions,
   and the English Universal Declaration of Human Rights (one example per article).
 * lq: the full-page text of the same pages (navigation, footers, cookie banners and all), and the
   boilerplate alone (the page's lines that the extraction dropped).
@@ -14,8 +15,9 @@ Quality (`hq` vs `lq`), after Llama 3 / DCLM: reference-like text against raw we
   prose, not German against English.
 
 Domain (`general`, `math`, `code`):
-* math: GSM8K train (question + worked answer, and the question alone) and MATH (problem +
-  solution, and the problem alone);
+* math: GSM8K train (question + worked answer, and the question alone) and the MATH training
+  split (problem + solution, and the problem alone; `evalsets.math_train_split`: MATH500 stays
+  out, it is an evaluation set);
 * code: TheAlgorithms source files (Python, Java, C++, Rust, Go), and their comments and
   docstrings alone (prose about programming);
 * general: web text from the same annotated pages (extracted main text and full-page text).
@@ -177,8 +179,11 @@ def math_problems(corpus: Path | None = None, limit_gsm8k: int | None = None,
         out.append(Example("math", text, f"gsm8k:{i}", "gsm8k"))
         if problems_alone:
             out.append(Example("math", r["question"], f"gsm8k:{i}", "gsm8k-question"))
-    mth = list(corpus_files.math_hendrycks(corpus))
-    mth = _take(list(enumerate(mth)), key=lambda x: f"math:{x[0]}", limit=limit_math)
+    # MATH: the training split only (the test file minus the MATH500 problems, which are an
+    # evaluation set); keyed by the problem's own idx so groups do not depend on the split
+    from evalsets import math_train_split
+    mth = [it.fields for it in math_train_split(corpus)]
+    mth = _take([(r["idx"], r) for r in mth], key=lambda x: f"math:{x[0]}", limit=limit_math)
     for i, r in mth:
         out.append(Example("math", r["problem"] + "\n" + r["solution"], f"math:{i}", "math"))
         if problems_alone:

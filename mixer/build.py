@@ -82,6 +82,7 @@ def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc
                  f"{uuid.uuid4().hex[:8]}.bin")
         tok = get_tokenizer(tokenizer, ranks.local() if ranks is not None else None)
         encode = tok.encode_numpy   # encode_ordinary's ids, straight into numpy
+        bos = np.array([tok.bos_id], dtype=np.uint32)
         f, written = None, 0
         try:
             for rb in batches:
@@ -109,7 +110,10 @@ def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc
                                                      downsample[int(srcs[i])]):
                         status[i] = "downsampled"
                         continue
-                    a = encode(t)
+                    # every document starts with <|begin_of_text|> (Llama 3's recipe; the
+                    # packer appends <|end_of_text|>), so a document's first text token is
+                    # predicted from BOS, as at inference
+                    a = np.concatenate((bos, encode(t).astype(np.uint32, copy=False)))
                     orig[i] = len(a)
                     if max_doc_tokens and len(a) > max_doc_tokens:
                         a = a[:max_doc_tokens]

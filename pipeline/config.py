@@ -21,12 +21,14 @@ DEFAULTS: dict = {
         "extracted": "extracted",        # one Delta table per source: extracted/<source>
         "documents": "documents",
         "deduped": "deduped",
+        "decontaminated": "decontaminated",  # + decontaminated_contamination: every removal
         "filtered": "filtered",
         "scored": "scored",
         "mix": "mix",                    # mix/<stage name>/ token shards + manifest
         "train": "train",
         "report": "report",
         "models": "models",              # models/quality, models/domain (classifiers)
+        "derived": "derived",            # training files derived from the corpus (derived/<name>.jsonl)
     },
     "sources": [                         # options -> run_extract keyword args; config -> its config
         {"name": "crawl", "paths": ["crawl/*.warc.gz"], "options": {"fmt": "warc"}},
@@ -34,7 +36,10 @@ DEFAULTS: dict = {
          "options": {"fmt": "jsonl", "text_field": "content"}},
         {"name": "gsm8k", "paths": ["math/gsm8k/train.jsonl"],
          "options": {"fmt": "jsonl", "text_field": "question,answer"}},
-        {"name": "math", "paths": ["math/math-hendrycks/math/test.jsonl"],
+        # MATH's test file minus the MATH500 problems (evalsets.math_train_split, 4,500 problems),
+        # written to work_dir/derived/math_train.jsonl by the stage derive.math_train: MATH500
+        # is an evaluation set and never trains.
+        {"name": "math", "derived": "math_train",
          "options": {"fmt": "jsonl", "text_field": "problem,solution"}},
         {"name": "tatoeba", "paths": ["multilingual/tatoeba/tatoeba.*-eng.[!e]*"],
          "options": {"fmt": "text"},
@@ -45,6 +50,7 @@ DEFAULTS: dict = {
     "stages": {                          # null | path to YAML | inline overrides
         "extract": None,
         "dedup": None,
+        "decontaminate": None,
         "filter": None,
         "score": None,
     },
@@ -70,6 +76,15 @@ DEFAULTS: dict = {
         "python": None,                  # interpreter for `python -m trainer.run` (default: this one)
     },
     "report": {"enabled": True, "examples_per_reason": 3, "histogram_bins": 40},
+}
+
+
+# Training files derived from the corpus by the pipeline (stage derive.<name>): name ->
+# (function "module:function" writing the file, the corpus files it reads, the output file name).
+DERIVED = {
+    "math_train": ("evalsets.math_split:write_math_train_jsonl",
+                   ["math/math-hendrycks/math/test.jsonl", "math/math-hendrycks/math_oai/test.jsonl"],
+                   "math_train.jsonl"),
 }
 
 
@@ -118,12 +133,16 @@ def load_pipeline_config(path: str | Path | None = None, overrides: dict | None 
     if len(set(names)) != len(names) or not all(names):
         raise ConfigError(f"pipeline sources need unique, non-empty names; got {names}")
     for s in cfg["sources"]:
-        extra = set(s) - {"name", "paths", "options", "config"}
+        extra = set(s) - {"name", "paths", "derived", "options", "config"}
         if extra:
             raise ConfigError(f"source {s['name']!r}: unknown keys {sorted(extra)}; "
-                              "known: name, paths, options, config")
-        if not s.get("paths"):
-            raise ConfigError(f"source {s['name']!r} has no paths")
+                              "known: name, paths, derived, options, config")
+        if bool(s.get("paths")) == bool(s.get("derived")):
+            raise ConfigError(f"source {s['name']!r} needs either paths or derived (one of "
+                              f"{sorted(DERIVED)})")
+        if s.get("derived") and s["derived"] not in DERIVED:
+            raise ConfigError(f"source {s['name']!r}: derived {s['derived']!r} is not one of "
+                              f"{sorted(DERIVED)}")
     return cfg
 
 

@@ -1,6 +1,7 @@
 """The curation pipeline as a list of stages, built from the pipeline config.
 
-extract.<source> (one per source) -> documents (union) -> dedup -> filter -> score
+[derive.<name>: training files derived from the corpus, e.g. the MATH training split]
+extract.<source> (one per source) -> documents (union) -> dedup -> decontaminate -> filter -> score
   -> mix.<name> (one per mix spec: pretrain, anneal) -> train -> report
 
 Each stage calls the SAME library entry point as its job and notebook (`run_<stage>(spark, input,
@@ -18,8 +19,8 @@ import sys
 
 import yaml
 
-from pipeline.config import (corpus_path, deep_update, project_path, stage_config, table_path,
-                             work_path)
+from pipeline.config import (DERIVED, corpus_path, deep_update, project_path, stage_config,
+                             table_path, work_path)
 from pipeline.runner import Stage
 from core.paths import PROJECT_ROOT
 from trainer.config import set_path  # the trainer CLI's own dotted-key setter
@@ -29,6 +30,7 @@ ENTRIES = {
     "extract": ("curation.extract.stage:run_extract", "#2"),
     "documents": ("pipeline.stages:union_documents", ""),
     "dedup": ("curation.dedup.stage:run_dedup", "#3"),
+    "decontaminate": ("curation.decontaminate.stage:run_decontaminate", "#15"),
     "filter": ("curation.filters.stage:run_filter", "#4"),
     "models": ("classifiers.train:main", "#5"),
     "score": ("classifiers.stage:run_score", "#5"),
@@ -42,6 +44,7 @@ CODE = {
     "extract": ["curation/extract/stage.py", "curation/extract/html.py", "curation/extract/warc.py",
                 "curation/extract/sources.py", "curation/extract/urls.py"],
     "dedup": ["curation/dedup"],
+    "decontaminate": ["curation/decontaminate", "evalsets", "configs/evalsets.yaml"],
     "filter": ["curation/filters"],
     "score": ["classifiers", "curation/filters/langid.py"],
 }
@@ -91,6 +94,16 @@ def union_documents(spark, inputs: list[str], output: str, stats_path: str | Non
 def _call_documents(ctx):
     return ctx.entry(ctx.spark, ctx.inputs, ctx.outputs[0], stats_path=ctx.stage.stats_path,
                      overwrite=ctx.overwrite)
+
+
+def _call_derive(ctx):
+    """Write one derived training file (e.g. the MATH training split) with its own function."""
+    return {"file": str(ctx.entry(ctx.outputs[0], ctx.config.get("_corpus")))}
+
+
+def _call_decontaminate(ctx):
+    return ctx.entry(ctx.spark, ctx.inputs[0], ctx.outputs[0], config=public(ctx.config) or None,
+                     stats_path=ctx.stage.stats_path, corpus=ctx.config.get("_corpus"))
 
 
 def _call_table_stage(ctx):
@@ -190,17 +203,26 @@ def _call_report(ctx):
 def build_stages(cfg: dict) -> list[Stage]:
     stages: list[Stage] = []
 
-    def add(name, key, call, inputs, outputs, config=None, **kw):
-        entry, issue = ENTRIES[key]
+    def add(name, key, call, inputs, outputs, config=None, entry=None, **kw):
+        entry, issue = (entry, "#15") if entry else ENTRIES[key]
         stages.append(Stage(name=name, entry=entry, call=call, inputs=list(inputs),
                             outputs=list(outputs), config=config or {}, issue=issue, **kw))
 
     extract_cfg = stage_config(cfg, "extract")
+    corpus = corpus_path(cfg, ".") if cfg.get("corpus") else None
     extracted = []
     for src in cfg["sources"]:
         out = table_path(cfg, "extracted", src["name"])
         extracted.append(out)
-        inputs = [corpus_path(cfg, p) for p in src["paths"]]
+        if src.get("derived"):
+            fn, reads, fname = DERIVED[src["derived"]]
+            derived = table_path(cfg, "derived", fname)
+            add(f"derive.{src['derived']}", "derive", _call_derive,
+                [corpus_path(cfg, p) for p in reads], [derived],
+                {"_corpus": corpus}, entry=fn, code=["evalsets"])
+            inputs = [derived]
+        else:
+            inputs = [corpus_path(cfg, p) for p in src["paths"]]
         c = dict(deep_update(extract_cfg, src.get("config")), _source=src)
         add(f"extract.{src['name']}", "extract", functools.partial(_call_extract, source=src),
             inputs, [out], c, stats_path=stats_of(out), code=CODE["extract"])
@@ -219,14 +241,19 @@ def build_stages(cfg: dict) -> list[Stage]:
             [os.path.join(models[kind], "metadata.json")],
             {"recipe": "default", "corpus": corpus_path(cfg, ".") if cfg.get("corpus") else None},
             code=["classifiers"])
-    for name, key in (("dedup", "deduped"), ("filter", "filtered"), ("score", "scored")):
+    for name, key in (("dedup", "deduped"), ("decontaminate", "decontaminated"),
+                      ("filter", "filtered"), ("score", "scored")):
         out = table_path(cfg, key)
         conf = stage_config(cfg, name)
         inputs = [prev]
+        call = _call_table_stage
         if name == "score":
             conf = deep_update({"models": dict(models)}, conf)  # the user's score config wins
             inputs += [os.path.join(conf["models"][k], "metadata.json") for k in models]
-        add(name, name, _call_table_stage, inputs, [out], conf,
+        if name == "decontaminate":
+            conf = dict(conf, _corpus=corpus)
+            call = _call_decontaminate
+        add(name, name, call, inputs, [out], conf,
             stats_path=stats_of(out), code=CODE[name])
         prev = out
     scored = prev
@@ -266,6 +293,9 @@ def check_values(stages: list[Stage]) -> None:
                 check_schema(merge(DEFAULTS, conf), SCHEMA)
             elif key == "dedup":
                 from curation.dedup.stage import resolve_config
+                resolve_config(conf)
+            elif key == "decontaminate":
+                from curation.decontaminate.stage import resolve_config
                 resolve_config(conf)
             elif key == "filter":
                 from curation.filters.defaults import DEFAULTS, SCHEMA

@@ -85,12 +85,25 @@ def test_exact_integer_shares(built):
 
 def test_document_boundaries_are_recorded_after_every_eot(built):
     rd = TokenShards(built["out_a"])
-    eot = rd.manifest["tokenizer"]["eot_id"]
+    eot, bos = rd.manifest["tokenizer"]["eot_id"], rd.manifest["tokenizer"]["bos_id"]
     assert len(rd) == 96
+    n_docs = 0
     for i in range(len(rd)):
         toks, starts = rd.row(i), rd.row_doc_starts(i)
-        expect = [0] + [p + 1 for p in np.flatnonzero(toks == eot) if p + 1 < L]
+        after = [p + 1 for p in np.flatnonzero(toks == eot) if p + 1 < L]
+        expect = [0] + after
         assert starts.tolist() == expect, f"row {i}"
+        # every document starts with <|begin_of_text|> (Llama 3's recipe), and BOS appears
+        # nowhere else
+        assert all(toks[p] == bos for p in after), f"row {i}"
+        assert set(np.flatnonzero(toks == bos).tolist()) - set(after) <= {0}, f"row {i}"
+        n_docs += len(after)
+    assert n_docs > 50
+
+
+def _enc(tok, text):
+    """A document as the mixer writes it: <|begin_of_text|> then the text's tokens."""
+    return (tok.bos_id,) + tuple(tok.encode(text))
 
 
 def _stream_docs(rd, src):
@@ -114,7 +127,7 @@ def test_documents_are_whole_and_repetition_reshuffles_passes(built):
     src = rd.manifest["sources"][1]
     assert src["name"] == "math_small" and 1.5 < src["epochs"] <= 6
     train = [x for x in _source_docs(built["docs"], "math_small") if not is_heldout(x["doc_id"], 0.1)]
-    known = {tuple(tok.encode(x["text"])) for x in train}
+    known = {_enc(tok, x["text"]) for x in train}
     assert len(known) == len(train) == src["documents"]
     seen = _stream_docs(rd, 1)
     assert set(seen) <= known                       # every document is whole and from its source
@@ -127,7 +140,7 @@ def test_documents_are_whole_and_repetition_reshuffles_passes(built):
     assert set(seen[:n]) == known                   # the first pass is a permutation
     for i, s in enumerate(rd.manifest["sources"]):  # other sources: whole documents too
         if i != 1:
-            allowed = {tuple(tok.encode(x["text"])) for x in _source_docs(built["docs"], s["name"])}
+            allowed = {_enc(tok, x["text"]) for x in _source_docs(built["docs"], s["name"])}
             assert set(_stream_docs(rd, i)) <= allowed
 
 
@@ -137,7 +150,7 @@ def test_heldout_documents_never_train(built):
     assert [s["name"] for s in hd.manifest["sources"]] == ["general", "math", "code", "multilingual"]
     assert len(hd) > 0 and hd.manifest["tokenizer"] == rd.manifest["tokenizer"]
     tok = get_tokenizer()
-    held = {tuple(tok.encode(x["text"])) for x in built["docs"] if is_heldout(x["doc_id"], 0.1)}
+    held = {_enc(tok, x["text"]) for x in built["docs"] if is_heldout(x["doc_id"], 0.1)}
     train = set()
     for i in range(4):
         train |= set(_stream_docs(rd, i))

@@ -51,7 +51,8 @@ def tiny(corpus, tmp_path_factory):
 
 def test_every_notebook_is_databricks_source_with_widgets():
     names = sorted(p.stem for p in NB.glob("*.py"))
-    assert names == ["dedup", "extract", "filter", "mix", "pipeline", "score", "train"]
+    assert names == ["decontaminate", "dedup", "extract", "filter", "mix", "pipeline", "score",
+                     "train"]
     for p in NB.glob("*.py"):
         cs = cells(p)   # raises unless the first line is the Databricks header
         assert len(cs) >= 3 and "dbutils.widgets.text(" in p.read_text()
@@ -87,6 +88,23 @@ def test_dedup_notebook(spark, tiny):
                                    "rows": "8", "line_threshold": "6"}, spark)
     assert spark.read.format("delta").load(out).count() == tiny["n"] - 1   # the exact duplicate
     OUT["deduped"] = out
+
+
+def test_decontaminate_notebook(spark, tiny):
+    need("curation.decontaminate.stage")
+    if "deduped" not in OUT:
+        pytest.skip("needs the dedup notebook's output")
+    out = str(tiny["dir"] / "decontaminated")
+    ns = run_notebook(NB / "decontaminate.py", {"input": OUT["deduped"], "output": out,
+                                                "only": "gsm8k_test,math500", "ngram": "13"}, spark)
+    # the tiny set's six GSM8K problems come from GSM8K *test*: each is found and, being nothing
+    # but the item, dropped; the code and the web prose stay
+    rec = spark.read.format("delta").load(out + "_contamination").collect()
+    assert sorted(r.item_id for r in rec) == [str(i) for i in range(6)]
+    assert {(r.benchmark, r.drop_reason) for r in rec} == {("gsm8k_test", "too_short")}
+    assert spark.read.format("delta").load(out).count() == tiny["n"] - 1 - 6
+    assert ns["config"]["evalsets"] == {"only": ["gsm8k_test", "math500"]}
+    assert ns["stats"].counters["index.items.gsm8k_test"] == 1319
 
 
 def test_filter_notebook(spark, tiny):

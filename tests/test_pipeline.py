@@ -143,12 +143,18 @@ def test_pipeline_config_and_stage_list():
     cfg = load_pipeline_config(None, {"work_dir": "/tmp/w"})
     stages = build_stages(cfg)
     names = [s.name for s in stages]
-    assert names[:6] == [f"extract.{s}" for s in
-                         ("crawl", "thealgorithms", "gsm8k", "math", "tatoeba", "udhr")]
-    assert names[6:] == ["documents", "models.quality", "models.domain", "dedup", "filter", "score",
-                         "mix.pretrain", "mix.anneal", "train", "report"]
+    assert names[:7] == ["extract.crawl", "extract.thealgorithms", "extract.gsm8k",
+                         "derive.math_train", "extract.math", "extract.tatoeba", "extract.udhr"]
+    assert names[7:] == ["documents", "models.quality", "models.domain", "dedup", "decontaminate",
+                         "filter", "score", "mix.pretrain", "mix.anneal", "train", "report"]
     by = {s.name: s for s in stages}
     assert by["dedup"].inputs == ["/tmp/w/documents"] and by["dedup"].outputs == ["/tmp/w/deduped"]
+    # the math source is the MATH training split the pipeline derives (MATH500 held out)
+    assert by["derive.math_train"].outputs == ["/tmp/w/derived/math_train.jsonl"]
+    assert by["derive.math_train"].inputs[1].endswith("math_oai/test.jsonl")
+    assert by["extract.math"].inputs == ["/tmp/w/derived/math_train.jsonl"]
+    assert by["decontaminate"].inputs == ["/tmp/w/deduped"]
+    assert by["filter"].inputs == ["/tmp/w/decontaminated"]
     assert by["score"].inputs == ["/tmp/w/filtered", "/tmp/w/models/quality/metadata.json",
                                   "/tmp/w/models/domain/metadata.json"]
     assert by["score"].config["models"] == {"quality": "/tmp/w/models/quality",
@@ -166,9 +172,11 @@ def test_pipeline_config_and_stage_list():
     assert by["mix.anneal"].inputs == ["/tmp/w/scored"]
     assert by["train"].inputs == ["/tmp/w/mix/pretrain", "/tmp/w/mix/anneal"]
     assert by["crawl" and "extract.crawl"].inputs[0].endswith("crawl/*.warc.gz")
-    assert [s.name for s in select(stages, only=["extract"])] == names[:6]
-    assert [s.name for s in select(stages, until="documents")] == names[:7]
-    assert [s.name for s in select(stages, start="dedup", until="score")] == ["dedup", "filter", "score"]
+    assert [s.name for s in select(stages, only=["extract"])] == [
+        n for n in names[:7] if n.startswith("extract.")]
+    assert [s.name for s in select(stages, until="documents")] == names[:8]
+    assert [s.name for s in select(stages, start="dedup", until="score")] == [
+        "dedup", "decontaminate", "filter", "score"]
     from core.config import ConfigError
     with pytest.raises(ConfigError, match="unknown config key"):
         load_pipeline_config(None, {"stagez": {}})

@@ -46,6 +46,19 @@ def work(spark, tmp_path_factory):
          ("d5", TEXTS[5], True, "de", "multilingual", 0.2)],
         "doc_id string, text string, keep boolean, lang string, stream string, quality double")
     write_table(scored.coalesce(1), str(w / "scored"))
+    # what the decontamination stage leaves: its stats (counters per benchmark) and the record
+    from core.stats import RunStats
+    dst = RunStats("decontaminate")
+    dst.update({"docs.in": 6, "docs.contaminated": 1, "docs.out": 6, "index.ngrams": 1000,
+                "index.items.gsm8k_test": 1319, "index.unchecked_items.gsm8k_test": 0,
+                "contaminated_docs.gsm8k_test": 1, "items_found.gsm8k_test": 1,
+                "index.items.piqa": 1838, "index.unchecked_items.piqa": 153,
+                "contaminated_docs.piqa": 0, "items_found.piqa": 0})
+    dst.record(spark, str(w / "decontaminated_stats"), echo=False)
+    from curation.decontaminate.stage import CONTAMINATION
+    write_table(spark.createDataFrame([("d4", "web", "gsm8k_test", "1044", 3, 40, 0.075,
+                                        "region_removed", None, 120)], CONTAMINATION).coalesce(1),
+                str(w / "decontaminated_contamination"))
     mix = w / "mix" / "pretrain"
     mix.mkdir(parents=True)
     cats = {"general": (0.5, 0.49), "math": (0.25, 0.26), "code": (0.17, 0.17), "multilingual": (0.08, 0.08)}
@@ -79,9 +92,14 @@ def work(spark, tmp_path_factory):
 
 def test_sections_and_figures(work):
     res = work["result"]
-    assert res["sections"] == {"flow": True, "removals": True, "signals": True, "categorical": True,
-                               "mixes": True, "training": True, "evaluation": True}
+    assert res["sections"] == {"flow": True, "removals": True, "contamination": True,
+                               "signals": True, "categorical": True, "mixes": True, "training": True,
+                               "evaluation": True}
     html = open(work["html"]).read()
+    assert ">Decontamination per benchmark</h2>" in html
+    assert "<td>gsm8k_test</td><td>1,319</td><td>0</td><td>1</td><td>1</td>" in html
+    assert "<td>piqa</td><td>1,838</td><td>153</td><td>0</td><td>0</td>" in html
+    assert "<td>1044</td><td>web</td><td>3</td><td>0.0750</td><td>region_removed</td>" in html
     for h in ("Documents and bytes through each stage", "Removals by reason",
               "Filter signals with thresholds", "Languages", "Streams", "Quality-score distribution",
               "Target vs achieved mix", "Training and held-out loss per stream", "Learning-rate schedule",
@@ -117,7 +135,7 @@ def test_missing_inputs_say_not_available(spark, tmp_path):
     res = build_report(spark, cfg, str(tmp_path / "report" / "index.html"))
     assert not any(res["sections"].values())
     html = open(tmp_path / "report" / "index.html").read()
-    assert html.count('class="na">not available') == 11  # 10 sections + pipeline state
+    assert html.count('class="na">not available') == 12  # 11 sections + pipeline state
     assert "<img" not in html
 
 
@@ -143,7 +161,7 @@ def test_report_in_headless_chromium(work):
     assert "<h1>Curation pipeline report</h1>" in dom, p.stderr[-2000:]
     headings = re.findall(r"<h2>([^<]+)</h2>", dom)
     assert "Removals by reason" in headings and "Learning-rate schedule" in headings
-    assert len(headings) == 11
+    assert len(headings) == 12
     # the page's own script ran after load and saw every plot decoded with a real width
     m = re.search(r'id="plots-status"[^>]*>(\d+) of (\d+) plots loaded', dom)
     assert m, dom[:2000]

@@ -477,3 +477,15 @@ def test_damaged_checkpoint_is_one_line_from_the_cli(mixes, tmp_path):
     assert "Traceback" not in r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot resume: ") and "step_00000001/state.json" in last
+
+
+def test_a_stage_past_the_end_of_its_mix_is_refused(mixes, tmp_path):
+    """Reading a mix past its last row would repeat every source beyond the epochs the mixer
+    planned within their max_epochs caps: refused before any step, naming the rows."""
+    root, _ = mixes
+    n = TokenShards(root / "anneal").n_rows
+    fit = n * ROW // 1024 * 1024                    # annealing steps read 1024 tokens (ramps)
+    Trainer(_cfg(root, tmp_path / "a", f"stages.1.tokens={fit}"))   # within the mix: fine
+    over = _cfg(root, tmp_path / "b", f"stages.1.tokens={fit + 1}")  # one step more: past it
+    with pytest.raises(ConfigError, match=rf"stage 'anneal' needs \d+ rows of {ROW} tokens .* has {n}"):
+        Trainer(over)

@@ -18,8 +18,10 @@ as a byte-level BPE ``tokenizer.json`` built offline from the tiktoken rank file
 is the ranks with bytes mapped to printable characters (the GPT-2 byte-to-unicode table), and the
 merges are every split of a token into two tokens, ordered by the rank of the token they form
 (tiktoken merges the adjacent pair whose concatenation has the lowest rank). ``ignore_merges``
-makes a pre-token that is itself in the vocabulary one token, as tiktoken does. No BOS is
-added: the mixer does not insert ``<|begin_of_text|>`` (documents end with ``<|end_of_text|>``).
+makes a pre-token that is itself in the vocabulary one token, as tiktoken does. The exported
+tokenizer adds no BOS by itself (``add_bos_token`` false, so its ids equal tiktoken's); the mixer
+starts every training document with ``<|begin_of_text|>`` (``bos_token_id``) and ends it with
+``<|end_of_text|>``, so prepend ``bos_token_id`` to score text as the model was trained.
 """
 from __future__ import annotations
 

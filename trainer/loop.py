@@ -30,6 +30,16 @@ from trainer.optim import build_optimizer, clip_gradients, set_lr
 from trainer.schedule import ramp_at, stage_lr
 
 
+def _past_epoch_cap(stage: str, tokens: int, rows: int, d: TokenShards) -> str:
+    caps = ", ".join(f"{x.get('name')} {float(x.get('epochs', 0)):.2f}"
+                     for x in d.manifest.get("sources", []))
+    return (f"stage {stage!r} needs {rows} rows of {d.seq_len} tokens ({tokens} tokens) but its mix "
+            f"{d.path} has {d.n_rows}: reading past the end would repeat every source beyond the "
+            f"epochs the mix planned within its max_epochs caps (epochs planned: "
+            f"{caps or 'not recorded'}). "
+            f"Build a larger mix (total_tokens) or lower the stage's tokens.")
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, log=print):
         self.cfg = cfg
@@ -65,6 +75,19 @@ class Trainer:
                 if (r.batch_tokens // d.seq_len) % self.info.world_size:
                     raise ConfigError(f"{r.batch_tokens // d.seq_len} rows per step do not split over "
                                       f"{self.info.world_size} ranks")
+
+        # ---- epoch caps: the mixer planned each source's epochs within its max_epochs for the
+        # rows it wrote; reading a stage's stream past its end would repeat every source past
+        # that cap, so a stage that needs more rows than its mix has is refused before training
+        total = 0
+        ramps_d = [asdict(r) for r in cfg.ramps]
+        for st, d in zip(cfg.stages, self.data):
+            rows = stage_tokens = 0
+            while stage_tokens < st.tokens:
+                bt = ramp_at(ramps_d, total)["batch_tokens"]
+                rows, stage_tokens, total = rows + bt // d.seq_len, stage_tokens + bt, total + bt
+            if rows > d.n_rows:
+                raise ConfigError(_past_epoch_cap(st.name, st.tokens, rows, d))
 
         # ---- model
         mopts = dict(cfg.model)
@@ -268,10 +291,11 @@ class Trainer:
                 ramp = ramp_at(ramps, self.total_tokens)
                 L = ramp.get("seq_len") or data.seq_len
                 lr = self.lr_for(self.stage, self.stage_tokens, ramp["batch_tokens"])
-                if self.position + ramp["batch_tokens"] // data.seq_len > data.n_rows and \
-                        self.position < data.n_rows:
-                    self.log(f"[trainer] WARNING: stage {st.name!r} wraps around its {data.n_rows} rows "
-                             f"(the mix is smaller than the stage's token budget)")
+                if self.position + ramp["batch_tokens"] // data.seq_len > data.n_rows:
+                    # never wrap around (checked up front; this guards a changed config on resume)
+                    raise ConfigError(_past_epoch_cap(
+                        st.name, st.tokens, self.position + ramp["batch_tokens"] // data.seq_len,
+                        data))
                 t0 = time.perf_counter()
                 loss, gnorm, accum = self.train_step(data, ramp, lr)
                 if self.info.device.type == "cuda":

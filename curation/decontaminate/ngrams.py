@@ -126,7 +126,18 @@ class Index:
 
     def distinct_hashes(self) -> np.ndarray:
         """Sorted distinct hashes (int64): the membership set shipped to every task."""
-        return np.unique(self.hashes)
+        if getattr(self, "_distinct", None) is None:
+            self._distinct = np.unique(self.hashes)
+        return self._distinct
+
+    def rows_by_hash(self) -> dict[int, list[int]]:
+        """hash -> the index rows holding it (for checks outside Spark; built once)."""
+        if getattr(self, "_rows", None) is None:
+            rows: dict[int, list[int]] = {}
+            for k, h in enumerate(self.hashes.tolist()):
+                rows.setdefault(h, []).append(k)
+            self._rows = rows
+        return self._rows
 
 
 def build_index(items: Iterable[tuple[str, str, str]], n: int) -> Index:
@@ -227,3 +238,22 @@ further); overlapping regions merge. The pieces left are stripped; pieces shorte
     if len(new) < min_doc_chars:
         return Removal(None, len(text), len(kept), "too_short")
     return Removal(new, removed, len(kept), None)
+
+
+def item_overlaps(texts: Iterable[str], index: Index) -> dict[tuple[int, str, str], float]:
+    """For checks outside Spark (tests, small files): {(text number, benchmark, item id): the
+    fraction of the item's n-grams found in that text}, only for pairs sharing an n-gram."""
+    members = index.distinct_hashes()
+    rows = index.rows_by_hash()
+    hasher = WordHasher()
+    out: dict[tuple[int, str, str], float] = {}
+    for t_no, text in enumerate(texts):
+        _, hs = member_positions(text, index.n, members, hasher)
+        per_item: dict[tuple[str, str], list[int]] = {}
+        for h in set(hs.tolist()):
+            for k in rows[h]:
+                key = (str(index.benchmark[k]), str(index.item_id[k]))
+                per_item.setdefault(key, [0, int(index.item_ngrams[k])])[0] += 1
+        for (b, i), (m, total) in per_item.items():
+            out[(t_no, b, i)] = m / total
+    return out

@@ -28,6 +28,8 @@ class NotAvailable(Exception):
 def _tables(cfg: dict) -> dict[str, str]:
     from pipeline.config import table_path
     t = {name: table_path(cfg, name) for name in ("documents", "deduped", "filtered", "scored")}
+    t["decontaminated"] = table_path(cfg, "decontaminated") if "decontaminated" in cfg["tables"] \
+        else None
     t["extracted"] = {s["name"]: table_path(cfg, "extracted", s["name"]) for s in cfg["sources"]}
     t["mix"] = {m: table_path(cfg, "mix", m) for m in cfg["mix"]}
     t["train"] = table_path(cfg, "train")
@@ -69,8 +71,11 @@ def flow(spark, t: dict) -> dict:
         from functools import reduce
         dfs = [_delta(spark, p).select("text") for p in ex]
         add("extracted", reduce(lambda a, b: a.unionByName(b), dfs))
-    for label, key in (("documents", "documents"), ("deduped", "deduped"), ("filtered", "filtered"),
+    for label, key in (("documents", "documents"), ("deduped", "deduped"),
+                       ("decontaminated", "decontaminated"), ("filtered", "filtered"),
                        ("scored", "scored")):
+        if not t.get(key):
+            continue
         try:
             df = _delta(spark, t[key])
         except NotAvailable:
@@ -290,6 +295,38 @@ def evaluation(t: dict) -> dict:
     return out
 
 
+def contamination(spark, t: dict, examples: int) -> dict:
+    """Per registered benchmark: items in the index (and those too short for an n-gram),
+    contaminated documents and distinct items found (the decontamination stage's latest counters),
+    matches by training source (the `_contamination` table), and a few matches with their
+    overlap."""
+    from pyspark.sql import functions as F
+    if not t.get("decontaminated"):
+        raise NA("the pipeline has no decontamination stage")
+    st = _latest_counters(spark, t["decontaminated"] + "_stats")
+    benches = sorted(k.split(".", 2)[2] for k in st if k.startswith("index.items."))
+    rows = [{"benchmark": b, "items": int(st.get(f"index.items.{b}", 0)),
+             "unchecked": int(st.get(f"index.unchecked_items.{b}", 0)),
+             "docs": int(st.get(f"contaminated_docs.{b}", 0)),
+             "items_found": int(st.get(f"items_found.{b}", 0))} for b in benches]
+    out = {"rows": rows, "totals": {k: st.get(k, 0) for k in (
+        "docs.in", "docs.contaminated", "docs.out", "chars.removed", "dropped.too_many_pieces",
+        "dropped.too_short", "dropped.contaminated", "index.ngrams")}, "by_source": [],
+        "examples": []}
+    try:
+        rec = _delta(spark, t["decontaminated"] + "_contamination")
+        out["by_source"] = [[r.benchmark, r.source, int(r.n)] for r in rec.groupBy(
+            "benchmark", "source").agg(F.countDistinct("doc_id").alias("n"))
+            .orderBy("benchmark", "source").collect()]
+        out["examples"] = [[r.benchmark, r.item_id, r.source, r.matched_ngrams,
+                            round(float(r.overlap), 3), r.action]
+                           for r in rec.orderBy(F.col("overlap").desc(), "doc_id")
+                           .limit(max(1, examples) * 5).collect()]
+    except NA:
+        pass
+    return out
+
+
 # ----------------------------------------------------------------------------- driver
 
 def collect(spark, cfg: dict) -> dict:
@@ -307,6 +344,7 @@ def collect(spark, cfg: dict) -> dict:
             sec[name] = {"na": f"error while reading: {type(e).__name__}: {e}"[:500]}
     run("flow", flow, spark, t)
     run("removals", removals, spark, t, rep.get("examples_per_reason", 3))
+    run("contamination", contamination, spark, t, rep.get("examples_per_reason", 3))
     run("signals", signals, spark, t, cfg, rep.get("histogram_bins", 40))
     run("categorical", categorical, spark, t)
     run("mixes", mixes, t)
@@ -329,6 +367,12 @@ def draw(sec: dict, out_dir: str) -> dict[str, list[str]]:
         plots.twin_bars(f("flow", "flow.png"), [r["stage"] for r in rows],
                         [r["documents"] for r in rows], [r["bytes"] / 1e6 for r in rows],
                         "Documents and bytes through the stages", "documents", "MB of text")
+    rows = sec.get("contamination", {}).get("rows")
+    if rows:
+        plots.bars(f("contamination", "contamination.png"), [r["benchmark"] for r in rows],
+                   {"contaminated documents": [r["docs"] for r in rows],
+                    "items found": [r["items_found"] for r in rows]},
+                   "Decontamination per benchmark", "count")
     for i, g in enumerate(sec.get("removals", {}).get("groups", [])):
         items = list(g["counts"].items())[:30]
         if items:

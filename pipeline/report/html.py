@@ -12,6 +12,7 @@ import os
 SECTIONS = [  # (id, heading, data key, figure key)
     ("flow", "Documents and bytes through each stage", "flow", "flow"),
     ("removals", "Removals by reason", "removals", "removals"),
+    ("contamination", "Decontamination per benchmark", "contamination", "contamination"),
     ("signals", "Filter signals with thresholds", "signals", "signals"),
     ("languages", "Languages", "categorical", "langs"),
     ("streams", "Streams", "categorical", "streams"),
@@ -86,6 +87,25 @@ def _body(sid: str, data: dict, figs: list[str]) -> str:
             parts.append(f"<h3>{esc(g['stage'])}</h3>" + table(["reason", "count", "examples"], rows)
                          .replace("<td>", '<td>', 1))
         return "".join(parts).replace("<td><br>", "<td>")
+    if sid == "contamination":
+        tot = data["totals"]
+        return (imgs(figs) + f"<p>{_num(tot.get('docs.contaminated', 0))} of "
+                f"{_num(tot.get('docs.in', 0))} documents matched an evaluation item "
+                f"({_num(tot.get('index.ngrams', 0))} n-grams indexed); "
+                f"{_num(tot.get('chars.removed', 0))} characters removed; dropped: "
+                f"{_num(tot.get('dropped.too_many_pieces', 0))} in too many pieces, "
+                f"{_num(tot.get('dropped.too_short', 0))} too short, "
+                f"{_num(tot.get('dropped.contaminated', 0))} whole (drop mode).</p>"
+                + table(["benchmark", "items", "too short to check", "contaminated documents",
+                         "items found"],
+                        [[r["benchmark"], r["items"], r["unchecked"], r["docs"], r["items_found"]]
+                         for r in data["rows"]])
+                + "<h3>Contaminated documents by training source</h3>"
+                + table(["benchmark", "source", "documents"], data["by_source"])
+                + "<h3>Matches with the largest overlap</h3>"
+                + table(["benchmark", "item", "source", "matched n-grams", "overlap", "action"],
+                        [[b, Markup(esc(i)), src, m, o, a] for b, i, src, m, o, a
+                         in data["examples"]]))
     if sid == "signals":
         n_thr = sum(1 for c in data["hists"] if c in data["thresholds"])
         return (f"<p>{len(data['hists'])} signal columns of the filtered table; {n_thr} with the "

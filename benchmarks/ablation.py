@@ -14,8 +14,9 @@ Arms (identical trainer recipe `configs/ablation/train.yaml`, identical token bu
 Evaluation text neither arm saw, tokenized with the same tokenizer (cl100k_base+llama3), written
 as one shard directory in the trainer's format (`out/ablation/eval/`, one source per set):
   gsm8k_test   GSM8K test (question + answer); the pipeline trains on GSM8K train only
-  math500      MATH500 (problem + solution): a subset of the MATH test set the pipeline extracts as
-               source `math`, so those problems are removed from both arms' tables first
+  math500      MATH500 (problem + solution). Since issue 15 the pipeline's math source is the MATH
+               training split (MATH500 excluded) and the curated arm's table is decontaminated
+               (13-grams); the removal below stays as a check (it should now remove nothing)
   code         a stable-hash slice (default 5%) of TheAlgorithms files, removed from both arms
   articles     main text of the English readability test pages (expected.html.gz; not in the crawl)
 Removal is by document: a document whose whitespace-normalised text starts with an evaluation

@@ -54,7 +54,8 @@ def main(argv=None) -> int:
         cfg["mode"] = args.mode
     resolve_config(cfg)                   # every value checked before Spark starts
     spark = session(args, "decontaminate")
-    run_decontaminate(spark, args.input, args.output, cfg, stats_path(args, args.output))
+    run_decontaminate(spark, args.input, args.output, cfg, stats_path(args, args.output),
+                      overwrite=args.overwrite)
     return 0
 
 

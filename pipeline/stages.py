@@ -103,7 +103,8 @@ def _call_derive(ctx):
 
 def _call_decontaminate(ctx):
     return ctx.entry(ctx.spark, ctx.inputs[0], ctx.outputs[0], config=public(ctx.config) or None,
-                     stats_path=ctx.stage.stats_path, corpus=ctx.config.get("_corpus"))
+                     stats_path=ctx.stage.stats_path, corpus=ctx.config.get("_corpus"),
+                     overwrite=ctx.overwrite)
 
 
 def _call_table_stage(ctx):

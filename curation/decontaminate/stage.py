@@ -39,7 +39,8 @@ from core.config import config_hash, merge
 from core.validate import ConfigError, Rule, check_schema
 from curation.decontaminate import ngrams
 from core.stats import RunStats
-from core.tables import read_table, write_table
+from core.tables import (check_input_not_in_output, claim_output, companion_path, read_table,
+                         table_version, write_table)
 
 DEFAULTS: dict = {
     "ngram": 13,                   # words per n-gram (GPT-3, NeMo Curator); 8: Llama 3's analysis
@@ -177,10 +178,17 @@ def removal_udf(cfg: dict):
 
 
 def run_decontaminate(spark, input_path: str, output_path: str, config: dict | None = None,
-                      stats_path: str | None = None, corpus: str | Path | None = None) -> RunStats:
+                      stats_path: str | None = None, corpus: str | Path | None = None,
+                      overwrite: bool = False) -> RunStats:
     """Decontaminate the documents table at `input_path` into `output_path` (Delta, replaced) and
-    `<output_path>_contamination`; returns the run's statistics (also appended to `stats_path`)."""
+    `<output_path>_contamination`; returns the run's statistics (also appended to `stats_path`).
+    Both outputs must be new or this stage's own tables (core/tables.py `claim_output`) unless
+    `overwrite`."""
     cfg = resolve_config(config)
+    rec_path = companion_path(output_path, "_contamination")
+    check_input_not_in_output(input_path, output_path)
+    claim_output(spark, output_path, "decontaminate", overwrite)
+    claim_output(spark, rec_path, "decontaminate.contamination", overwrite)
     n = int(cfg["ngram"])
     stats = RunStats("decontaminate", config_hash(cfg))
     stats.info.update(input=input_path, output=output_path, ngram=str(n), mode=cfg["mode"])
@@ -264,8 +272,6 @@ def run_decontaminate(spark, input_path: str, output_path: str, config: dict | N
                            .otherwise(F.col("n_words")))
                .withColumn("contaminated_chars", F.coalesce("_removed", F.lit(0)).cast("int")))
         cols = [c for c in docs.columns if c != "contaminated_chars"]
-        write_table(out.select(*cols, "contaminated_chars"), output_path,
-                    user_metadata=f"decontaminate config {stats.config_hash}")
         record = (per_item.join(changed, "doc_id")
                   .join(docs.select("doc_id", "source"), "doc_id")
                   .select("doc_id", "source", "benchmark", "item_id", "matched_ngrams",
@@ -274,9 +280,15 @@ def run_decontaminate(spark, input_path: str, output_path: str, config: dict | N
                           .otherwise(F.lit("document_dropped")).alias("action"),
                           F.col("_drop").alias("drop_reason"),
                           F.col("_removed").alias("doc_chars_removed")))
+        # the record first; the main table's commit (naming the record's version) ends the run
+        meta = {"curation.job": "decontaminate", "run_id": stats.run_id,
+                "config_hash": stats.config_hash}
         write_table(record.select(*[F.col(f.name).cast(f.dataType) for f in CONTAMINATION.fields]),
-                    output_path.rstrip("/") + "_contamination",
-                    user_metadata=f"decontaminate config {stats.config_hash}")
+                    rec_path, job="decontaminate.contamination",
+                    user_metadata={**meta, "curation.job": "decontaminate.contamination"})
+        write_table(out.select(*cols, "contaminated_chars"), output_path, job="decontaminate",
+                    user_metadata={**meta, "companions": {
+                        "_contamination": table_version(spark, rec_path)}})
         per_item.unpersist()
         changed.unpersist()
     finally:

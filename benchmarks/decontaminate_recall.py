@@ -76,12 +76,17 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-dedup", action="store_true", help="skip the throughput comparison")
     ap.add_argument("--show", type=int, default=40, help="clean-corpus matches printed")
+    ap.add_argument("--no-spark", action="store_true",
+                    help="measure with the stage's library functions only (curation/decontaminate/"
+                         "ngrams.py: same normalisation, hashes and index), no Spark job, no timing")
     args = ap.parse_args()
     t0 = time.time()
     rows, n_clean, truth, sets = build(args)
     print(f"{len(rows):,} documents ({n_clean:,} clean + {len(truth)} planted), built in "
           f"{time.time() - t0:.0f} s", flush=True)
 
+    if args.no_spark:
+        return engine_free(args, rows, n_clean, truth, sets)
     from core.schema import DOCUMENTS
     from core.spark import get_spark
     from core.tables import read_table, write_table
@@ -157,6 +162,46 @@ def main():
           + ", ".join(f"{k}={int(v)}" for k, v in st.counters.items() if k.startswith("dropped.")))
     spark.stop()
     os._exit(0)
+
+
+def engine_free(args, rows, n_clean, truth, sets):
+    t0 = time.time()
+    index = ngrams.build_index([(b, it.item_id, evalsets.text_for_contamination(it))
+                                for b, items in sets.items() for it in items], args.ngram)
+    found = ngrams.item_overlaps([r["text"] for r in rows], index)
+    per_doc = collections.defaultdict(set)
+    for (k, b, i), o in found.items():
+        per_doc[rows[k]["doc_id"]].add((b, i, o))
+    per_set, tot_set = collections.Counter(), collections.Counter()
+    per_style, tot_style = collections.Counter(), collections.Counter()
+    for d, (name, item_id, style) in truth.items():
+        ok = any(b == name and i == item_id for b, i, _ in per_doc.get(d, ()))
+        if not ok:
+            it = next(x for x in sets[name] if x.item_id == item_id)
+            nw = len(ngrams.normalised_words(evalsets.text_for_contamination(it)))
+            print(f"  MISSED {name} {item_id} ({style}): the item has {nw} words"
+                  + (f" (< {args.ngram}: no n-gram, unfindable)" if nw < args.ngram else ""))
+        per_set[name] += ok
+        tot_set[name] += 1
+        per_style[style] += ok
+        tot_style[style] += 1
+    print(f"\n== recall on planted items ({args.ngram}-grams, library functions, no Spark) ==")
+    for name in sets:
+        print(f"  {name:<12} {per_set[name]:>4} / {tot_set[name]:<4}")
+    for st in planting.STYLES:
+        print(f"  style {st:<12} {per_style[st]:>4} / {tot_style[st]:<4}")
+    print(f"  all          {sum(per_set.values())} / {len(truth)}")
+    print(f"  items too short for an n-gram: {index.unchecked}")
+    clean = {r["doc_id"]: r for r in rows[:n_clean]}
+    fp = {d: v for d, v in per_doc.items() if d in clean}
+    print(f"\n== matches in the clean corpus: {len(fp)} of {n_clean:,} documents ==")
+    print("  by source:", dict(collections.Counter(clean[d]["source"] for d in fp)))
+    print("  by benchmark:", dict(collections.Counter(b for v in fp.values() for b, _, _ in v)))
+    worst = sorted(((o, clean[d]["source"], b, i) for d, v in fp.items() for b, i, o in v),
+                   reverse=True)
+    for o, src, b, i in worst[:args.show]:
+        print(f"  [{src}] {b} {i} overlap {o:.2f}")
+    print(f"  ({time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

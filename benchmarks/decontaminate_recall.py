@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import evalsets  # noqa: E402
 from core.paths import corpus_dir  # noqa: E402
 from curation.decontaminate import ngrams, samples as planting  # noqa: E402
-from curation.dedup import samples  # noqa: E402
+from fixtures import documents as samples  # noqa: E402
 
 
 def build(args):

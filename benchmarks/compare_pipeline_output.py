@@ -31,9 +31,14 @@ def delta_tables(root: Path) -> list[str]:
 
 
 def mix_files(root: Path) -> list[str]:
+    """Files of the mix folders, without the Delta tables kept beside them (their stats tables,
+    compared as tables)."""
     mix = root / "mix"
-    return sorted(str(p.relative_to(root)) for p in mix.rglob("*") if p.is_file()) \
-        if mix.is_dir() else []
+    if not mix.is_dir():
+        return []
+    tables = [p.parent for p in mix.rglob("_delta_log") if p.is_dir()]
+    return sorted(str(p.relative_to(root)) for p in mix.rglob("*")
+                  if p.is_file() and not any(t in p.parents for t in tables))
 
 
 def sha256_file(path: Path) -> str:
@@ -77,6 +82,21 @@ def stats_counters(spark, path: str) -> dict:
     return out
 
 
+def json_diff(a: Path, b: Path) -> str:
+    """For two JSON files: the top-level keys whose values differ (or that only one has)."""
+    if a.suffix != ".json":
+        return ""
+    import json
+    try:
+        ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
+    except ValueError:
+        return ""
+    if not (isinstance(ja, dict) and isinstance(jb, dict)):
+        return ""
+    keys = sorted(k for k in set(ja) | set(jb) if ja.get(k) != jb.get(k))
+    return f"; keys that differ: {', '.join(keys)}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("base", help="work folder of the reference run")
@@ -116,7 +136,7 @@ def main() -> int:
             n_same += 1
         else:
             bad += 1
-            print(f"FILE   {f}: DIFFERENT ({hb[:16]} / {hn[:16]})")
+            print(f"FILE   {f}: DIFFERENT ({hb[:16]} / {hn[:16]})" + json_diff(base / f, new / f))
     print(f"MIX    {n_same} of {len(set(fb) | set(fn))} files byte-identical")
     print("RESULT", "identical" if not bad else f"{bad} difference(s)")
     spark.stop()

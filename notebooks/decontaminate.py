@@ -8,18 +8,7 @@
 
 # COMMAND ----------
 
-# Make the project importable. On Databricks (a Git folder / Repo) the working directory is the
-# notebook's folder; run locally through core/notebook.py the root is already on sys.path.
-import os, sys
-_root = os.path.dirname(os.getcwd()) if os.path.basename(os.getcwd()) == "notebooks" else os.getcwd()
-if _root not in sys.path:
-    sys.path.insert(0, _root)
-
-
-def _opt(name, cast=str):
-    """A widget value, or None when left empty (the stage default applies)."""
-    v = dbutils.widgets.get(name).strip()
-    return cast(v) if v else None
+# MAGIC %run ./common/preamble
 
 # COMMAND ----------
 

@@ -234,10 +234,12 @@ def make_scorer(spark, cfg: dict) -> tuple[Scorer, dict]:
         if qdir.name == ddir.name:
             raise ConfigError(f"quality and domain model folders must have different names to be "
                               f"shipped with addFile (both are {qdir.name!r})")
+        from core.ship import ship
         for kind, d in (("quality", qdir), ("domain", ddir)):
-            spark.sparkContext.addFile(str(d), recursive=True)
-            shipped[kind] = d.name
-        info["models_shipped"] = "addFile"
+            # a folder goes as a zip through addArchive (Spark refuses addFile of a local
+            # folder with a non-local master); SparkFiles.get(name) is the unpacked folder
+            shipped[kind] = ship(spark, str(d), force=True).name
+        info["models_shipped"] = "addArchive"
     return Scorer(cfg, str(qdir), str(ddir), shipped), info
 
 

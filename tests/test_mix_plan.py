@@ -283,7 +283,7 @@ def test_tokenize_task_writes_tokens_and_records_every_document(tmp_path):
     flat = np.fromfile(tmp_path / files.pop(), "<u4")
     assert len(flat) == sum(out["n"])
     for i in range(40):
-        full = tok.encode(texts[i])
+        full = [tok.bos_id] + tok.encode(texts[i])      # every document starts with <|begin_of_text|>
         if st[i] == "downsampled":
             assert out["n"][i] == 0 and out["file"][i] is None
             continue

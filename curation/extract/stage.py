@@ -447,67 +447,6 @@ def check_accounting(rows_df) -> list:
     return per_file
 
 
-SPLIT_MIN, SPLIT_MAX = 8_000_000, 1_000_000_000
-
-
-def resolve_split_bytes(setting, total_bytes: int, cores: int) -> int:
-    """`split_bytes` = "auto": cut gzipped WARCs only as far as needed to give every core two
-    tasks (total / (2 x cores), clamped to [8 MB, 1 GB]). A crawl of many ~1 GB files then runs one
-    task per file (the driver holds one tuple per file), while two 20 MB sample files on two cores
-    are cut into ~8 MB ranges so that both cores stay busy. A number is used as it is."""
-    if setting in (None, "auto"):
-        per = int(total_bytes) // max(1, 2 * int(cores))
-        return max(SPLIT_MIN, min(SPLIT_MAX, per))
-    if isinstance(setting, str) or int(setting) < 1:
-        from core.validate import ConfigError
-        raise ConfigError(f"split_bytes = {setting!r}: must be an integer >= 1 or 'auto'")
-    return int(setting)
-
-
-def _unified_schema():
-    from pyspark.sql import types as T
-    from core.schema import DOCUMENTS
-    fields = [T.StructField("_kind", T.StringType(), False)]
-    fields += [T.StructField(f.name, f.dataType, True) for f in DOCUMENTS.fields]
-    fields += [T.StructField("record_type", T.StringType(), True),
-               T.StructField("reason", T.StringType(), True),
-               T.StructField("detail", T.StringType(), True)]
-    return T.StructType(fields)
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-class AccountingError(RuntimeError):
-    """Records read by the reader != documents + rejects written, for some file."""
-
-
-def per_file_counts(rows_df) -> list:
-    """Per input file: records the reader read (its tally), documents and record rejects among the
-    rows (corrupt byte ranges are not records). One aggregation; O(files) rows to the driver."""
-    from pyspark.sql import functions as F
-    kind = F.col("_kind")
-    is_rec_reject = (kind == "reject") & (F.coalesce(F.col("record_type"), F.lit("")) != CORRUPT_RANGE)
-    return rows_df.groupBy("input_file").agg(
-        F.sum(F.when(kind == "tally", F.col("n_bytes_raw")).otherwise(F.lit(0))).alias("read"),
-        F.sum(F.when(kind == "doc", F.lit(1)).otherwise(F.lit(0))).alias("documents"),
-        F.sum(F.when(is_rec_reject, F.lit(1)).otherwise(F.lit(0))).alias("rejects")).collect()
-
-
-def check_accounting(rows_df) -> list:
-    """per_file_counts, or AccountingError naming the files where records read != documents +
-    rejects (the job calls it before writing a batch)."""
-    per_file = per_file_counts(rows_df)
-    bad = [r for r in per_file if r["read"] != r["documents"] + r["rejects"]]
-    if bad:
-        lines = [f"  {r['input_file']}: read {r['read']} records, wrote {r['documents']} documents "
-                 f"+ {r['rejects']} rejects" for r in bad[:20]]
-        raise AccountingError("records read != documents + rejects for these files (nothing "
-                              "written):\n" + "\n".join(lines))
-    return per_file
-
-
 def _progress_schema():
     from pyspark.sql import types as T
     return T.StructType([

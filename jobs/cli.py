@@ -35,19 +35,10 @@ def stats_path(args, output: str) -> str:
 def user_errors() -> tuple[type, ...]:
     """Errors that mean "the request cannot be done as asked" (a bad config value, an output the
     job may not replace, an input that matches nothing): reported as one line, not a traceback."""
+    from core.fs import InputNotFound
+    from core.tables import OutputRefused
     from core.validate import ConfigError
-    errs: list[type] = [ConfigError]
-    try:
-        from core.tables import OutputRefused
-        errs.append(OutputRefused)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from core.fs import InputNotFound
-        errs.append(InputNotFound)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errs)
+    return (ConfigError, OutputRefused, InputNotFound)
 
 
 def run(main, argv=None) -> int:

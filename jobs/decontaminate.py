@@ -45,8 +45,8 @@ def main(argv=None) -> int:
     p.add_argument("--ngram", type=int, default=None, help="words per n-gram (default 13)")
     p.add_argument("--mode", choices=["remove_regions", "drop_documents"], default=None)
     args = p.parse_args(argv)
-    from curation.decontaminate.stage import DEFAULTS, SCHEMA, resolve_config, run_decontaminate
-    cfg = load_config(DEFAULTS, args.config, schema=SCHEMA)
+    from curation.decontaminate.stage import DEFAULTS, resolve_config, run_decontaminate
+    cfg = load_config(DEFAULTS, args.config)
     cfg["evalsets"].update(benchmark_overrides(args.benchmarks))
     if args.ngram:
         cfg["ngram"] = args.ngram

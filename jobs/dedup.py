@@ -15,8 +15,8 @@ def main(argv=None) -> int:
     p.add_argument("--input", required=True, help="documents Delta table")
     p.add_argument("--output", required=True, help="deduplicated Delta table (replaced)")
     args = p.parse_args(argv)
-    from curation.dedup.stage import DEFAULTS, SCHEMA, resolve_config, run_dedup
-    cfg = load_config(DEFAULTS, args.config, schema=SCHEMA)
+    from curation.dedup.stage import DEFAULTS, resolve_config, run_dedup
+    cfg = load_config(DEFAULTS, args.config)
     if args.shuffle_partitions:           # an explicit --shuffle-partitions wins over the auto count
         cfg["spark"]["shuffle_partitions"] = args.shuffle_partitions
     resolve_config(cfg)                   # every value checked before Spark starts

@@ -37,7 +37,7 @@ def main(argv=None):
                    help="let a re-run of a source with fewer input files than its last run "
                         "replace the source's rows (refused otherwise, naming both counts)")
     args = p.parse_args(argv)
-    cfg = load_config(DEFAULTS, args.config, schema=SCHEMA)
+    cfg = load_config(DEFAULTS, args.config)
     if args.lines_per_doc is not None:
         cfg["text"]["lines_per_doc"] = args.lines_per_doc
     check_schema(cfg, SCHEMA)          # every value checked before Spark starts

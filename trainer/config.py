@@ -16,6 +16,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from core.config import load_yaml
 from core.validate import ConfigError, check_dataclass, option
 
 __all__ = ["ConfigError", "TrainConfig", "load", "from_dict", "apply_override", "set_path"]
@@ -169,15 +170,7 @@ def set_path(data: dict, key: str, value) -> None:
 
 def load(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """Defaults <- YAML file <- overrides."""
-    data = None
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        data = yaml.safe_load(p.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p} must hold a mapping at the top level")
-    return load_dict(data, overrides, where=f" in {path}" if path else "")
+    return load_dict(load_yaml(path), overrides, where=f" in {path}" if path else "")
 
 
 def load_dict(data: dict | None, overrides: list[str] | None = None, where: str = "") -> TrainConfig:

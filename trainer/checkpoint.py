@@ -19,7 +19,6 @@ inspection) and resumes from the newest good one. Checkpoints written before che
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -29,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from core.fs import sha256_file
 
 
 class MixMismatchError(RuntimeError):
@@ -40,24 +41,12 @@ class CheckpointError(RuntimeError):
 
 
 MANIFEST = "manifest.json"
-_CHUNK = 1 << 22
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(_CHUNK)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def write_manifest(ckpt: str | Path) -> dict:
     """``manifest.json``: size and sha256 of every file of the checkpoint directory."""
     ckpt = Path(ckpt)
-    files = {p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
+    files = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(str(p))}
              for p in sorted(ckpt.iterdir()) if p.is_file() and p.name != MANIFEST}
     m = {"version": 1, "files": files}
     tmp = ckpt / (MANIFEST + ".tmp")
@@ -94,7 +83,7 @@ def verify_checkpoint(ckpt: str | Path, names: list[str] | None = None) -> bool:
         if size != want["bytes"]:
             raise CheckpointError(f"{p}: {size} bytes, the manifest says {want['bytes']} (truncated or "
                                   f"damaged checkpoint)")
-        if file_sha256(p) != want["sha256"]:
+        if sha256_file(str(p)) != want["sha256"]:
             raise CheckpointError(f"{p}: sha256 differs from the manifest's (damaged checkpoint)")
     return True
 

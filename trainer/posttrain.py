@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from core.validate import option
 from trainer.chat_format import encode_dialog
-from trainer.model import Llama, ModelConfig, build_model
+from trainer.model import Llama
 
 IGNORE = -100
 
@@ -39,17 +39,10 @@ def resolve_model_dir(path: str | Path) -> Path:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Llama:
-    p = resolve_model_dir(path)
-    if (p / "model_config.json").is_file():
-        cfg = json.loads((p / "model_config.json").read_text())
-    elif (p / "state.json").is_file():
-        cfg = json.loads((p / "state.json").read_text())["model_config"]
-    else:
-        raise FileNotFoundError(f"{p}: neither model_config.json nor state.json")
-    model = build_model(ModelConfig(**cfg), device, seed=None)
-    model.load_state_dict(torch.load(p / "model.pt", map_location=device, weights_only=True))
-    model.set_attention_backend("sdpa")
-    return model
+    """The model of any accepted path (trainer/loading.py's reader: fp32, SDPA attention, eval
+    mode; the training steps switch it to train mode themselves)."""
+    from trainer.loading import load_model as load_trained
+    return load_trained(path, device)[0]
 
 
 def save_model(out: str | Path, model: Llama, meta: dict, tokenizer=None, extra: dict | None = None) -> Path:

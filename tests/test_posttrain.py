@@ -152,6 +152,13 @@ def test_reward_model_learns_and_round_trips(tok, tmp_path):
     assert rm2.score(tok, d) == pytest.approx(rm.score(tok, d), abs=1e-6)
 
 
+def test_reward_head_sits_on_the_model_device(tok):
+    """The head is built where the LM is (a loaded reward model is not moved afterwards: on a GPU a
+    CPU head met CUDA hidden states). ``meta`` stands in for a second device."""
+    lm = build_model(preset_config("tiny", vocab_size=tok.vocab_size, max_seq_len=128), "meta", seed=None)
+    assert RewardModel(lm).head.weight.device == torch.device("meta")
+
+
 # ---- DPO ------------------------------------------------------------------------------------------
 def test_dpo_masks_and_loss_by_hand(tok):
     recs = [{"prompt": [{"role": "user", "content": "Sort: 3 1"}], "responses": ["1 3", "3 1 1"]}]

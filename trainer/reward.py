@@ -48,7 +48,7 @@ class RewardModel(nn.Module):
     def __init__(self, lm: Llama):
         super().__init__()
         self.lm = lm
-        self.head = nn.Linear(lm.cfg.dim, 1, bias=True)
+        self.head = nn.Linear(lm.cfg.dim, 1, bias=True, device=lm.output.weight.device)   # fp32, beside the LM
         with torch.no_grad():
             self.head.weight.zero_()
             self.head.bias.zero_()
@@ -206,7 +206,7 @@ def main(argv=None) -> int:
         return 2
     dev = device_of(a.device)
     tok = load_tokenizer(a.init)
-    rm = RewardModel(load_model(a.init, dev)).to(dev)
+    rm = RewardModel(load_model(a.init, dev))
     train = read_records(a.data)
     res = train_reward(rm, tok, train, cfg)
     if a.heldout:

@@ -226,7 +226,7 @@ class Rounds:
                 res = json.loads((d / "meta.json").read_text()).get("result")
             else:
                 start = policy_dir if cfg.reward_init == "policy" else pretrained_dir
-                rm = RewardModel(load_model(start, self.dev)).to(self.dev)
+                rm = RewardModel(load_model(start, self.dev))
                 res = train_reward(rm, self.tok, rm_data, cfg.reward, log=self.log)
                 save_reward_model(d, rm, {"step": "reward", "round": rnd, "result": res}, self.tok)
             ev = evaluate_reward(rm, self.tok, held_rm, rm_data, cfg.reward.max_len) if held_rm else None

@@ -611,7 +611,8 @@ def local_copy(uri: str, cache_dir: str, expect_sha256: str | None = None) -> st
     return dst
 
 
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a local file."""
     import hashlib
     h = hashlib.sha256()
     with builtins.open(path, "rb") as f:

@@ -1,5 +1,6 @@
 """The token-shard format (docs/token-shards.md), defined once: the writer the mixer uses and the
-validating reader the trainer uses. numpy and the standard library only (no Spark, no torch).
+validating reader the trainer uses. numpy, the standard library and core/fs's hashing only (no
+Spark, no torch).
 
 Shards are little-endian uint32 tokens, rows of exactly `seq_len` back to back; `index.npz` gives
 each row's source, shard, offset and document starts; `manifest.json` describes the stream. Files
@@ -14,7 +15,6 @@ read and raises `ShardFormatError` naming what is wrong.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import sys
@@ -22,6 +22,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from core.fs import sha256_file
 
 FORMAT_VERSION = 1
 MANIFEST_KEYS = ("format_version", "seq_len", "n_rows", "shards", "tokenizer", "sources",
@@ -49,14 +51,6 @@ def save_npz_deterministic(path: str | Path, arrays: dict[str, np.ndarray]) -> N
             zf.writestr(info, buf.getvalue())
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 22), b""):
-            h.update(b)
-    return h.hexdigest()
-
-
 def write_index(out_dir: str | Path, source, shard, offset, doc_ptr, doc_starts) -> str:
     """index.npz of a stream (see docs/token-shards.md), byte-identical for identical arrays.
     Returns its sha256 (`index_sha256` in the manifest)."""
@@ -68,7 +62,7 @@ def write_index(out_dir: str | Path, source, shard, offset, doc_ptr, doc_starts)
         "doc_ptr": np.asarray(doc_ptr, dtype=np.int64),
         "doc_starts": np.asarray(doc_starts, dtype=np.int32),
     })
-    return file_sha256(path)
+    return sha256_file(path)
 
 
 def write_index_from_parts(out_dir: str | Path, order, parts, seq_len: int,
@@ -150,7 +144,7 @@ class ShardWriter:
         self.index_sha256 = write_index(self.dir, self.source, self.shard, self.offset,
                                         self.doc_ptr, self.doc_starts)
         for sh in self.shards:
-            sh["sha256"] = file_sha256(self.dir / sh["file"])
+            sh["sha256"] = sha256_file(self.dir / sh["file"])
         return self.shards
 
 
@@ -205,7 +199,7 @@ class TokenShards:
         self._want = [sh.get("sha256") for sh in m["shards"]]
         self._verified = [h is None for h in self._want]
         if "index_sha256" in m:
-            if file_sha256(ipath) != m["index_sha256"]:
+            if sha256_file(ipath) != m["index_sha256"]:
                 raise ShardFormatError(f"{ipath}: sha256 differs from the manifest's (damaged mix)")
         elif m["shards"]:
             print(f"[token_shards] WARNING: {self.path / 'manifest.json'} lists no checksums "
@@ -245,7 +239,7 @@ class TokenShards:
         if self._verified[s]:
             return
         f = self.path / self.manifest["shards"][s]["file"]
-        if file_sha256(f) != self._want[s]:
+        if sha256_file(f) != self._want[s]:
             raise ShardFormatError(f"{f}: sha256 differs from the manifest's (damaged mix)")
         self._verified[s] = True
 

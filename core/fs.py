@@ -28,7 +28,6 @@ range of a WARC file downloads that range and nothing more.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import gzip
 import io
 import os
@@ -111,7 +110,6 @@ def parent(uri: str) -> str:
     u = normalize(uri)
     if is_local(u):
         return os.path.dirname(u)
-    s = scheme(u)
     head, rest = u.split("://", 1)
     return head + "://" + posixpath.dirname(rest.rstrip("/"))
 
@@ -604,8 +602,8 @@ def local_copy(uri: str, cache_dir: str, expect_sha256: str | None = None) -> st
     if os.path.isfile(dst) and (expect_sha256 is None or sha256_file(dst) == expect_sha256):
         return dst
     get(u, dst)
-    if expect_sha256 is not None and sha256_file(dst) != expect_sha256:
-        got = sha256_file(dst)
+    got = sha256_file(dst) if expect_sha256 is not None else None
+    if got != expect_sha256:
         os.remove(dst)
         raise IOError(f"{u}: sha256 {got} does not match the manifest's {expect_sha256}")
     return dst
@@ -619,15 +617,3 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for b in iter(lambda: f.read(chunk), b""):
             h.update(b)
     return h.hexdigest()
-
-
-@contextlib.contextmanager
-def as_local_file(uri: str, cache_dir: str | None = None):
-    """A local path for APIs that need one (fastText, np.memmap): the path itself, or a copy."""
-    u = normalize(uri)
-    if is_local(u):
-        yield u
-        return
-    import tempfile
-    d = cache_dir or tempfile.mkdtemp(prefix="curation-fs-")
-    yield local_copy(u, d)

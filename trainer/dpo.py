@@ -19,11 +19,9 @@ implicit reward margin.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -31,9 +29,8 @@ import torch.nn.functional as F
 
 from core.validate import option
 from trainer.chat_format import encode_dialog
-from trainer.optim import clip_gradients, set_lr
-from trainer.posttrain import (OptimSettings, device_of, load_model, load_tokenizer, lr_at, make_optimizer,
-                               save_model, seeded, sequence_logprobs)
+from trainer.posttrain import (OptimSettings, load_model, load_tokenizer, parse_step_args, save_model,
+                               sequence_logprobs, step_parser, train_steps)
 
 
 @dataclass
@@ -102,35 +99,18 @@ def frozen_copy(model):
 
 def train_dpo(policy, tok, records: list[dict], cfg: DPOConfig, reference=None, log=print) -> dict:
     dev = policy.output.weight.device
-    rng = seeded(cfg.seed)
     reference = reference if reference is not None else frozen_copy(policy)
     pairs, dropped = make_pairs(tok, records, cfg.max_len)
     if not pairs:
         raise ValueError("no preference pair for DPO")
     steps = cfg.steps or max(1, round(cfg.epochs * len(pairs) / cfg.batch_pairs))
-    opt = make_optimizer(policy, cfg.optim)
-    policy.train()
-    queue, losses, accs, t0 = [], [], [], time.perf_counter()
-    for step in range(steps):
-        if len(queue) < cfg.batch_pairs:
-            ex = pairs[:]
-            rng.shuffle(ex)
-            queue.extend(ex)
-        batch, queue = queue[:cfg.batch_pairs], queue[cfg.batch_pairs:]
-        set_lr(opt, lr_at(step, steps, cfg.optim.lr, cfg.optim.warmup_steps, cfg.optim.schedule,
-                          cfg.optim.min_lr_ratio))
+
+    def step_loss(batch):
         loss, t = dpo_loss(policy, reference, batch, cfg.beta, cfg.nll_alpha, dev)
-        loss.backward()
-        clip_gradients(policy, cfg.optim.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        accs.append(float((t["margin"] > 0).float().mean()))
-        if cfg.log_every and (step % cfg.log_every == 0 or step == steps - 1):
-            log(f"[dpo] step {step + 1}/{steps} loss {losses[-1]:.4f} train acc {accs[-1]:.2f}")
-    policy.eval()
-    return {"steps": steps, "pairs": len(pairs), "dropped": dropped, "first_loss": losses[0],
-            "last_loss": sum(losses[-10:]) / len(losses[-10:]), "seconds": time.perf_counter() - t0}
+        return loss, f" train acc {float((t['margin'] > 0).float().mean()):.2f}"
+    res = train_steps(policy, pairs, steps, cfg.batch_pairs, cfg.optim, cfg.seed, step_loss, "dpo",
+                      cfg.log_every, log)
+    return {"steps": steps, "pairs": len(pairs), "dropped": dropped, **res}
 
 
 @torch.no_grad()
@@ -155,24 +135,16 @@ def evaluate_preferences(policy, reference, tok, records: list[dict], beta: floa
 
 
 def main(argv=None) -> int:
-    from core.validate import ConfigError
-    from trainer.posttrain import build_config
     from trainer.posttrain_data import read_records
-    ap = argparse.ArgumentParser(prog="python -m trainer.dpo", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = step_parser("python -m trainer.dpo", __doc__)
     ap.add_argument("--init", required=True, help="policy start (and frozen reference) model directory")
     ap.add_argument("--data", required=True, help="preference table (prompt, responses best first)")
     ap.add_argument("--heldout", help="held-out preference table")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("overrides", nargs="*")
-    a = ap.parse_args(argv)
-    try:
-        cfg = build_config(DPOConfig, None, a.overrides)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
+    parsed = parse_step_args(ap, DPOConfig, argv)
+    if parsed is None:
         return 2
-    dev = device_of(a.device)
+    a, cfg, dev = parsed
     tok = load_tokenizer(a.init)
     policy = load_model(a.init, dev)
     reference = frozen_copy(policy)

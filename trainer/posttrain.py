@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -293,6 +294,64 @@ def _merge(base: dict, user: dict) -> None:
 def make_optimizer(params_model, o: OptimSettings):
     from trainer.optim import build_optimizer
     return build_optimizer(params_model, o.lr, o.weight_decay, o.betas, 1e-8, False)
+
+
+def train_steps(model, items: list, steps: int, batch: int, o: OptimSettings, seed: int, step_loss,
+                tag: str, log_every: int = 0, log=print, per_epoch=None) -> dict:
+    """The loop every post-training step runs: ``steps`` optimizer steps of ``batch`` items each,
+    the items reshuffled (``seed``) whenever the queue runs short (``per_epoch`` turns a shuffled
+    epoch into the queued units, e.g. packed rows), the LR from ``lr_at`` over these steps,
+    gradient clipping. ``step_loss(batch) -> (loss, note)``; ``note`` is appended to the log line.
+    Leaves ``model`` in eval mode; returns the epochs started, first/last losses and seconds."""
+    from trainer.optim import clip_gradients, set_lr
+    rng = seeded(seed)
+    opt = make_optimizer(model, o)
+    model.train()
+    losses, queue, epochs, t0 = [], [], 0, time.perf_counter()
+    for step in range(steps):
+        if len(queue) < batch:
+            ex = items[:]
+            rng.shuffle(ex)
+            queue.extend(per_epoch(ex) if per_epoch else ex)
+            epochs += 1
+        cur, queue = queue[:batch], queue[batch:]
+        lr = lr_at(step, steps, o.lr, o.warmup_steps, o.schedule, o.min_lr_ratio)
+        set_lr(opt, lr)
+        loss, note = step_loss(cur)
+        loss.backward()
+        clip_gradients(model, o.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if log_every and (step % log_every == 0 or step == steps - 1):
+            log(f"[{tag}] step {step + 1}/{steps} loss {losses[-1]:.4f} lr {lr:.2e}{note}")
+    model.eval()
+    return {"epochs": epochs, "first_loss": losses[0], "last_loss": sum(losses[-10:]) / len(losses[-10:]),
+            "seconds": time.perf_counter() - t0}
+
+
+# ---- command lines ------------------------------------------------------------------------------
+def step_parser(prog: str, doc: str):
+    import argparse
+    return argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def parse_step_args(ap, cls, argv=None):
+    """Add ``--device`` and ``key=value`` overrides of ``cls`` to a step's parser and parse ``argv``:
+    (args, config, device), or None once a config error has been printed (the command exits 2)."""
+    import sys
+
+    from core.validate import ConfigError
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("overrides", nargs="*", help=f"{cls.__name__} fields as key=value, e.g. seed=1 "
+                                                  f"(nested: optim.lr=3e-4)")
+    a = ap.parse_args(argv)
+    try:
+        cfg = build_config(cls, None, a.overrides)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return None
+    return a, cfg, device_of(a.device)
 
 
 def seeded(seed: int) -> random.Random:

@@ -15,7 +15,6 @@ for maths). Written:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -139,26 +138,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def main(argv=None) -> int:
-    from core.validate import ConfigError
-    from trainer.posttrain import build_config
-    from trainer.posttrain import device_of, load_model, load_tokenizer
+    from trainer.posttrain import load_model, load_tokenizer, parse_step_args, step_parser
     from trainer.posttrain_data import read_records
     from trainer.reward import load_reward_model
-    ap = argparse.ArgumentParser(prog="python -m trainer.rejection", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = step_parser("python -m trainer.rejection", __doc__)
     ap.add_argument("--model", required=True)
     ap.add_argument("--prompts", required=True, help="prompt table: messages (+ checker, answer)")
     ap.add_argument("--reward", help="reward model directory")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("overrides", nargs="*")
-    a = ap.parse_args(argv)
-    try:
-        cfg = build_config(RejectionConfig, None, a.overrides)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
+    parsed = parse_step_args(ap, RejectionConfig, argv)
+    if parsed is None:
         return 2
-    dev = device_of(a.device)
+    a, cfg, dev = parsed
     model = load_model(a.model, dev)
     tok = load_tokenizer(a.model)
     rm = load_reward_model(a.reward, dev) if a.reward else None

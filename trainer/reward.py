@@ -16,10 +16,8 @@ training pairs) reply is better".
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -28,9 +26,8 @@ import torch.nn.functional as F
 
 from trainer.chat_format import encode_dialog
 from trainer.model import Llama
-from trainer.optim import clip_gradients, set_lr
-from trainer.posttrain import (OptimSettings, device_of, load_model, load_tokenizer, lr_at, make_optimizer,
-                               pad_right, resolve_model_dir, save_model, seeded)
+from trainer.posttrain import (OptimSettings, load_model, load_tokenizer, pad_right, parse_step_args,
+                               resolve_model_dir, save_model, step_parser, train_steps)
 
 
 @dataclass
@@ -104,35 +101,17 @@ def _records(tok, records: list[dict], max_len: int) -> tuple[list[list[list[int
 
 def train_reward(rm: RewardModel, tok, records: list[dict], cfg: RewardConfig, log=print) -> dict:
     dev = rm.head.weight.device
-    rng = seeded(cfg.seed)
     data, dropped = _records(tok, records, cfg.max_len)
     if not data:
         raise ValueError("no preference record to train the reward model on")
     steps = cfg.steps or max(1, round(cfg.epochs * len(data) / cfg.batch_records))
-    opt = make_optimizer(rm, cfg.optim)
-    rm.train()
-    queue, losses, t0 = [], [], time.perf_counter()
-    for step in range(steps):
-        if len(queue) < cfg.batch_records:
-            ex = data[:]
-            rng.shuffle(ex)
-            queue.extend(ex)
-        batch, queue = queue[:cfg.batch_records], queue[cfg.batch_records:]
-        seqs = [s for rec in batch for s in rec]
-        x, n = pad_right(seqs, device=dev)
-        loss = bt_loss(rm(x, n), [len(rec) for rec in batch])
-        set_lr(opt, lr_at(step, steps, cfg.optim.lr, cfg.optim.warmup_steps, cfg.optim.schedule,
-                          cfg.optim.min_lr_ratio))
-        loss.backward()
-        clip_gradients(rm, cfg.optim.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if cfg.log_every and (step % cfg.log_every == 0 or step == steps - 1):
-            log(f"[reward] step {step + 1}/{steps} loss {losses[-1]:.4f}")
-    rm.eval()
-    return {"steps": steps, "records": len(data), "dropped": dropped, "first_loss": losses[0],
-            "last_loss": sum(losses[-10:]) / len(losses[-10:]), "seconds": time.perf_counter() - t0}
+
+    def step_loss(batch):
+        x, n = pad_right([s for rec in batch for s in rec], device=dev)
+        return bt_loss(rm(x, n), [len(rec) for rec in batch]), ""
+    res = train_steps(rm, data, steps, cfg.batch_records, cfg.optim, cfg.seed, step_loss, "reward",
+                      cfg.log_every, log)
+    return {"steps": steps, "records": len(data), "dropped": dropped, **res}
 
 
 def pair_accuracy(scores: list[list[float]]) -> float:
@@ -187,24 +166,16 @@ def load_reward_model(path, device="cpu") -> RewardModel:
 
 
 def main(argv=None) -> int:
-    from core.validate import ConfigError
-    from trainer.posttrain import build_config
     from trainer.posttrain_data import read_records
-    ap = argparse.ArgumentParser(prog="python -m trainer.reward", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = step_parser("python -m trainer.reward", __doc__)
     ap.add_argument("--init", required=True, help="model directory the reward model starts from")
     ap.add_argument("--data", required=True, help="preference table (prompt, responses best first)")
     ap.add_argument("--heldout", help="held-out preference table for accuracy")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("overrides", nargs="*")
-    a = ap.parse_args(argv)
-    try:
-        cfg = build_config(RewardConfig, None, a.overrides)
-    except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
+    parsed = parse_step_args(ap, RewardConfig, argv)
+    if parsed is None:
         return 2
-    dev = device_of(a.device)
+    a, cfg, dev = parsed
     tok = load_tokenizer(a.init)
     rm = RewardModel(load_model(a.init, dev))
     train = read_records(a.data)

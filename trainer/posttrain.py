@@ -269,26 +269,15 @@ class OptimSettings:
 def build_config(cls, data: dict | None = None, overrides: list[str] | None = None):
     """A step config: defaults <- ``data`` (nested mapping) <- ``key=value`` overrides; unknown keys
     fail, every field is checked against its declared type/range (core.validate)."""
+    from core.config import merge
     from core.validate import check_dataclass
     from trainer.config import _build, apply_override
-    base = asdict(cls())
-    _merge(base, data or {})
+    base = merge(asdict(cls()), data)
     for o in overrides or []:
         apply_override(base, o)
     cfg = _build(cls, base, "")
     check_dataclass(cfg)
     return cfg
-
-
-def _merge(base: dict, user: dict) -> None:
-    from core.validate import ConfigError
-    for k, v in user.items():
-        if k not in base:
-            raise ConfigError(f"unknown config key {k!r}; known: {sorted(base)}")
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
-        else:
-            base[k] = v
 
 
 def make_optimizer(params_model, o: OptimSettings):

@@ -94,19 +94,10 @@ class RoundsConfig:
 
 def load_config(path: str | None, overrides: list[str] | None = None) -> RoundsConfig:
     """Defaults <- the YAML file <- ``key=value`` overrides, every value checked."""
-    import yaml
-
+    from core.config import load_yaml
     from core.validate import ConfigError
     from trainer.posttrain import build_config
-    data = None
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        data = yaml.safe_load(p.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p} must hold a mapping at the top level")
-    cfg = build_config(RoundsConfig, data, overrides)
+    cfg = build_config(RoundsConfig, load_yaml(path), overrides)
     if not cfg.init:
         raise ConfigError("init (the pre-trained model directory) is required")
     return cfg

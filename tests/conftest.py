@@ -1,4 +1,5 @@
-"""Shared fixtures: one local Spark session for the whole test run, and the sample corpus."""
+"""Shared fixtures: one local Spark session for the whole test run, the sample corpus, and torch on
+one CPU thread for a module's tests."""
 from __future__ import annotations
 
 import os
@@ -30,3 +31,15 @@ def spark():
                   memory="3g", shuffle_partitions=4)
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="module")
+def one_cpu_thread():
+    """One intra-op torch thread for a module's tests (`pytestmark = pytest.mark.usefixtures(
+    "one_cpu_thread")`): on a 2-core machine shared with Spark, two OpenMP threads spin-wait on
+    each other and run several times slower. Restored afterwards for the other test modules."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

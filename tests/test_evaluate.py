@@ -28,12 +28,7 @@ LIMIT = 4
 TASKS = ["piqa", "arc_easy", "winogrande", "lambada", "gsm8k_nll", "math500_nll", "heldout", "gsm8k_em"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")   # tests/conftest.py
 
 
 # ---- definitions -------------------------------------------------------------------------------

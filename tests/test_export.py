@@ -23,12 +23,7 @@ from trainer.model import build_model, preset_config  # noqa: E402
 TOL = 1e-4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")   # tests/conftest.py
 
 
 def _save_final(root: Path, tie: bool, seed: int):

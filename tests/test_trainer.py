@@ -30,14 +30,7 @@ SOURCES = [{"name": c, "category": c} for c in CATS]
 ROW = 64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    """One intra-op thread: on a 2-core machine shared with Spark, two OpenMP threads spin-wait on
-    each other and run several times slower. Restored afterwards for the other test modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -107,19 +107,10 @@ def test_no_library_module_imports_a_layer_above_it():
     assert not upward, "imports of a layer above:\n" + "\n".join(upward)
 
 
-# Known exceptions, each with the reason it is still there (to be removed, not added to).
-FIXTURE_USERS = {
-    # `python -m trainer.scaling mix` writes a demo sweep mix from the sample corpus (issue 17's
-    # command, landed while issue 12 moved the demo-mix writer into fixtures/)
-    "trainer/scaling.py",
-}
-
-
 def test_fixtures_are_used_only_by_tests_and_benchmarks():
     bad = [f"{p.relative_to(PROJECT_ROOT)}:{line}: {mod}"
            for p, line, mod in project_imports(*LIBRARY, *ENTRY_POINTS)
-           if mod.split(".")[0] == "fixtures"
-           and str(p.relative_to(PROJECT_ROOT)) not in FIXTURE_USERS]
+           if mod.split(".")[0] == "fixtures"]
     assert not bad, "library code imports fixtures:\n" + "\n".join(bad)
 
 

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import pytest
 
+from fixtures.demo_mix import write_sweep_mix
 from trainer import scaling as S
 
 E, A, B, ALPHA, BETA = 1.69, 406.4, 410.7, 0.34, 0.28
@@ -115,7 +116,7 @@ def test_small_vocabulary_tokenizer_is_a_prefix_of_cl100k():
 
 def test_real_sweep_trains_records_and_resumes(tmp_path, corpus):
     """One budget, three widths, on a small mix from the sample corpus (real tokens)."""
-    S.write_sweep_mix(corpus, tmp_path / "mix", per_source=60, max_chars=600, heldout_per_source=5)
+    write_sweep_mix(corpus, tmp_path / "mix", per_source=60, max_chars=600, heldout_per_source=5)
     logs: list[str] = []
     rows = S.sweep(tmp_path / "mix", tmp_path / "sw", [4e8], dims=[16, 24, 32], batch_tokens=1024, lr=1e-2,
                    log=logs.append)

@@ -1,7 +1,7 @@
 """Scaling laws: IsoFLOP sweeps, compute-optimal N*(C) and D*(C), Llama 3's two-step prediction of
 benchmark accuracy from compute, and the comparison of two data mixes.
 
-    python -m trainer.scaling mix   --out runs/scaling/mix-demo [--tokenizer cl100k_base@2048+llama3]
+    python -m fixtures.demo_mix --sweep --out runs/scaling/mix-demo [--tokenizer cl100k_base@2048+llama3]
     python -m trainer.scaling sweep --data runs/scaling/mix-demo --out runs/scaling/A \\
                                     --budgets 3e10,1e11,3e11 --sizes 4
     python -m trainer.scaling evaluate --sweep runs/scaling/A --tasks gsm8k_test,arc_easy --limit 200
@@ -51,7 +51,6 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-DEFAULT_TOKENIZER = "cl100k_base@2048+llama3"
 LADDER_DIMS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 
@@ -258,23 +257,6 @@ def two_step(points: list[dict], nll_key: str, acc_key: str, chance: float, targ
 
 
 # ---- the sweep -----------------------------------------------------------------------------
-def write_sweep_mix(corpus, out, tokenizer: str = DEFAULT_TOKENIZER, seq_len: int = 128,
-                    per_source: int = 1500, max_chars: int = 2000, heldout_per_source: int = 40) -> dict:
-    """A mix of the sample corpus's four streams (fixtures.demo_mix.load_corpus_docs) tokenised with
-    ``tokenizer``; the last ``heldout_per_source`` documents of every stream go to heldout/."""
-    from core.tokenizer import get_tokenizer
-    from fixtures.demo_mix import load_corpus_docs, write_token_shards
-    tok = get_tokenizer(tokenizer)
-    texts = load_corpus_docs(corpus, per_source=per_source + heldout_per_source, max_chars=max_chars)
-    cats = ["general", "math", "code", "multilingual"]
-    h = {c: min(heldout_per_source, len(texts[c]) // 5) for c in cats}
-    train = [[tok.encode(t) for t in texts[c][:len(texts[c]) - h[c]]] for c in cats]
-    held = [[tok.encode(t) for t in texts[c][len(texts[c]) - h[c]:]] for c in cats]
-    return write_token_shards(out, [{"name": c, "category": c} for c in cats], train, seq_len,
-                              rows_per_shard=4096, vocab_size=tok.vocab_size, eot_id=tok.eot_id,
-                              heldout_docs_by_source=held, tokenizer=tok.info())
-
-
 def plan(data: str | Path, budgets: list[float], sizes: int, batch_tokens: int,
          dims: list[int] | None = None) -> list[dict]:
     from trainer.data import TokenShards
@@ -477,12 +459,6 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer.scaling", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    m = sub.add_parser("mix", help="write a sweep mix from the sample corpus")
-    m.add_argument("--out", required=True)
-    m.add_argument("--corpus", default=None)
-    m.add_argument("--tokenizer", default=DEFAULT_TOKENIZER)
-    m.add_argument("--seq-len", type=int, default=128)
-    m.add_argument("--per-source", type=int, default=1500)
     s = sub.add_parser("sweep", help="train the IsoFLOP grid")
     s.add_argument("--data", required=True, help="mix directory (manifest.json, shards, heldout/)")
     s.add_argument("--out", required=True)
@@ -509,12 +485,7 @@ def main(argv=None) -> int:
     c.add_argument("--target", type=float, required=True)
     c.add_argument("--metric", default="loss")
     a = ap.parse_args(argv)
-    if a.cmd == "mix":
-        from core.paths import corpus_dir
-        man = write_sweep_mix(a.corpus or corpus_dir(), a.out, a.tokenizer, a.seq_len, a.per_source)
-        print(json.dumps({"out": a.out, "rows": man["n_rows"], "tokens": man["total_tokens"],
-                          "tokenizer": man["tokenizer"]["name"]}, indent=1))
-    elif a.cmd == "sweep":
+    if a.cmd == "sweep":
         dims = [int(x) for x in a.dims.split(",")] if a.dims else None
         if a.dry_run:
             for r in plan(a.data, _floats(a.budgets), a.sizes, a.batch_tokens, dims):

@@ -77,7 +77,7 @@ def inspect_path(spark, path: str) -> PathState:
         return PathState(path, "file", detail=f"{fs.size(path)} bytes")
     log = fs.join(path, "_delta_log")
     if _log_commits(log):
-        v = table_version(spark, path)
+        v = _logged_version(spark, path)
         if v is None:
             raise RuntimeError(f"{path}: has a Delta log but no readable table version")
         props = table_properties(spark, path)
@@ -298,6 +298,11 @@ def table_version(spark, path: str) -> int | None:
     gives None; a log that cannot be read raises."""
     if not is_delta_table(spark, path):
         return None
+    return _logged_version(spark, path)
+
+
+def _logged_version(spark, path: str) -> int | None:
+    """`table_version` of a path already known to hold a Delta log with commits."""
     try:
         jvm = spark._jvm
         log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, str(path))

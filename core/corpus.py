@@ -29,14 +29,22 @@ def base(corpus: str | Path | None = None) -> Path:
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """The records of a JSON-lines file (gzipped when the name ends with .gz); blank lines skipped."""
+    """The records of a JSON-lines file (gzipped when the name ends with .gz); blank lines skipped.
+    A line that is not a JSON object is a ValueError naming the file and the line."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(require(path), "rt", encoding="utf-8") as f:
-        for line in f:
+        for lineno, line in enumerate(f, 1):
             line = line.strip()
-            if line:
-                yield json.loads(line)
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not JSON ({e})") from None
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object")
+            yield rec
 
 
 def read_text(path: str | Path) -> str:

@@ -16,10 +16,10 @@ Formats (as released, see each folder's README/LICENSE in the sample corpus):
 """
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 from typing import Callable, Iterator
+
+from core import corpus
 
 from .items import (GENERATION, MULTIPLE_CHOICE, EvalItem, Generation, MultipleChoice,
                     gsm8k_final_answer, last_boxed, strip_gsm8k_calculator)
@@ -30,22 +30,13 @@ class EvalSetError(ValueError):
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number from 0, record) for every non-empty line; gzip by suffix. A bad line raises
-    with its file and line number (an evaluation set is never read partly)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        n = 0
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EvalSetError(f"{path}:{lineno}: not JSON ({e})") from None
-            if not isinstance(rec, dict):
-                raise EvalSetError(f"{path}:{lineno}: expected a JSON object")
-            yield n, rec
-            n += 1
+    """(record number from 0, record) for every non-empty line (core.corpus.read_jsonl: gzip by
+    suffix); a bad line is an EvalSetError with its file and line number (an evaluation set is
+    never read partly)."""
+    try:
+        yield from enumerate(corpus.read_jsonl(path))
+    except ValueError as e:
+        raise EvalSetError(str(e)) from None
 
 
 def _need(rec: dict, keys: tuple[str, ...], where: str) -> None:

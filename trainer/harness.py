@@ -282,15 +282,10 @@ def gsm8k_prompt(shots: list[tuple[str, str]], question: str) -> str:
 
 def gsm8k_fewshot(corpus: Path, k: int) -> list[tuple[str, str]]:
     """The first k problems of GSM8K *train* (never the test split)."""
-    from evalsets.readers import read_jsonl
-    out: list[tuple[str, str]] = []
-    if k <= 0:
-        return out
-    for _, r in read_jsonl(Path(corpus) / "math" / "gsm8k" / "train.jsonl"):
-        out.append((r["question"], r["answer"]))
-        if len(out) >= k:
-            break
-    return out
+    from itertools import islice
+
+    from core.corpus import gsm8k
+    return [(r["question"], r["answer"]) for r in islice(gsm8k("train", corpus), max(k, 0))]
 
 
 def run_gsm8k_em(scorer: Scorer, items, corpus: Path, shots: int = 5, max_new_tokens: int = 256,
@@ -341,6 +336,8 @@ def load_user_spec(path: str | Path) -> dict:
     for k in ("path", "dev"):
         if spec.get(k) and not Path(spec[k]).is_absolute():
             spec[k] = str(p.parent / spec[k])
+        if spec.get(k) and not Path(spec[k]).is_file():
+            raise FileNotFoundError(f"{p}: the task's {k} file {spec[k]} does not exist")
     return spec
 
 

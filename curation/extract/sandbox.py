@@ -35,14 +35,6 @@ REASON_TIMEOUT = "rejected.timeout"
 REASON_CRASHED = "rejected.crashed"
 REASON_OOM = "rejected.oom"
 
-SANDBOX_DEFAULTS = {
-    "enabled": True,       # False: extraction in the task's own process (SIGALRM limit only)
-    "workers": 1,          # child processes per Spark task
-    "memory_mb": 2048,     # address space a child may add to what it inherited (RLIMIT_AS)
-    "start_method": "fork",  # fork (warm, fast restarts) | spawn | forkserver
-}
-
-
 def _default_target():
     from curation.extract import html as html_mod
     return html_mod.extract_html

@@ -16,18 +16,12 @@ one per input record: nothing is dropped silently.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import re
 from string import Formatter
 
 from core import fs
 from curation.extract.warc import Problem
-
-
-def _open_text(path: str):
-    """A text stream over a local file or a URI (core/fs), gunzipped when the name ends in .gz."""
-    return fs.open_text(path)
 
 
 def _open_binary(path: str):

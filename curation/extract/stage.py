@@ -3,11 +3,11 @@
     run_extract(spark, input_path, output_path, config=None, stats_path=None, *, fmt=None,
                 source=None, text_field=None, lang=None) -> RunStats
 
-Data flow: the input globs are expanded on the driver (file names only); one Spark task per file
-plans its byte ranges (`curation.extract.warc.plan_file`: record-gzipped WARCs are indexed by gzip member
-and split into ranges of `split_bytes`); the ranges (metadata only) are packed, in order, into
-groups of about `split_bytes` (`curation.extract.sources.group_tasks`: many small files share a task) and
-spread one group per partition;
+Data flow: the input globs are expanded on the driver (file names and sizes only); the driver
+plans each file's byte ranges from its listed size (`curation.extract.warc.plan_file`: gzipped WARCs
+larger than `split_bytes` are cut into ranges of that size; no byte is read); the ranges are packed,
+in order, into groups of about `split_bytes` (`curation.extract.sources.group_tasks`: many small
+files share a task) and spread one group per partition;
 each task reads its range and turns every record into exactly one output row, a document or a
 reject (`process_task`). The rows are persisted once; documents go to `output_path`, rejects to
 `<output_path>_rejects`, counters to the stats table.
@@ -380,12 +380,6 @@ def guess_format(path: str) -> str:
     return "text"
 
 
-def expand_inputs(inputs, paths_base: str | None = None) -> list[str]:
-    """Paths, URIs, globs (`**` allowed), folders and `*.paths.gz` listings -> a sorted list of
-    files (core/fs.expand: nothing is opened; a pattern matching no file is an error naming it)."""
-    return [f.path for f in fs.expand(inputs, paths_base=paths_base)]
-
-
 SPLIT_MIN, SPLIT_MAX = 8_000_000, 1_000_000_000
 
 
@@ -610,7 +604,6 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     inputs = sorted(input_path) if isinstance(input_path, (list, tuple)) else [str(input_path)]
     run_key = config_hash({"config": stats.config_hash, "inputs": inputs, "paths_base": paths_base})
     progress = progress_path_of(output_path)
-    rejects_path = output_path.rstrip("/") + "_rejects"
     run_id, done, cleared = unfinished_run(spark, progress, source, run_key)
     if run_id is None:
         run_id = uuid.uuid4().hex[:12]

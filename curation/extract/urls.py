@@ -20,7 +20,7 @@ A value that is not an absolute http(s)/ftp URL returns None from `canonicalize_
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 SCHEMES = {"http", "https", "ftp"}

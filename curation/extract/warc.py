@@ -3,11 +3,12 @@
 The reader is warcio (it reads ARC and WARC 0.18, which FastWARC does not; see
 `benchmarks/warc_readers.py` for the robustness and speed comparison), wrapped in three things:
 
-1. **Layout and splits** (`plan_file`): a file gzipped per record is indexed once (gzip member
-   boundaries, found by decompressing with zlib, no record parsing), and its members are grouped into
-   byte ranges of about `split_bytes`; each range becomes one Spark task that seeks to its start and
-   reads until its end. A file gzipped whole, or plain, is one task (offsets are then positions in
-   the decompressed stream).
+1. **Layout and splits** (`plan_file`): planned from the file's size and name alone (no byte is
+   read): a gzipped file larger than `split_bytes` is cut into byte ranges of that size, each one
+   Spark task that resynchronises to the first gzip member at or after its start (`next_member`)
+   and reads the records whose member starts before its end. Anything else is one task; a file
+   gzipped whole is read by the range at 0 alone (offsets are then positions in the decompressed
+   stream).
 2. **Recovery**: when warcio fails inside a file (truncated record, wrong length, bad chunking), the
    failure is reported as a `corrupt.unreadable` problem with its offset, and reading resumes at the
    next record start (the next gzip member, or the next `WARC/x.y` / ARC header line), so one bad
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import re
 import sys
 import zlib
@@ -262,13 +262,8 @@ class _RangeFile(io.RawIOBase):
         return True
 
 
-def _next_record_start(fh, pos: int, end: int | None, members: list[int] | None) -> int | None:
-    """The first record start strictly after `pos` (next gzip member, or next header line)."""
-    if members is not None:
-        for s in members:
-            if s > pos and (end is None or s < end):
-                return s
-        return None
+def _next_record_start(fh, pos: int, end: int | None) -> int | None:
+    """The first record header line strictly after `pos` (and before `end`)."""
     fh.seek(pos + 1)
     carry = b""
     base = pos + 1          # file offset of chunk[0]
@@ -477,12 +472,4 @@ def _next_start(fh, pos: int, end: int | None, kind: str) -> int | None:
             return next_member(fh, pos + 1, end)
         except (OSError, EOFError):
             return None
-    return _next_record_start(fh, pos, end, None)
-
-
-def index_members_in_range(path: str, start: int, end: int | None) -> list[int] | None:
-    """Member starts inside [start, end) (used to resume after a corrupt member)."""
-    starts = index_members(path)
-    if starts is None:
-        return None
-    return [s for s in starts if s >= start and (end is None or s < end)]
+    return _next_record_start(fh, pos, end)

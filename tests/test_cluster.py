@@ -62,8 +62,8 @@ def readme_recipe() -> tuple[list[str], str]:
 
 def _gzip_members(path: Path, n: int) -> bytes:
     """The first `n` gzip members (WARC records) of a record-gzipped WARC, as bytes."""
-    from curation.extract.warc import index_members
-    starts = index_members(str(path))
+    from warc_fixtures import member_starts
+    starts = member_starts(path)
     data = path.read_bytes()
     return data[:starts[n]] if n < len(starts) else data
 

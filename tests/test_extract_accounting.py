@@ -6,8 +6,8 @@ import pytest
 from core.config import merge
 from curation.extract.stage import (DEFAULTS, AccountingError, CORRUPT_RANGE, _unified_schema,
                                     check_accounting, process_task)
-from curation.extract.warc import Problem, RawRecord, index_members, iter_records, new_tally, plan_file
-from warc_fixtures import page, write_warc
+from curation.extract.warc import Problem, RawRecord, iter_records, new_tally, plan_file
+from warc_fixtures import member_starts, page, write_warc
 
 
 def _read(path):
@@ -30,7 +30,7 @@ def test_clueweb_resyncs_are_not_records(corpus):
 def test_corrupt_member_is_a_byte_range(tmp_path):
     urls = [f"http://site.example/{i}" for i in range(5)]
     path = write_warc(tmp_path / "five.warc.gz", [(u, page(i), None) for i, u in enumerate(urls)])
-    starts = index_members(path)
+    starts = member_starts(path)
     assert len(starts) == 5
     data = bytearray(open(path, "rb").read())
     mid = (starts[2] + starts[3]) // 2

@@ -22,3 +22,19 @@ def page(i: int, words: str = "ordinary") -> bytes:
     return (b"<html><head><title>Page %d</title></head><body><article><p>" % i +
             f"A plain paragraph of {words} words, number {i}, for the test. ".encode() * 20 +
             b"</p></article></body></html>")
+
+
+def member_starts(path) -> list[int]:
+    """Start offsets of the gzip members of a record-gzipped file (one member per record, as
+    `write_warc` and Common Crawl write them), found by inflating each member to its end."""
+    import zlib
+    data = open(path, "rb").read()
+    starts, pos = [], 0
+    while pos < len(data):
+        starts.append(pos)
+        d = zlib.decompressobj(31)
+        d.decompress(data[pos:])
+        if not d.eof:                   # a truncated last member
+            break
+        pos = len(data) - len(d.unused_data)
+    return starts

@@ -92,56 +92,6 @@ def _first_member_end(fh, start: int, limit: int = 1 << 30) -> tuple[int | None,
             return None, head
 
 
-def index_members(path: str) -> list[int] | None:
-    """Start offsets of the gzip members of a record-gzipped file, or None when the file is not one
-    (a single member holding several records, a member not starting with a record header, bad gzip).
-    """
-    size = fs.size(path)
-    starts: list[int] = []
-    with fs.open_input(path) as fh:
-        d = None
-        pos = 0
-        buf = b""
-        fh.seek(0)
-        # stream the file once, restarting a decompressor at each member end
-        d = zlib.decompressobj(31)
-        member_start = 0
-        head = b""
-        while True:
-            chunk = buf or fh.read(1 << 20)
-            buf = b""
-            if not chunk:
-                break
-            try:
-                out = d.decompress(chunk)
-            except zlib.error:
-                return None
-            if len(head) < 64:
-                head += out[:64 - len(head)]
-            if d.eof:
-                if not _RECORD_START.match(head.lstrip(b"\r\n")):
-                    return None
-                starts.append(member_start)
-                consumed = len(chunk) - len(d.unused_data)
-                member_start = pos + consumed
-                pos = member_start
-                buf = d.unused_data
-                d = zlib.decompressobj(31)
-                head = b""
-                if buf and not buf.startswith(GZIP_MAGIC):
-                    return None
-            else:
-                pos += len(chunk)
-        if member_start < size:  # trailing partial member (truncated file): keep it, reader reports it
-            if head and _RECORD_START.match(head.lstrip(b"\r\n")):
-                starts.append(member_start)
-            elif head:
-                return None
-    if len(starts) < 2:
-        return None
-    return starts
-
-
 def file_layout(path: str) -> str:
     with fs.open_input(path, 0, 2) as fh:
         magic = fh.read(2)

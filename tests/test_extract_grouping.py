@@ -36,6 +36,14 @@ def test_min_groups_spreads_a_small_source_and_big_tasks_stand_alone():
         group_tasks(_tasks(2), [1], 100)
 
 
+def test_max_items_caps_a_group():
+    """The job's resume batches: at most `max_items` files and about `target_bytes` each."""
+    groups = group_tasks(_tasks(7), [1] * 7, target_bytes=1_000, max_items=3)
+    assert [len(g) for g in groups] == [3, 3, 1]
+    groups = group_tasks(_tasks(4), [10, 10, 10, 10], target_bytes=20, max_items=3)
+    assert [len(g) for g in groups] == [2, 2]
+
+
 def test_grouped_html_files_all_accounted_with_stable_doc_ids(spark, corpus, tmp_path):
     from pyspark.sql import functions as F
 

@@ -235,8 +235,8 @@ def lang_from_path(path: str, pattern: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-def group_tasks(tasks: list[tuple], sizes: list[int], target_bytes: int, min_groups: int = 1
-                ) -> list[list[tuple]]:
+def group_tasks(tasks: list, sizes: list[int], target_bytes: int, min_groups: int = 1,
+                max_items: int | None = None) -> list[list]:
     """Pack consecutive tasks into groups of about `target_bytes` of input, one Spark task each.
 
     Many small files (532 UDHR pages, 108 Tatoeba files) as one task per file spend more time in
@@ -245,7 +245,8 @@ def group_tasks(tasks: list[tuple], sizes: list[int], target_bytes: int, min_gro
     one group, so every record is still read once and keeps its doc_id (which depends on the file
     and the offset, not on the grouping). The target shrinks to total / `min_groups` so a small
     source is still spread over `min_groups` tasks (the cores); a task larger than the target is a
-    group of its own.
+    group of its own. `max_items` also caps the number of tasks in a group (the job's resume
+    batches of files use it).
     """
     if len(tasks) != len(sizes):
         raise ValueError(f"{len(tasks)} tasks but {len(sizes)} sizes")
@@ -258,7 +259,7 @@ def group_tasks(tasks: list[tuple], sizes: list[int], target_bytes: int, min_gro
     cur_bytes = 0
     for task, size in zip(tasks, sizes):
         size = max(0, int(size))
-        if cur and cur_bytes + size > target:
+        if cur and (cur_bytes + size > target or (max_items and len(cur) >= max_items)):
             groups.append(cur)
             cur, cur_bytes = [], 0
         cur.append(task)

@@ -488,20 +488,6 @@ def unfinished_run(spark, progress_path: str, source: str, run_key: str):
     return last["run_id"], done, bool(done)
 
 
-def _batches(files: list, size_of: dict, max_files: int, max_bytes: int) -> list[list]:
-    out, cur, cur_b = [], [], 0
-    for f in files:
-        b = size_of.get(f) or 0
-        if cur and (len(cur) >= max_files or cur_b + b > max_bytes):
-            out.append(cur)
-            cur, cur_b = [], 0
-        cur.append(f)
-        cur_b += b
-    if cur:
-        out.append(cur)
-    return out
-
-
 def _sql_str(v: str) -> str:
     return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -614,7 +600,8 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     stats.set("files.resumed", len(skip))
     if skip:
         _log(f"[extract] resuming run {run_id}: {len(skip)} of {len(files)} files already done")
-    batches = _batches(todo, known_size, cfg["resume"]["batch_files"], cfg["resume"]["batch_bytes"])
+    batches = group_tasks(todo, [known_size.get(f) or 0 for f in todo], cfg["resume"]["batch_bytes"],
+                          max_items=cfg["resume"]["batch_files"])
     stats.set("batches", len(batches))
 
     bcfg = sc.broadcast(cfg)

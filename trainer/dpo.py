@@ -80,7 +80,8 @@ def dpo_terms(policy, reference, pairs: list[Pair], beta: float, device) -> dict
     margin = beta * ((pc - rc) - (pr - rr))
     n_c = torch.tensor([max(sum(p.chosen_mask), 1) for p in pairs], device=device, dtype=lp.dtype)
     return {"margin": margin, "pref": -F.logsigmoid(margin), "nll": -pc / n_c,
-            "chosen_reward": beta * (pc - rc), "rejected_reward": beta * (pr - rr)}
+            "chosen_reward": beta * (pc - rc), "rejected_reward": beta * (pr - rr),
+            "logprob_win": pc > pr}
 
 
 def dpo_loss(policy, reference, pairs: list[Pair], beta: float, alpha: float, device) -> tuple[torch.Tensor, dict]:
@@ -124,11 +125,7 @@ def evaluate_preferences(policy, reference, tok, records: list[dict], beta: floa
     for a in range(0, len(pairs), batch):
         t = dpo_terms(policy, reference, pairs[a:a + batch], beta, dev)
         margins.extend(t["margin"].tolist())
-    for a in range(0, len(pairs), batch):
-        bp = pairs[a:a + batch]
-        lp = sequence_logprobs(policy, [p.chosen for p in bp] + [p.rejected for p in bp],
-                               [p.chosen_mask for p in bp] + [p.rejected_mask for p in bp], dev)
-        lp_wins.extend((lp[:len(bp)] > lp[len(bp):]).float().tolist())
+        lp_wins.extend(t["logprob_win"].float().tolist())
     n = max(len(margins), 1)
     return {"pairs": len(margins), "accuracy": sum(m > 0 for m in margins) / n,
             "mean_margin": sum(margins) / n, "logprob_accuracy": sum(lp_wins) / n}

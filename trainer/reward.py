@@ -134,15 +134,13 @@ def length_direction(records: list[dict]) -> int:
 def evaluate_reward(rm: RewardModel, tok, heldout: list[dict], train: list[dict] | None = None,
                     max_len: int = 512) -> dict:
     """Held-out pairwise accuracy of the reward model and of the length-only baseline."""
-    recs = [r for r in heldout if len(r["responses"]) >= 2]
-    scores = []
-    for r in recs:
+    kept, scores = [], []
+    for r in heldout:
         dialogs = [list(r["prompt"]) + [{"role": "assistant", "content": c}] for c in r["responses"]]
-        if max(len(encode_dialog(tok, d).ids) for d in dialogs) > max_len:
+        if len(dialogs) < 2 or max(len(encode_dialog(tok, d).ids) for d in dialogs) > max_len:
             continue
+        kept.append(r)
         scores.append(rm.score(tok, dialogs))
-    kept = [r for r in recs if max(len(encode_dialog(tok, list(r["prompt"]) + [
-        {"role": "assistant", "content": c}]).ids) for c in r["responses"]) <= max_len]
     sign = length_direction(train or kept)
     length = [[sign * float(len(c)) for c in r["responses"]] for r in kept]
     margins = [s[0] - s[-1] for s in scores]

@@ -96,6 +96,15 @@ def score_replies(records: list[dict], replies: list[list[str]], tok=None, rewar
     return out
 
 
+def best_and_worst(tok, replies: list[str], scores: list[float]) -> tuple[int, int] | None:
+    """Indices of the best (highest score, the earliest on a tie) and the worst (lowest score, the
+    earliest on a tie) of the ``usable`` replies; None when no reply is usable."""
+    ok = [i for i in range(len(replies)) if usable(tok, replies[i])]
+    if not ok:
+        return None
+    return max(ok, key=lambda i: (scores[i], -i)), min(ok, key=lambda i: (scores[i], i))
+
+
 def rejection_sample(model, tok, records: list[dict], cfg: RejectionConfig, reward_model=None, log=print) -> dict:
     """Returns {"sft": [...], "samples": [...], "pairs": [...], "stats": {...}} (records as dicts)."""
     t0 = time.perf_counter()
@@ -105,13 +114,12 @@ def rejection_sample(model, tok, records: list[dict], cfg: RejectionConfig, rewa
     scores = score_replies(records, replies, tok, reward_model)
     sft, samples, pairs = [], [], []
     for r, reps, sc in zip(records, replies, scores):
-        ok = [i for i in range(len(reps)) if usable(tok, reps[i])]
+        bw = best_and_worst(tok, reps, sc)
         samples.append({"id": r.get("id"), "messages": r["messages"], "replies": reps, "scores": sc,
-                        "best": max(ok, key=lambda i: (sc[i], -i)) if ok else None})
-        if not ok:
+                        "best": bw[0] if bw else None})
+        if bw is None:
             continue
-        best = max(ok, key=lambda i: (sc[i], -i))
-        worst = min(ok, key=lambda i: (sc[i], i))
+        best, worst = bw
         if cfg.min_score is None or sc[best] >= cfg.min_score:
             sft.append({"id": r.get("id"), "messages": list(r["messages"]) +
                         [{"role": "assistant", "content": reps[best]}], "score": sc[best], "source": "rejection"})

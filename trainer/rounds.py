@@ -43,8 +43,8 @@ from trainer.average import average_state_dicts
 from trainer.checkers import check
 from trainer.dpo import DPOConfig, evaluate_preferences, frozen_copy, train_dpo
 from trainer.posttrain import device_of, load_model, load_tokenizer, save_model
-from trainer.rejection import (RejectionConfig, exact_match, sample_replies, score_replies, usable,
-                               write_jsonl)
+from trainer.rejection import (RejectionConfig, best_and_worst, exact_match, sample_replies, score_replies,
+                               usable, write_jsonl)
 from trainer.reward import (RewardConfig, RewardModel, evaluate_reward, load_reward_model, save_reward_model,
                             train_reward)
 from trainer.sft import SFTConfig, train_sft
@@ -229,10 +229,10 @@ class Rounds:
         rs_scores = score_replies(checkable, replies, self.tok, rm) if replies else []
         kept, kept_ok = [], []
         for p, reps, sc in zip(checkable, replies, rs_scores):
-            ok = [i for i in range(len(reps)) if usable(self.tok, reps[i])]
-            if not ok:
+            bw = best_and_worst(self.tok, reps, sc)
+            if bw is None:
                 continue
-            best = max(ok, key=lambda i: (sc[i], -i))
+            best = bw[0]
             if cfg.rejection.min_score is None or sc[best] >= cfg.rejection.min_score:
                 kept.append({"id": p.get("id"), "messages": list(p["messages"]) +
                              [{"role": "assistant", "content": reps[best]}], "score": sc[best]})

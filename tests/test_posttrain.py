@@ -260,7 +260,11 @@ def test_rounds_end_to_end(tok, tmp_path):
     assert torch.equal(w, avg.float())
     assert json.loads((out / "report.json").read_text())["final_model"] == str(out / "round_1" / "final")
     # resume: every step's directory is complete, so a second run trains nothing and agrees
+    # (equal figures alone would not show it: a retrained step is seeded and gives the same ones)
+    trained = {p: p.stat().st_mtime_ns for p in out.glob("round_*/*/model.pt") if p.parent.name != "final"}
+    assert {p.parent.name for p in trained} == {"sft", "reward", "dpo_0", "dpo_1"}
     rep2 = Rounds(load_config(None, ov), log=lambda s: None).run()
+    assert {p: p.stat().st_mtime_ns for p in trained} == trained
     assert [s.get("exact_match") for s in rep2["steps"]] == [s.get("exact_match") for s in rep["steps"]]
     # the chat command on the result
     from trainer.chat import main as chat_main

@@ -39,20 +39,25 @@ def cache_root() -> Path:
     return Path(os.environ.get("CURATION_CACHE") or Path.home() / ".cache" / "curation")
 
 
-def localize_mix(path: str | Path, cache_dir: str | Path | None = None, log=None) -> Path:
+def localize_mix(path: str | Path, cache_dir: str | Path | None = None, log=None,
+                 fetch: bool = True) -> Path:
     """A local folder holding the mix at `path`: the folder itself when local, else a cache copy
     of a mix on any URI core/fs reads (s3://, gs://, abfss://, hdfs://, http(s)://, dbfs:/ ...).
 
     The copy is verified against the manifest: every shard's sha256 (and the index's) when the
     manifest records them, else their sizes. A cached file that fails is fetched again; a fetched
     file that fails is an error naming it. The manifest is written into the cache last, so a
-    killed copy never looks complete. `heldout/` comes along when the mix has one."""
+    killed copy never looks complete. `heldout/` comes along when the mix has one.
+    `fetch=False` only names the cache folder (for the other processes of a machine, once one
+    of them has fetched the copy)."""
     from core import fs
     if fs.is_local(str(path)):
         return Path(fs.normalize(str(path)))
     uri = str(path).rstrip("/")
     root = Path(cache_dir) if cache_dir else cache_root() / "mix"
     dst = root / hashlib.sha256(uri.encode()).hexdigest()[:16]
+    if not fetch:
+        return dst
     _localize_one(fs, uri, dst, log)
     if fs.exists(fs.join(uri, "heldout", "manifest.json")):
         _localize_one(fs, fs.join(uri, "heldout"), dst / "heldout", log)

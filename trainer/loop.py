@@ -51,8 +51,11 @@ class Trainer:
 
         # ---- data: every stage's stream (and held-out set) is opened and validated up front
         # a mix on a URI (s3://, gs://, https://, ...) is read from a local cache verified
-        # against its manifest's hashes (trainer/data.py localize_mix)
-        local = [localize_mix(s.data, log=log) for s in cfg.stages]
+        # against its manifest's hashes (trainer/data.py localize_mix), fetched and checked by
+        # one process per machine while the others wait
+        fetch = self.info.local_rank == 0
+        local = [localize_mix(s.data, log=log, fetch=fetch) for s in cfg.stages]
+        par.barrier(self.info)
         self.data = [TokenShards(p) for p in local]
         self.heldout = []
         for p in local:

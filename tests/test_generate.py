@@ -8,11 +8,11 @@ from trainer.generate import generate, generate_nocache, sample_next
 from trainer.model import KVCache, build_model, preset_config
 
 VOCAB = 256
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.set_num_threads(1)
     cfg = preset_config("tiny", vocab_size=VOCAB, max_seq_len=64, n_layers=2, tie_embeddings=False)
     m = build_model(cfg, seed=3)
     # random init gives near-uniform logits; scale the output so argmax has clear winners

@@ -25,12 +25,7 @@ from trainer.sft import SFTConfig, sft_loss, train_sft
 from trainer.synthetic import make_prompts, sft_records
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -42,3 +42,19 @@ REJECTS = T.StructType([
     T.StructField("reason", T.StringType(), False),        # e.g. skipped.request, rejected.too_large
     T.StructField("detail", T.StringType(), True),
 ])
+
+
+def with_new_text(df, new_text: str = "_new_text"):
+    """`df` with `text` replaced by the column `new_text` where that is not null, and `n_chars` and
+    `n_words` recomputed for those rows (the other rows keep theirs): the one place a stage that
+    rewrites documents (dedup's line removal, decontamination) keeps the documents contract."""
+    from pyspark.sql import functions as F
+    new = F.col(new_text)
+    words = F.size(F.split(F.trim(new), r"\s+"))
+    return (df.withColumn("text", F.coalesce(new, F.col("text")))
+              .withColumn("n_chars", F.when(new.isNotNull(), F.length(new).cast("int"))
+                          .otherwise(F.col("n_chars")))
+              .withColumn("n_words", F.when(new.isNotNull(),
+                                            F.when(F.length(F.trim(new)) == 0, 0)
+                                            .otherwise(words).cast("int"))
+                          .otherwise(F.col("n_words"))))

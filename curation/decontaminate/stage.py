@@ -36,6 +36,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from core.config import config_hash, merge
+from core.schema import with_new_text
 from core.validate import ConfigError, Rule, check_schema
 from curation.decontaminate import ngrams
 from core.stats import RunStats
@@ -259,17 +260,7 @@ def run_decontaminate(spark, input_path: str, output_path: str, config: dict | N
              f"({time.time() - t0:.1f} s)")
 
         # 5. output and the record of every removal
-        words = F.size(F.split(F.trim("_new_text"), r"\s+"))
-        out = (docs.join(changed, "doc_id", "left")
-               .where(F.col("_drop").isNull())
-               .withColumn("text", F.coalesce("_new_text", "text"))
-               .withColumn("n_chars", F.when(F.col("_new_text").isNotNull(),
-                                             F.length("_new_text").cast("int"))
-                           .otherwise(F.col("n_chars")))
-               .withColumn("n_words", F.when(F.col("_new_text").isNotNull(),
-                                             F.when(F.length(F.trim("_new_text")) == 0, 0)
-                                             .otherwise(words).cast("int"))
-                           .otherwise(F.col("n_words")))
+        out = (with_new_text(docs.join(changed, "doc_id", "left").where(F.col("_drop").isNull()))
                .withColumn("contaminated_chars", F.coalesce("_removed", F.lit(0)).cast("int")))
         cols = [c for c in docs.columns if c != "contaminated_chars"]
         record = (per_item.join(changed, "doc_id")

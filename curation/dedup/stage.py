@@ -33,6 +33,7 @@ from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from core.config import ConfigError, config_hash, merge
+from core.schema import with_new_text
 from core.validate import Rule, check_schema
 from curation.dedup import lines as line_dedup
 from curation.dedup import lsh, minhash
@@ -466,17 +467,8 @@ def dedup_documents(spark, input_path: str, output_path: str, cfg: dict, stats_p
     survivors = (docs.join(keys.drop("source"), "_node")
                  .withColumn("cluster_id", F.col("doc_id")))
     if changed is not None:
-        words = F.size(F.split(F.trim("_new_text"), r"\s+"))
-        survivors = (survivors.join(changed, "_node", "left")
-                     .where(F.col("_short").isNull() | ~F.col("_short"))
-                     .withColumn("text", F.coalesce("_new_text", "text"))
-                     .withColumn("n_chars", F.when(F.col("_new_text").isNotNull(),
-                                                   F.length("_new_text").cast("int"))
-                                 .otherwise(F.col("n_chars")))
-                     .withColumn("n_words", F.when(F.col("_new_text").isNotNull(),
-                                                   F.when(F.length(F.trim("_new_text")) == 0, 0)
-                                                   .otherwise(words).cast("int"))
-                                 .otherwise(F.col("n_words")))
+        survivors = (with_new_text(survivors.join(changed, "_node", "left")
+                                   .where(F.col("_short").isNull() | ~F.col("_short")))
                      .withColumn("lines_removed",
                                  F.coalesce("lines_removed", F.lit(0)).cast("int"))
                      .drop("_new_text", "_short"))

@@ -145,6 +145,31 @@ def test_fineweb2_language_thresholds():
     assert threshold_of([0.1, 0.2, 0.3]) == 0.3           # floor
 
 
+def test_fineweb2_language_thresholds_in_spark_as_on_arrays(spark):
+    """The stage computes the thresholds with one Spark aggregation (compute_thresholds_spark), not
+    with the array function above: both must give the same table, and apply_thresholds_spark must
+    re-decide `filter_lang` with it (fallback: the source's `lang`)."""
+    import numpy as np
+    from curation.filters.lang_thresholds import (apply_thresholds_spark, compute_thresholds,
+                                                  compute_thresholds_spark)
+    sure = [0.99, 0.98, 0.97, 0.99, 0.96] * 20 + [0.98]  # odd counts: one median, no interpolation
+    unsure = [float(x) for x in np.linspace(0.2, 0.8, 101)]
+    labels = ["de"] * 101 + ["bs"] * 101 + ["xx"] * 3
+    scores = sure + unsure + [0.5, 0.5, 0.5]
+    rows = [(lab, sc, None) for lab, sc in zip(labels, scores)] + [(None, None, "fr")]
+    df = spark.createDataFrame(rows, "lid_lang string, lid_score double, lang string")
+    th = compute_thresholds_spark(df, min_docs=50)
+    ref = compute_thresholds(labels, scores, min_docs=50)
+    assert set(th) == set(ref) == {"de", "bs"}
+    assert th == {k: pytest.approx(v, abs=1e-6) for k, v in ref.items()}
+    probe = spark.createDataFrame(
+        [("bs", th["bs"] + 0.01, None), ("bs", th["bs"] - 0.01, "en-US"), ("xx", 0.6, None),
+         ("xx", 0.7, None)], "lid_lang string, lid_score double, lang string")
+    got = [(r.filter_lang, r.filter_lang_source)
+           for r in apply_thresholds_spark(probe, th, 0.65).collect()]
+    assert got == [("bs", "fasttext"), ("en", "lang"), (None, "none"), ("xx", "fasttext")]
+
+
 # ------------------------------------------------------------------ lists fail loudly
 def _lists(tmp_path, files: dict[str, bytes]):
     import gzip as gz

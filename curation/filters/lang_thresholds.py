@@ -23,9 +23,15 @@ import numpy as np
 FLOOR, CAP = 0.3, 0.9
 
 
+def bounded(median: float, std: float) -> float:
+    """FineWeb-2's rule on one language's score median and spread: median - std, kept in
+    [FLOOR, CAP]. The one formula both the arrays and the Spark aggregation apply."""
+    return float(max(FLOOR, min(CAP, median - std)))
+
+
 def threshold_of(scores) -> float:
     x = np.asarray(scores, dtype=float)
-    return float(max(FLOOR, min(CAP, float(np.median(x)) - float(x.std()))))
+    return bounded(float(np.median(x)), float(x.std()))
 
 
 def compute_thresholds(labels, scores, min_docs: int = 50) -> dict[str, float]:
@@ -44,7 +50,7 @@ def compute_thresholds_spark(df, min_docs: int = 50) -> dict[str, float]:
                  F.percentile_approx("lid_score", 0.5, 10000).alias("med"),
                  F.stddev_pop("lid_score").alias("sd"))
             .where(F.col("n") >= min_docs).collect())
-    return {r["lid_lang"]: round(max(FLOOR, min(CAP, r["med"] - (r["sd"] or 0.0))), 6)
+    return {r["lid_lang"]: round(bounded(r["med"], r["sd"] or 0.0), 6)
             for r in sorted(rows, key=lambda r: r["lid_lang"])}
 
 

@@ -18,16 +18,32 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from contextlib import contextmanager
 from string import Formatter
 
 from core import fs
 from curation.extract.warc import Problem
 
 
-def _open_binary(path: str):
-    """A byte stream over a file, gunzipped while streaming when the name ends in .gz."""
-    raw = fs.open_input(path)
-    return gzip.GzipFile(fileobj=raw, mode="rb") if str(path).endswith(".gz") else raw
+@contextmanager
+def open_binary(path: str):
+    """A byte stream over a file (core/fs), gunzipped while streaming when the name ends in .gz;
+    both streams are closed on exit (closing a GzipFile leaves the file it reads open)."""
+    with fs.open_input(path) as raw:
+        if str(path).endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as fh:
+                yield fh
+        else:
+            yield raw
+
+
+def read_capped(path: str, cap: int) -> tuple[bytes, bool]:
+    """The bytes of a file (decompressed while streaming when it ends in `.gz`), at most `cap`
+    of them: (data, True) when there was more. A gzip bomb costs `cap` bytes of memory and the
+    time to inflate `cap` bytes, never its full size. gzip errors raise (OSError, EOFError)."""
+    with open_binary(path) as fh:
+        data = fh.read(cap + 1)
+    return (data[:cap], True) if len(data) > cap else (data, False)
 
 
 MAX_LINE_BYTES = 5_000_000
@@ -118,7 +134,7 @@ def iter_jsonl(path: str, cfg: dict):
     reject with its type; invalid UTF-8 is replaced and counted (`replaced` of the document)."""
     tf = parse_text_field(cfg.get("text_field"))
     cap = int(cfg.get("max_line_bytes") or MAX_LINE_BYTES)
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         for i, line, bad, nb in iter_lines(fh, cap):
             if line is None:
                 yield Problem(path, i, "rejected.too_large", f"line of {nb} bytes > {cap}")
@@ -205,7 +221,7 @@ def iter_plain(path: str, cfg: dict):
         return {"file": path, "offset": first, "text": "\n".join(buf), "url": None, "title": None,
                 "key": None, "n_bytes": sum(len(b) + 1 for b in buf), "replaced": replaced}
 
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         for i, line, bad, nb in iter_lines(fh, cap):
             if line is None:
                 yield Problem(path, i, "rejected.too_large", f"line of {nb} bytes > {cap}")

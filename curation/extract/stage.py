@@ -30,7 +30,7 @@ from core.outcomes import Outcomes
 from core.validate import Rule, check_schema
 from curation.extract import html as html_mod
 from curation.extract.sources import (group_tasks, iter_jsonl, iter_parquet, iter_plain, lang_from_path,
-                                      parse_text_field)
+                                      parse_text_field, read_capped)
 from curation.extract.urls import canonicalize_url, domain_of
 from curation.extract.warc import Problem, RawRecord, iter_records, new_tally, plan_file
 
@@ -219,21 +219,6 @@ def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict, extract
     return _doc_row(source, rec.file, rec.offset, key, ex.text, url=rec.url, title=ex.title,
                     fetch=fetch, record_id=rec.record_id, n_bytes=rec.payload_len,
                     html_lang=lang, extraction=meta, record_type=rt)
-
-
-def read_capped(path: str, cap: int) -> tuple[bytes, bool]:
-    """The bytes of a file (decompressed while streaming when it ends in `.gz`), at most `cap`
-    of them: (data, True) when there was more. A gzip bomb costs `cap` bytes of memory and the
-    time to inflate `cap` bytes, never its full size. gzip errors raise (OSError, EOFError)."""
-    import gzip
-    with fs.open(path, "rb") as raw:
-        fh = gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
-        try:
-            data = fh.read(cap + 1)
-        finally:
-            if fh is not raw:
-                fh.close()
-    return (data[:cap], True) if len(data) > cap else (data, False)
 
 
 def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None, extract=None) -> dict:

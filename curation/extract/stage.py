@@ -160,6 +160,12 @@ def _is_html(rec: RawRecord, html_types) -> bool:
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
 
 
+def _html_cfg(cfg: dict) -> dict:
+    """The extractor's options (curation/extract/html.py) from the stage's config."""
+    return {**cfg["html"], "max_bytes": cfg["max_bytes"], "timeout_s": cfg["timeout_s"],
+            "min_chars": cfg["min_chars"]}
+
+
 def _in_process(payload, url=None, http_charset=None, cfg=None):
     return html_mod.extract_html(payload, url=url, http_charset=http_charset, cfg=cfg)
 
@@ -205,11 +211,9 @@ def warc_record_to_row(rec: RawRecord | Problem, source: str, cfg: dict, extract
     if not _is_html(rec, cfg["html_content_types"]):
         return _reject_row(source, rec.file, rec.offset, rt, "skipped.non_html",
                            (rec.content_type or "")[:100], **common)
-    hcfg = {**cfg["html"], "max_bytes": cfg["max_bytes"], "timeout_s": cfg["timeout_s"],
-            "min_chars": cfg["min_chars"]}
     ex = (extract or _in_process)(rec.payload or b"", url=rec.url,
                                   http_charset=html_mod.charset_from_content_type(rec.content_type),
-                                  cfg=hcfg)
+                                  cfg=_html_cfg(cfg))
     if ex.text is None:
         return _reject_row(source, rec.file, rec.offset, rt, ex.reason, ex.detail, **common)
     lang = ex.html_lang or (rec.content_language.split(",")[0].strip()[:35] if rec.content_language else None)
@@ -231,9 +235,7 @@ def html_file_to_row(path: str, source: str, cfg: dict, lang_hint: str | None, e
         return _reject_row(source, path, 0, "file", "rejected.too_large",
                            f"more than {cap} bytes{' after decompression' if path.endswith('.gz') else ''}"
                            f" (reading stopped at the cap)", n_bytes=cap + 1)
-    hcfg = {**cfg["html"], "max_bytes": cfg["max_bytes"], "timeout_s": cfg["timeout_s"],
-            "min_chars": cfg["min_chars"]}
-    ex = (extract or _in_process)(data, cfg=hcfg)
+    ex = (extract or _in_process)(data, cfg=_html_cfg(cfg))
     if ex.text is None:
         return _reject_row(source, path, 0, "file", ex.reason, ex.detail, n_bytes=len(data))
     return _doc_row(source, path, 0, os.path.basename(path), ex.text, title=ex.title,

@@ -136,6 +136,26 @@ def test_span_resolution_is_not_quadratic():
     assert stats["comparisons"] <= 2 * stats["candidates"]
 
 
+def test_span_set_takes_what_a_scan_of_every_taken_span_takes():
+    """`comparisons` above is counted by SpanSet itself (two per candidate by construction), so it
+    cannot catch a wrong answer: the neighbour-only check must refuse and take exactly the spans a
+    check against every taken span does (random spans: nested, touching, overlapping, blocked)."""
+    import random
+    from curation.filters.pii import SpanSet
+    rng = random.Random(16)
+    for _ in range(200):
+        ss, taken = SpanSet(), []
+        for _ in range(rng.randint(1, 60)):
+            s = rng.randint(0, 200)
+            e = s + rng.randint(1, 25)
+            kind = rng.choice(["EMAIL", "PHONE", None])
+            free = all(e <= a or s >= b for a, b, _ in taken)
+            assert ss.add(s, e, kind) == free, (s, e, taken)
+            if free:
+                taken.append((s, e, kind))
+        assert ss.spans() == sorted((a, b, k) for a, b, k in taken if k is not None)
+
+
 def _annotate(pdf, **over):
     import pandas as pd  # noqa: F401
     from core.config import merge

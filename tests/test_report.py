@@ -139,6 +139,25 @@ def test_missing_inputs_say_not_available(spark, tmp_path):
     assert "<img" not in html
 
 
+def test_contamination_counters_without_the_record_table(spark, tmp_path):
+    """The decontamination stage's counters alone (its `_contamination` table not written, or no
+    such stage in the config) give the per-benchmark rows, or say "not available"."""
+    from core.stats import RunStats
+    from pipeline.report.build import NotAvailable, _tables, contamination
+    cfg = load_pipeline_config(None, {"work_dir": str(tmp_path)})
+    st = RunStats("decontaminate")
+    st.update({"docs.in": 6, "index.items.gsm8k_test": 1319, "contaminated_docs.gsm8k_test": 1,
+               "items_found.gsm8k_test": 1})
+    st.record(spark, str(tmp_path / "decontaminated_stats"), echo=False)
+    t = _tables(cfg)
+    sec = contamination(spark, t, 3)
+    assert sec["rows"] == [{"benchmark": "gsm8k_test", "items": 1319, "unchecked": 0, "docs": 1,
+                            "items_found": 1}]
+    assert sec["by_source"] == [] and sec["examples"] == []
+    with pytest.raises(NotAvailable, match="no decontamination stage"):
+        contamination(spark, dict(t, decontaminated=None), 3)
+
+
 def _browser():
     for b in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(b):

@@ -302,7 +302,7 @@ def contamination(spark, t: dict, examples: int) -> dict:
     overlap."""
     from pyspark.sql import functions as F
     if not t.get("decontaminated"):
-        raise NA("the pipeline has no decontamination stage")
+        raise NotAvailable("the pipeline has no decontamination stage")
     st = _latest_counters(spark, t["decontaminated"] + "_stats")
     benches = sorted(k.split(".", 2)[2] for k in st if k.startswith("index.items."))
     rows = [{"benchmark": b, "items": int(st.get(f"index.items.{b}", 0)),
@@ -322,7 +322,7 @@ def contamination(spark, t: dict, examples: int) -> dict:
                             round(float(r.overlap), 3), r.action]
                            for r in rec.orderBy(F.col("overlap").desc(), "doc_id")
                            .limit(max(1, examples) * 5).collect()]
-    except NA:
+    except NotAvailable:
         pass
     return out
 

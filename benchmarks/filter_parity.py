@@ -21,7 +21,6 @@ import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspa
 
 import argparse
 import gzip
-import json
 import time
 from collections import defaultdict
 
@@ -32,17 +31,12 @@ import pandas as pd
 def load_pages(limit: int, cache: str | None) -> pd.DataFrame:
     if cache and os.path.exists(cache):
         return pd.read_parquet(cache).head(limit)
+    from core import corpus as corpus_files
     from curation.extract.html import extract_html
-    from core.paths import corpus_dir
-    base = corpus_dir() / "extraction" / "trafilatura-eval"
-    meta = json.load(open(base / "evaldata.json"))
     rows = []
-    for url, m in sorted(meta.items()):
-        for sub in ("cache", "eval"):
-            p = base / sub / (m["file"] + ".gz")
-            if p.is_file():
-                break
-        else:
+    for url, m in sorted(corpus_files.trafilatura_eval().items()):
+        p = corpus_files.trafilatura_eval_page(m["file"], prefer=("cache", "eval"))
+        if p is None:
             continue
         ex = extract_html(gzip.open(p).read(), url=url)
         rows.append({"doc_id": m["file"], "url": url, "text": ex.text, "html_lang": ex.html_lang})

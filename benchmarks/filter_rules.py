@@ -20,20 +20,14 @@ import pandas as pd
 
 
 def load_pages(limit: int) -> pd.DataFrame:
-    import json
     import trafilatura
-    from core.paths import corpus_dir
-    base = corpus_dir() / "extraction" / "trafilatura-eval"
-    meta = json.load(open(base / "evaldata.json"))
+    from core import corpus as corpus_files
     rows = []
-    for url, m in sorted(meta.items()):
+    for url, m in sorted(corpus_files.trafilatura_eval().items()):
         if len(rows) >= limit:
             break
-        for sub in ("cache", "eval"):
-            p = base / sub / (m["file"] + ".gz")
-            if p.is_file():
-                break
-        else:
+        p = corpus_files.trafilatura_eval_page(m["file"], prefer=("cache", "eval"))
+        if p is None:
             continue
         html = gzip.open(p).read().decode("utf-8", "replace")
         text = trafilatura.extract(html) or ""

@@ -206,6 +206,7 @@ def main() -> None:
     for name, lst in (("false positives", fps), ("misses", fns)):
         print(f"{name} (up to 8): {lst[:8]}")
 
+    from core import corpus as corpus_files
     from core.paths import corpus_dir
     d = corpus_dir() / "pii-fixtures" / "tests" / "data"
     texts = {json.loads(ln)["id"]: json.loads(ln)["text"]
@@ -234,9 +235,9 @@ def main() -> None:
     code = Counter()
     examples = []
     files = 0
-    for ln in gzip.open(corpus_dir() / "code" / "thealgorithms.jsonl.gz", "rt"):
+    for r in corpus_files.thealgorithms():
         files += 1
-        t = json.loads(ln)["content"]
+        t = r["content"]
         for s, e, k in find_pii(t):
             code[k] += 1
             if len(examples) < 6 and k in ("CREDIT_CARD", "PHONE", "IP_ADDRESS"):

@@ -67,6 +67,29 @@ def build(args):
     return rows, n_clean, truth, sets
 
 
+def print_recall(label, truth, sets, found) -> list:
+    """Prints recall on the planted items per set and per re-formatting (`found(doc_id, set,
+    item_id)`: was the item found in that document); returns the missed (set, item, style)."""
+    per_set, tot_set = collections.Counter(), collections.Counter()
+    per_style, tot_style = collections.Counter(), collections.Counter()
+    missed = []
+    for d, (name, item_id, style) in truth.items():
+        ok = found(d, name, item_id)
+        tot_set[name] += 1
+        tot_style[style] += 1
+        per_set[name] += ok
+        per_style[style] += ok
+        if not ok:
+            missed.append((name, item_id, style))
+    print(f"\n== recall on planted items ({label}) ==")
+    for name in sets:
+        print(f"  {name:<12} {per_set[name]:>4} / {tot_set[name]:<4}")
+    for s in planting.STYLES:
+        print(f"  style {s:<12} {per_style[s]:>4} / {tot_style[s]:<4}")
+    print(f"  all          {sum(per_set.values())} / {len(truth)}")
+    return missed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, default=300)
@@ -110,23 +133,8 @@ def main():
     rec = read_table(spark, os.path.join(tmp, "decon") + "_contamination").collect()
     found = {(r.doc_id, r.benchmark, r.item_id) for r in rec}
     hit_docs = {r.doc_id for r in rec}
-    per_set, per_style = collections.Counter(), collections.Counter()
-    tot_set, tot_style = collections.Counter(), collections.Counter()
-    missed = []
-    for d, (name, item_id, style) in truth.items():
-        ok = (d, name, item_id) in found
-        tot_set[name] += 1
-        tot_style[style] += 1
-        per_set[name] += ok
-        per_style[style] += ok
-        if not ok:
-            missed.append((name, item_id, style))
-    print(f"\n== recall on planted items ({args.ngram}-grams) ==")
-    for name in sets:
-        print(f"  {name:<12} {per_set[name]:>3} / {tot_set[name]:<3}")
-    for s in planting.STYLES:
-        print(f"  style {s:<12} {per_style[s]:>3} / {tot_style[s]:<3}")
-    print(f"  all          {sum(per_set.values())} / {len(truth)}")
+    missed = print_recall(f"{args.ngram}-grams", truth, sets,
+                          lambda d, name, item_id: (d, name, item_id) in found)
     unchecked = {b: int(st.counters.get(f"index.unchecked_items.{b}", 0)) for b in sets}
     print(f"  items too short for an n-gram (never findable): {unchecked}")
     for m in missed:
@@ -172,25 +180,14 @@ def engine_free(args, rows, n_clean, truth, sets):
     per_doc = collections.defaultdict(set)
     for (k, b, i), o in found.items():
         per_doc[rows[k]["doc_id"]].add((b, i, o))
-    per_set, tot_set = collections.Counter(), collections.Counter()
-    per_style, tot_style = collections.Counter(), collections.Counter()
-    for d, (name, item_id, style) in truth.items():
-        ok = any(b == name and i == item_id for b, i, _ in per_doc.get(d, ()))
-        if not ok:
-            it = next(x for x in sets[name] if x.item_id == item_id)
-            nw = len(ngrams.normalised_words(evalsets.text_for_contamination(it)))
-            print(f"  MISSED {name} {item_id} ({style}): the item has {nw} words"
-                  + (f" (< {args.ngram}: no n-gram, unfindable)" if nw < args.ngram else ""))
-        per_set[name] += ok
-        tot_set[name] += 1
-        per_style[style] += ok
-        tot_style[style] += 1
-    print(f"\n== recall on planted items ({args.ngram}-grams, library functions, no Spark) ==")
-    for name in sets:
-        print(f"  {name:<12} {per_set[name]:>4} / {tot_set[name]:<4}")
-    for st in planting.STYLES:
-        print(f"  style {st:<12} {per_style[st]:>4} / {tot_style[st]:<4}")
-    print(f"  all          {sum(per_set.values())} / {len(truth)}")
+    missed = print_recall(f"{args.ngram}-grams, library functions, no Spark", truth, sets,
+                          lambda d, name, item_id: any(b == name and i == item_id
+                                                       for b, i, _ in per_doc.get(d, ())))
+    for name, item_id, style in missed:
+        it = next(x for x in sets[name] if x.item_id == item_id)
+        nw = len(ngrams.normalised_words(evalsets.text_for_contamination(it)))
+        print(f"  MISSED {name} {item_id} ({style}): the item has {nw} words"
+              + (f" (< {args.ngram}: no n-gram, unfindable)" if nw < args.ngram else ""))
     print(f"  items too short for an n-gram: {index.unchecked}")
     clean = {r["doc_id"]: r for r in rows[:n_clean]}
     fp = {d: v for d, v in per_doc.items() if d in clean}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.config import ConfigError, load_yaml
 from core.paths import PROJECT_ROOT, corpus_dir
+from evalsets import math_split
 
 DEFAULTS: dict = {
     "work_dir": "out/sample",
@@ -81,10 +82,11 @@ DEFAULTS: dict = {
 
 # Training files derived from the corpus by the pipeline (stage derive.<name>): name ->
 # (function "module:function" writing the file, the corpus files it reads, the output file name).
+# The corpus files come from the function's own module, so the stage's inputs (its fingerprint)
+# are the files it reads.
 DERIVED = {
     "math_train": ("evalsets.math_split:write_math_train_jsonl",
-                   ["math/math-hendrycks/math/test.jsonl", "math/math-hendrycks/math_oai/test.jsonl"],
-                   "math_train.jsonl"),
+                   [str(math_split.MATH_TEST), str(math_split.MATH500)], "math_train.jsonl"),
 }
 
 

@@ -286,3 +286,22 @@ def test_gsm8k_fewshot_count(corpus):
     shots = H.gsm8k_fewshot(corpus, 3)
     assert len(shots) == 3 and all("####" in a for _, a in shots)
     assert H.gsm8k_prompt([], "Q?") == "Question: Q?\nAnswer:"
+
+
+def test_a_damaged_checkpoint_is_neither_evaluated_nor_exported(tmp_path):
+    """Evaluation and export load a checkpoint's model.pt only when it matches the manifest: one
+    flipped bit inside the tensors (torch would load it) is a CheckpointError."""
+    from trainer.checkpoint import CheckpointError, save_checkpoint
+    from trainer.export import export
+    from trainer.loading import load_model
+    cfg = preset_config("tiny", vocab_size=256, max_seq_len=16)
+    ck = save_checkpoint(tmp_path / "run", 3, build_model(cfg, seed=0).state_dict(), None,
+                         {"model_config": asdict(cfg)})
+    load_model(ck)                                   # intact: loads
+    b = bytearray((ck / "model.pt").read_bytes())
+    b[len(b) // 2] ^= 1
+    (ck / "model.pt").write_bytes(bytes(b))
+    with pytest.raises(CheckpointError, match="model.pt: sha256"):
+        load_model(tmp_path / "run")
+    with pytest.raises(CheckpointError, match="model.pt: sha256"):
+        export(ck, tmp_path / "hf")

@@ -11,11 +11,11 @@ Tensors are read with ``torch.load(weights_only=True)``, which refuses arbitrary
 everything else is JSON. A checkpoint is written to a temporary directory and renamed into place,
 so a crash never leaves a half-written checkpoint that resume would pick up.
 
-Every load (resume, averaging) first checks the files against ``manifest.json``: a flipped bit, a
-truncated or a missing file is a `CheckpointError` naming the file, never a silently different
-model. ``resume_fallback`` moves a damaged checkpoint aside (``bad_step_XXXXXXXX``, kept for
-inspection) and resumes from the newest good one. Checkpoints written before checksums existed (no
-``manifest.json``) still load, with a warning.
+Every load (resume, averaging, evaluation, export) first checks the files against
+``manifest.json``: a flipped bit, a truncated or a missing file is a `CheckpointError` naming the
+file, never a silently different model. ``resume_fallback`` moves a damaged checkpoint aside
+(``bad_step_XXXXXXXX``, kept for inspection) and resumes from the newest good one. Checkpoints
+written before checksums existed (no ``manifest.json``) still load, with a warning.
 """
 from __future__ import annotations
 

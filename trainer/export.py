@@ -37,8 +37,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from trainer.loading import Trained, describe  # noqa: E402
-from trainer.checkpoint import load_tensors  # noqa: E402
+from trainer.loading import Trained, describe, load_weights  # noqa: E402
 from trainer.model import ModelConfig  # noqa: E402
 
 
@@ -183,7 +182,7 @@ def export(checkpoint: str | Path, out: str | Path, dtype: str = "float32", toke
     cfg = t.model_config
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sd = load_tensors(t.path / "model.pt")
+    sd = load_weights(t)
     tdt = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     tok_name = (t.tokenizer or {}).get("name", "cl100k_base+llama3")
     from core.tokenizer import DEFAULT_NAME, get_tokenizer

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from trainer.checkpoint import latest_checkpoint, load_tensors, read_state
+from trainer.checkpoint import MANIFEST, latest_checkpoint, load_tensors, read_state, verify_checkpoint
 from trainer.model import Llama, ModelConfig, build_model
 
 
@@ -94,12 +94,21 @@ def describe(path: str | Path) -> Trained:
                    tokenizer=_tokenizer_of(run_state), step=step)
 
 
+def load_weights(t: Trained) -> dict:
+    """The state dict of ``t``'s ``model.pt``, checked against the checkpoint's manifest when it
+    has one (a damaged file is a CheckpointError naming it, never a silently different model);
+    ``final/`` has no manifest."""
+    if (t.path / MANIFEST).is_file():
+        verify_checkpoint(t.path, ["model.pt"])
+    return load_tensors(t.path / "model.pt")
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu",
                dtype: torch.dtype = torch.float32) -> tuple[Llama, Trained]:
     """The model in eval mode, fp32 by default, with the masked-SDPA attention (exact everywhere)."""
     t = describe(path)
     model = build_model(t.model_config, "cpu", seed=None)
-    sd = load_tensors(t.path / "model.pt")
+    sd = load_weights(t)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise ValueError(f"{t.path / 'model.pt'}: parameters do not match the model config "

@@ -295,8 +295,8 @@ def run_gsm8k_em(scorer: Scorer, items, corpus: Path, shots: int = 5, max_new_to
     room = scorer.max_len - max_new_tokens
     if room < 16:
         raise ValueError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt in {scorer.max_len} tokens")
-    prompts = [scorer.encode(gsm8k_prompt(fs, it.gen.prompt))[-room:] for it in items]
-    outs = generate(scorer.model, prompts, max_new_tokens, temperature=0.0,
+    full = [scorer.encode(gsm8k_prompt(fs, it.gen.prompt)) for it in items]
+    outs = generate(scorer.model, [p[-room:] for p in full], max_new_tokens, temperature=0.0,
                     stop_ids=(scorer.tokenizer.eot_id,), batch_size=batch_size)
     strict, flex, per = [], [], []
     for it, o in zip(items, outs):
@@ -308,7 +308,7 @@ def run_gsm8k_em(scorer: Scorer, items, corpus: Path, shots: int = 5, max_new_to
         per.append({"id": it.item_id, "output": text, "strict": s, "flexible": f, "gold": gold})
     m = {"n": len(items), "exact_match_strict": float(np.mean(strict)), "exact_match_flexible": float(np.mean(flex)),
          "exact_match_stderr": _stderr(flex), "shots": shots, "max_new_tokens": max_new_tokens,
-         "truncated_prompts": int(sum(len(scorer.encode(gsm8k_prompt(fs, it.gen.prompt))) > room for it in items))}
+         "truncated_prompts": sum(len(p) > room for p in full)}
     return {"metrics": m, "items": per}
 
 

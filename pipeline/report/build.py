@@ -36,11 +36,22 @@ def _tables(cfg: dict) -> dict[str, str]:
     return t
 
 
-def _delta(spark, path: str):
-    from core.tables import read_table
+def _require(path: str) -> None:
     if not has_delta_log(path) and "://" not in path:
         raise NotAvailable(f"table {path} does not exist yet")
+
+
+def _delta(spark, path: str):
+    from core.tables import read_table
+    _require(path)
     return read_table(spark, path)
+
+
+def _companion(spark, main: str, suffix: str):
+    """The companion table (`_rejects`, `_duplicates`) of the run that wrote `main`."""
+    from core.tables import read_companion
+    _require(main + suffix)
+    return read_companion(spark, main, suffix)
 
 
 def _latest_counters(spark, stats_path: str) -> dict[str, float]:
@@ -119,18 +130,14 @@ def removals(spark, t: dict, examples: int) -> dict:
 
     for name, p in t["extracted"].items():
         try:
-            _delta(spark, p + "_rejects")
-            from core.tables import read_companion
-            rj = read_companion(spark, p, "_rejects")   # the rejects of the documents' own run
+            rj = _companion(spark, p, "_rejects")
         except NotAvailable:
             continue
         text = "detail" if "detail" in rj.columns else None
         add_group(f"extract ({name})", as_rejects(rj, "extract", "reason", "input_offset", text),
                   text is not None)
     try:
-        _delta(spark, t["deduped"] + "_duplicates")
-        from core.tables import read_companion
-        dup = read_companion(spark, t["deduped"], "_duplicates")   # the pair of the same run
+        dup = _companion(spark, t["deduped"], "_duplicates")
         rc = next((c for c in ("reason", "dup_reason", "kind", "step") if c in dup.columns), None)
         if rc:
             text = "text" if "text" in dup.columns else None

@@ -210,7 +210,8 @@ def write_shard(seq_len: int, eot_id: int, n_main: int, n_held: int, shard_rows:
         fstart = table.column("fstart").to_numpy()
         ntok = table.column("ntok").to_numpy()
         maps = {}
-        if not fs.is_local(token_dir):
+        local = fs.is_local(token_dir)
+        if not local:
             # an object store: one call per token file for all of this shard's pieces in it
             # (concurrent ranged GETs), never the whole file
             by_file: dict = {}
@@ -224,7 +225,7 @@ def write_shard(seq_len: int, eot_id: int, n_main: int, n_held: int, shard_rows:
                     fetched[i] = np.frombuffer(d, dtype="<u4")
 
         def copy(i, dst):
-            if not fs.is_local(token_dir):
+            if not local:
                 dst[:] = fetched[i][:len(dst)]
                 return
             name = files[i]

@@ -47,14 +47,16 @@ REJECTS = T.StructType([
 def with_new_text(df, new_text: str = "_new_text"):
     """`df` with `text` replaced by the column `new_text` where that is not null, and `n_chars` and
     `n_words` recomputed for those rows (the other rows keep theirs): the one place a stage that
-    rewrites documents (dedup's line removal, decontamination) keeps the documents contract."""
+    rewrites documents (dedup's line removal, decontamination) keeps the documents contract.
+    `n_words` is counted as extraction counts it, `len(text.split())`: runs of core.text.WHITESPACE
+    (Spark's `trim` strips only U+0020 and Java's `\\s` is ASCII-only)."""
     from pyspark.sql import functions as F
+
+    from core.text import WHITESPACE
     new = F.col(new_text)
-    words = F.size(F.split(F.trim(new), r"\s+"))
+    words = F.size(F.array_remove(F.split(new, WHITESPACE), ""))
     return (df.withColumn("text", F.coalesce(new, F.col("text")))
               .withColumn("n_chars", F.when(new.isNotNull(), F.length(new).cast("int"))
                           .otherwise(F.col("n_chars")))
-              .withColumn("n_words", F.when(new.isNotNull(),
-                                            F.when(F.length(F.trim(new)) == 0, 0)
-                                            .otherwise(words).cast("int"))
+              .withColumn("n_words", F.when(new.isNotNull(), words.cast("int"))
                           .otherwise(F.col("n_words"))))

@@ -87,6 +87,21 @@ def test_exact_hash_same_in_spark_and_python(spark):
     assert got == [normalized_hash(t) for t in texts]
 
 
+def test_rewritten_text_counts_as_extraction_counts(spark):
+    """core.schema.with_new_text (dedup's line removal, decontamination): a rewritten document's
+    n_chars and n_words are what extraction gives the same text (len(text), len(text.split())),
+    also with non-ASCII whitespace and whitespace at the ends; rows without a new text keep theirs."""
+    from core.schema import with_new_text
+    texts = ["A  b\nC", "  x\t y ", "", "\tlead\r\n", "a\u00a0b", "\u3000x\u2028y\u2003",
+             "p\x1cq\x1f r", "s\u0085t\u202f", "\u200bz", "\u00a0 lead and trail \u3000",
+             "Straße ΟΔΟΣ Σ"]
+    rows = [(i, "old", 99, 99, t) for i, t in enumerate(texts)] + [(len(texts), "kept as is", 7, 3, None)]
+    df = spark.createDataFrame(rows, "i int, text string, n_chars int, n_words int, _new_text string")
+    got = {r.i: (r.text, r.n_chars, r.n_words) for r in with_new_text(df).collect()}
+    assert got == {**{i: (t, len(t), len(t.split())) for i, t in enumerate(texts)},
+                   len(texts): ("kept as is", 7, 3)}
+
+
 def _union_find(edges):
     parent = {}
 

@@ -3,8 +3,8 @@
 Normalisation: Unicode NFC is left to extraction; here text is lower-cased, every run of whitespace
 becomes one space, and spaces at both ends are removed, so copies that differ only in case or layout
 share a key. "Whitespace" is one explicit character class, the same in the JVM regex and in Python
-(`WHITESPACE`: ASCII whitespace, the information separators U+001C..U+001F, NEL, NBSP and the other
-Unicode space separators, line/paragraph separators): Java's `\s` is ASCII-only and Python's `\s`
+(`WHITESPACE`, core/text.py: ASCII whitespace, the information separators U+001C..U+001F, NEL,
+NBSP and the other Unicode space separators, line/paragraph separators): Java's `\s` is ASCII-only and Python's `\s`
 is Unicode-wide, and Spark's `trim` strips only U+0020, so using either engine's defaults gave two
 different keys for a text with a non-breaking space. The Spark expression and the Python function
 give the same hex digest (tested with non-ASCII whitespace).
@@ -15,11 +15,11 @@ import hashlib
 import re
 from typing import TYPE_CHECKING
 
+from core.text import WHITESPACE  # one class that Python `re` and java.util.regex read alike
+
 if TYPE_CHECKING:  # the Spark expression is the only part that needs pyspark
     from pyspark.sql import Column
 
-# one class, written so that Python `re` and java.util.regex read it the same way
-WHITESPACE = "[\\t\\n\\x0B\\f\\r\\x1C-\\x1F \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+"
 _WS = re.compile(WHITESPACE)
 
 

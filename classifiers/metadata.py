@@ -23,6 +23,8 @@ import subprocess
 from pathlib import Path
 from typing import Iterable
 
+from core.fs import sha256_file
+
 METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.bin"
 FORMAT_VERSION = 1
@@ -32,17 +34,6 @@ REQUIRED = ("format", "kind", "labels", "model_file", "model_sha256", "model_byt
 
 class ModelMetadataError(RuntimeError):
     """A model directory whose metadata is missing or does not match the model."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def data_fingerprint(examples: Iterable[tuple[str, str]]) -> str:

@@ -126,7 +126,7 @@ def write_eval_shards(texts: dict, out_dir: Path, seq_len: int, rows: int, max_d
     for name in EVAL_SETS:
         ds, n = [], 0
         for _, text, _ in texts[name]:
-            ids = tok.encoding.encode_ordinary(text)[:max_doc_tokens]
+            ids = tok.encode_document(text)[:max_doc_tokens]   # as the mixer lays documents out
             ds.append(ids)
             n += len(ids) + 1
             if n >= (rows + 1) * seq_len:

@@ -87,6 +87,16 @@ class Tokenizer:
         return self.encoding.encode_to_numpy(text, allowed_special=frozenset(),
                                              disallowed_special=())
 
+    def encode_document(self, text: str) -> np.ndarray:
+        """A document's tokens as the mix lays them out: `<|begin_of_text|>`, then `encode`'s ids
+        (uint32; the packer appends `eot_id`). The mixer's tokenize step and the fixtures' demo
+        mixes both call this, so the trainer is tested on the mixer's layout."""
+        ids = self.encode_numpy(text)
+        out = np.empty(len(ids) + 1, dtype=np.uint32)
+        out[0] = self.bos_id
+        out[1:] = ids
+        return out
+
     def encode_batch(self, texts: list[str], num_threads: int = 8) -> list[list[int]]:
         return self.encoding.encode_ordinary_batch(texts, num_threads=num_threads)
 

@@ -81,8 +81,6 @@ def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc
         fname = (f"p{tc.partitionId() if tc else 0:05d}-a{tc.attemptNumber() if tc else 0}-"
                  f"{uuid.uuid4().hex[:8]}.bin")
         tok = get_tokenizer(tokenizer, ranks.local() if ranks is not None else None)
-        encode = tok.encode_numpy   # encode_ordinary's ids, straight into numpy
-        bos = np.array([tok.bos_id], dtype=np.uint32)
         f, written = None, 0
         try:
             for rb in batches:
@@ -113,7 +111,7 @@ def tokenize_arrow(names, seed, downsample, heldout_fraction, tokenizer, max_doc
                     # every document starts with <|begin_of_text|> (Llama 3's recipe; the
                     # packer appends <|end_of_text|>), so a document's first text token is
                     # predicted from BOS, as at inference
-                    a = np.concatenate((bos, encode(t).astype(np.uint32, copy=False)))
+                    a = tok.encode_document(t)
                     orig[i] = len(a)
                     if max_doc_tokens and len(a) > max_doc_tokens:
                         a = a[:max_doc_tokens]

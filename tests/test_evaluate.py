@@ -87,7 +87,7 @@ def setup(tmp_path_factory, corpus):
     tok = get_tokenizer()
     texts = load_corpus_docs(corpus, per_source=4, max_chars=500)
     cats = list(texts)
-    docs = [[tok.encode(t) for t in texts[c]] for c in cats]
+    docs = [[tok.encode_document(t) for t in texts[c]] for c in cats]   # the mixer's layout: BOS first
     write_token_shards(root / "mix", [{"name": c, "category": c} for c in cats], docs, 128,
                        heldout_docs_by_source=docs, tokenizer=tok.info(), vocab_size=tok.vocab_size,
                        eot_id=tok.eot_id)

@@ -67,3 +67,14 @@ def test_encode_numpy_gives_the_ordinary_ids():
     for t in texts:
         a = tok.encode_numpy(t)
         assert a.dtype.name == "uint32" and a.tolist() == tok.encode(t)
+
+
+def test_encode_document_is_bos_then_the_ordinary_ids():
+    """The one definition of a document's tokens in a mix (mixer tokenize step, demo mixes)."""
+    import numpy as np
+    tok = mt.get_tokenizer()
+    text = "A document <|endoftext|> with special-token text in it."
+    a = tok.encode_document(text)
+    assert a.dtype == np.uint32
+    assert a.tolist() == [tok.bos_id] + tok.encode(text)
+    assert tok.encode_document("").tolist() == [tok.bos_id]

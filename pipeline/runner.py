@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from core.config import config_hash
+from core.imports import reachable_files
 from core.paths import PROJECT_ROOT
 from core.tables import delta_version, has_delta_log
 
@@ -175,7 +176,9 @@ def artifact_version(spark, path: str) -> Any:
 
 
 def code_version(stage: Stage) -> str:
-    """Hash of the source files that implement the stage (its `code` paths, else its module)."""
+    """Hash of the source files that implement the stage: its `code` paths (else its module) and
+    every project file their Python modules import, directly or not (core/imports.py), so an edit
+    to a shared helper (core/schema.py, core/tokenizer.py, ...) re-runs the stages that use it."""
     if stage.code_version is not None:
         return stage.code_version
     paths = list(stage.code)
@@ -186,14 +189,14 @@ def code_version(stage: Stage) -> str:
         cand = PROJECT_ROOT.joinpath(*parts[:-1]) if len(parts) > 2 else None
         paths = [str(cand)] if cand is not None and cand.is_dir() else [
             str(PROJECT_ROOT.joinpath(*parts)) + ".py"]
-    h = hashlib.sha256()
+    files = []
     for p in paths:
         p = Path(p) if os.path.isabs(p) else PROJECT_ROOT / p
-        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
-        for f in files:
-            if f.is_file():
-                h.update(str(f.relative_to(PROJECT_ROOT) if f.is_relative_to(PROJECT_ROOT) else f).encode())
-                h.update(f.read_bytes())
+        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+    h = hashlib.sha256()
+    for f in reachable_files([f for f in files if f.is_file()]):
+        h.update(str(f.relative_to(PROJECT_ROOT) if f.is_relative_to(PROJECT_ROOT) else f).encode())
+        h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -39,14 +39,14 @@ ENTRIES = {
     "report": ("pipeline.report:build_report", ""),
 }
 
-# The source files whose content is each stage's code version (a change re-runs the stage).
+# The source files whose content is each stage's code version (a change re-runs the stage), with
+# every project module they import (pipeline/runner.py: code_version).
 CODE = {
-    "extract": ["curation/extract/stage.py", "curation/extract/html.py", "curation/extract/warc.py",
-                "curation/extract/sources.py", "curation/extract/urls.py"],
+    "extract": ["curation/extract"],
     "dedup": ["curation/dedup"],
     "decontaminate": ["curation/decontaminate", "evalsets", "configs/evalsets.yaml"],
     "filter": ["curation/filters"],
-    "score": ["classifiers", "curation/filters/langid.py"],
+    "score": ["classifiers"],
 }
 
 

@@ -7,13 +7,13 @@ Imports are read from the source with `ast` (function-level imports included), s
 inside a function counts like one at the top of the file."""
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from core.imports import imports, module_name
 from core.paths import PROJECT_ROOT
 
 # Lowest first. A module may import modules of its own layer or of a lower one.
@@ -35,40 +35,6 @@ def layer(module: str) -> int | None:
         if module == prefix or module.startswith(prefix + "."):
             return level
     return None
-
-
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
-
-
-def is_module(name: str) -> bool:
-    p = PROJECT_ROOT.joinpath(*name.split("."))
-    return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
-
-
-def imports(path: Path) -> list[tuple[int, str]]:
-    """(line, imported module) for every import in the file; `from a import b` names `a.b` when
-    that is a module of the project, else `a`; relative imports are resolved."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    me = module_name(path)
-    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[:len(anchor) - (node.level - 1)]
-                base = ".".join(anchor + ([base] if base else []))
-            for a in node.names:
-                full = f"{base}.{a.name}"
-                out.append((node.lineno, full if is_module(full) else base))
-    return out
 
 
 def sources(*tops: str) -> list[Path]:

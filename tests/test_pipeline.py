@@ -207,3 +207,26 @@ def test_union_documents(spark, tmp_path):
     assert rows == [("1", "crawl", None), ("2", "gsm8k", "x"), ("3", "gsm8k", "y")]
     s = latest_run(spark, out + "_stats", "documents")
     assert s["documents.source.gsm8k"] == 2 and s["documents.out"] == 3
+
+
+def test_code_version_follows_the_stages_imports():
+    """A stage's code version covers the project modules its code imports (lazily too), so an
+    edit to a shared helper in core/ re-runs the stages that use it. Two probe files in the
+    tree: the stage's own module and a core/ helper it imports inside a function."""
+    from core.paths import PROJECT_ROOT
+    from pipeline.runner import code_version
+    helper = PROJECT_ROOT / "core" / "_codever_probe.py"
+    user = PROJECT_ROOT / "mixer" / "_codever_probe_user.py"
+    assert not helper.exists() and not user.exists()
+    try:
+        helper.write_text("X = 1\n")
+        user.write_text("def f():\n    from core._codever_probe import X\n    return X\n")
+        stage = Stage("probe", "mixer._codever_probe_user:f", lambda c: None,
+                      code=["mixer/_codever_probe_user.py"])
+        before = code_version(stage)
+        assert code_version(stage) == before                    # deterministic
+        helper.write_text("X = 2\n")
+        assert code_version(stage) != before                    # the imported helper counts
+    finally:
+        helper.unlink(missing_ok=True)
+        user.unlink(missing_ok=True)

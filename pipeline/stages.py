@@ -44,7 +44,7 @@ ENTRIES = {
 CODE = {
     "extract": ["curation/extract"],
     "dedup": ["curation/dedup"],
-    "decontaminate": ["curation/decontaminate", "evalsets", "configs/evalsets.yaml"],
+    "decontaminate": ["curation/decontaminate"],
     "filter": ["curation/filters"],
     "score": ["classifiers"],
 }
@@ -252,6 +252,8 @@ def build_stages(cfg: dict) -> list[Stage]:
             conf = deep_update({"models": dict(models)}, conf)  # the user's score config wins
             inputs += [os.path.join(conf["models"][k], "metadata.json") for k in models]
         if name == "decontaminate":
+            from curation.decontaminate.stage import benchmark_files
+            inputs += benchmark_files(public(conf), corpus)   # a changed benchmark re-runs it
             conf = dict(conf, _corpus=corpus)
             call = _call_decontaminate
         add(name, name, call, inputs, [out], conf,

@@ -153,7 +153,11 @@ def test_pipeline_config_and_stage_list():
     assert by["derive.math_train"].outputs == ["/tmp/w/derived/math_train.jsonl"]
     assert by["derive.math_train"].inputs[1].endswith("math_oai/test.jsonl")
     assert by["extract.math"].inputs == ["/tmp/w/derived/math_train.jsonl"]
-    assert by["decontaminate"].inputs == ["/tmp/w/deduped"]
+    # the benchmark files and the registry are inputs too: a changed benchmark re-runs the stage
+    dec = by["decontaminate"].inputs
+    assert dec[0] == "/tmp/w/deduped" and dec[1].endswith("configs/evalsets.yaml")
+    assert any(p.endswith("math_oai/test.jsonl") for p in dec[2:])        # MATH500
+    assert any("gsm8k" in p and p.endswith("test.jsonl") for p in dec[2:])
     assert by["filter"].inputs == ["/tmp/w/decontaminated"]
     assert by["score"].inputs == ["/tmp/w/filtered", "/tmp/w/models/quality/metadata.json",
                                   "/tmp/w/models/domain/metadata.json"]

@@ -109,9 +109,9 @@ def resolve_config(config: dict | None) -> dict:
     return cfg
 
 
-def eval_items(cfg: dict, corpus: str | Path | None = None) -> list[tuple[str, str, str]]:
-    """(benchmark, item_id, text) of every set the config names (the registry's, plus extras)."""
-    from evalsets import load_registry, text_for_contamination, user_set
+def eval_specs(cfg: dict, corpus: str | Path | None = None) -> dict:
+    """name -> EvalSetSpec of every set the config names (the registry's, plus extras)."""
+    from evalsets import load_registry, user_set
     e = cfg["evalsets"]
     specs = load_registry(e["registry"], corpus=Path(corpus) if corpus else None)
     if e["only"]:
@@ -124,8 +124,23 @@ def eval_items(cfg: dict, corpus: str | Path | None = None) -> list[tuple[str, s
         if x["name"] in specs:
             raise ValueError(f"extra evaluation set {x['name']!r} is already registered")
         specs[x["name"]] = user_set(x["name"], x["path"], x["text_fields"], x.get("id_field"))
+    return specs
+
+
+def benchmark_files(config: dict | None, corpus: str | Path | None = None) -> list[str]:
+    """The files the index is built from (each named set's file, and the registry YAML): inputs
+    of the pipeline stage, so a changed benchmark file re-runs decontamination."""
+    from evalsets.registry import DEFAULT_CONFIG
+    cfg = resolve_config(config)
+    reg = cfg["evalsets"]["registry"] or DEFAULT_CONFIG
+    return [str(reg)] + sorted(str(s.path) for s in eval_specs(cfg, corpus).values())
+
+
+def eval_items(cfg: dict, corpus: str | Path | None = None) -> list[tuple[str, str, str]]:
+    """(benchmark, item_id, text) of every set the config names (the registry's, plus extras)."""
+    from evalsets import text_for_contamination
     out = []
-    for name, spec in specs.items():
+    for name, spec in eval_specs(cfg, corpus).items():
         out += [(name, it.item_id, text_for_contamination(it)) for it in spec.read()]
     return out
 

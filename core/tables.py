@@ -259,28 +259,9 @@ def read_table(spark, path: str, version: int | None = None):
 
 def has_delta_log(path: str) -> bool:
     """A Delta table on the local file system: `path` holds a `_delta_log` folder (no Spark; a
-    URL such as s3://... or dbfs:/... is never answered here, see `delta_version`)."""
+    URL such as s3://... or dbfs:/... is never answered here, see `table_version`)."""
     path = str(path)
     return "://" not in path and os.path.isdir(os.path.join(path, "_delta_log"))
-
-
-def local_delta_version(path: str) -> int | None:
-    """The latest commit of a Delta table on the local file system, read from the names in its
-    `_delta_log` (what Delta itself does to find the latest version), without a Spark job."""
-    versions = [int(n[:20]) for n in os.listdir(os.path.join(str(path), "_delta_log"))
-                if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()]
-    return max(versions) if versions else None
-
-
-def delta_version(spark, path: str) -> int | None:
-    """The latest version of the Delta table at `path`, or None when there is none: read from the
-    log's file names for a local table (no Spark job), through Delta for a URL."""
-    path = str(path)
-    if has_delta_log(path):
-        return local_delta_version(path)
-    if "://" in path:
-        return table_version(spark, path)
-    return None
 
 
 def is_delta_table(spark, path: str) -> bool:
@@ -292,10 +273,17 @@ def is_delta_table(spark, path: str) -> bool:
 def table_version(spark, path: str) -> int | None:
     """The latest committed version of a Delta table, or None if there is no table at `path`.
 
-    Read from the table's log snapshot in the JVM (no Spark job: about a second on a cold session
-    against three to four for `history(1)`); where that handle is unavailable (Spark Connect, a
-    changed internal API) `DeltaTable.history(1)` answers instead. Only a path without a Delta log
-    gives None; a log that cannot be read raises."""
+    A local table's version is read from the names in its `_delta_log` (what Delta itself does to
+    find the latest commit; no JVM call). Elsewhere (s3://, dbfs:/, ...) it is read from the
+    table's log snapshot in the JVM (no Spark job: about a second on a cold session against three
+    to four for `history(1)`); where that handle is unavailable (Spark Connect, a changed internal
+    API) `DeltaTable.history(1)` answers instead. Only a path without a Delta log gives None; a
+    log that cannot be read raises."""
+    if has_delta_log(path):
+        versions = [int(n[:20]) for n in os.listdir(os.path.join(str(path), "_delta_log"))
+                    if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()]
+        if versions:
+            return max(versions)
     if not is_delta_table(spark, path):
         return None
     return _logged_version(spark, path)

@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 from core.config import config_hash
 from core.imports import reachable_files
 from core.paths import PROJECT_ROOT
-from core.tables import delta_version, has_delta_log
+from core.tables import has_delta_log, table_version
 
 STATE_FILE = "_pipeline_state.json"
 
@@ -154,7 +154,7 @@ def artifact_version(spark, path: str) -> Any:
             return None
         return {m: artifact_version(spark, m) for m in matches}
     if has_delta_log(path) or "://" in path:
-        v = delta_version(spark, path)
+        v = table_version(spark, path)
         return None if v is None else {"delta": v}
     p = Path(path)
     if p.is_file():

@@ -176,10 +176,14 @@ def iter_parquet(path: str, cfg: dict):
     """One record per row; input_offset is the row number in the file. A file whose schema lacks
     a text field, or holds it as a non-string type, is one reject naming its columns (not one
     per row)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
     tf = parse_text_field(cfg.get("text_field"))
-    pf = pq.ParquetFile(fs.open_input(path))
+    with fs.open_input(path) as f:
+        yield from _parquet_rows(path, pq.ParquetFile(f), tf, cfg)
+
+
+def _parquet_rows(path: str, pf, tf, cfg: dict):
+    import pyarrow as pa
     schema = pf.schema_arrow
     cols = {f.name: f.type for f in schema}
     missing = [n for n in _field_names(tf) if n not in cols]

@@ -3,11 +3,20 @@ benchmarks/generate_documents.py), with wall time and the peak resident memory o
 (the spark-submit process tree: Python driver + local JVM, whose executor threads live in the same
 JVM in local mode; Python workers counted separately), and the time ratio per 10x more data.
 
+The driver's RSS is mostly the JVM heap filling as far as `--driver-memory` lets it, not what the
+run needs; so the JVM also writes a GC log (`-Xlog:gc`, through JDK_JAVA_OPTIONS, which reaches the
+JVM that the job's own re-exec with the Delta jars starts) and the script prints the largest heap
+left after a collection (an upper bound on the live data) and after a full or remark pause.
+Running with a smaller `--driver-memory` (e.g. 2g) shows whether the run fits at all.
+
     python benchmarks/dedup_scale.py /tmp/gen20k [/tmp/gen200k ...] [--master local[2]]
+        [--driver-memory 6g] [--root <export of an older commit>]
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
 import argparse  # noqa: E402
+import re  # noqa: E402
+import tempfile  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
@@ -51,11 +60,33 @@ def _cmd(pid):
         return ""
 
 
-def run(inp, out, master, root=ROOT):
-    cmd = ["spark-submit", "--master", master, "--driver-memory", "6g",
+_GC = re.compile(r"GC\(\d+\) (Pause [^(]*?)\s*(?:\(.*\))?\s*(\d+)M->(\d+)M\((\d+)M\)")
+
+
+def gc_peaks(log_dir):
+    """Largest heap after any collection and after a full/remark pause, in MiB, over the GC logs
+    of every JVM of the run (the job re-executes spark-submit once)."""
+    after_any = after_full = committed = 0
+    for f in Path(log_dir).glob("gc_*.log"):
+        for line in f.read_text(errors="replace").splitlines():
+            m = _GC.search(line)
+            if not m:
+                continue
+            kind, after, total = m.group(1), int(m.group(3)), int(m.group(4))
+            after_any = max(after_any, after)
+            committed = max(committed, total)
+            if "Full" in kind or "Remark" in kind:
+                after_full = max(after_full, after)
+    return after_any, after_full, committed
+
+
+def run(inp, out, master, root=ROOT, driver_memory="6g"):
+    cmd = ["spark-submit", "--master", master, "--driver-memory", driver_memory,
            str(Path(root) / "jobs" / "dedup.py"), "--input", inp, "--output", out]
+    gc_dir = tempfile.mkdtemp(prefix="dedup_gc_")
+    env = dict(os.environ, JDK_JAVA_OPTIONS=f"-Xlog:gc:file={gc_dir}/gc_%p.log")
     t0 = time.time()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     peak = {"driver": 0, "workers": 0}
     done = threading.Event()
 
@@ -75,9 +106,14 @@ def run(inp, out, master, root=ROOT):
     log = proc.communicate()[0]
     done.set()
     wall = time.time() - t0
+    peak["gc"] = gc_peaks(gc_dir)
+    shutil.rmtree(gc_dir, ignore_errors=True)
     if proc.returncode != 0:
         print(log[-3000:])
-        raise SystemExit(f"job failed on {inp}")
+        print(f"{inp}: job FAILED (exit {proc.returncode}) after {wall:.0f} s with --driver-memory "
+              f"{driver_memory}; peak driver RSS {peak['driver'] / 2**30:.2f} GiB, "
+              f"heap after GC max {peak['gc'][0]} MiB")
+        raise SystemExit(1)
     summary = [ln for ln in log.splitlines() if ln.startswith(("  docs.", "  removed.", "[dedup]"))]
     return wall, peak, summary
 
@@ -89,16 +125,23 @@ def main():
     ap.add_argument("--root", default=str(ROOT),
                     help="project tree whose jobs/dedup.py runs (e.g. an export of an older commit "
                          "for a before/after comparison)")
+    ap.add_argument("--driver-memory", default="6g",
+                    help="the local JVM's heap (driver and executor threads in local mode)")
     args = ap.parse_args()
+    print(f"load average at start: {os.getloadavg()}")
     results = []
     for inp in args.inputs:
         out = inp.rstrip("/") + "_deduped"
-        shutil.rmtree(out, ignore_errors=True)
-        wall, peak, summary = run(inp, out, args.master, args.root)
+        for suffix in ("", "_duplicates", "_stats", "_checkpoints"):   # a previous run's outputs
+            shutil.rmtree(out + suffix, ignore_errors=True)
+        wall, peak, summary = run(inp, out, args.master, args.root, args.driver_memory)
         n = next((int(s.split()[-1].replace(",", "")) for s in summary if "docs.in" in s), 0)
         results.append((inp, n, wall, peak))
         print(f"{inp}: {n:,} docs, wall {wall:.0f} s, peak driver RSS {peak['driver'] / 2**30:.2f} GiB"
-              f" (Python workers {peak['workers'] / 2**30:.2f} GiB)")
+              f" (Python workers {peak['workers'] / 2**30:.2f} GiB); JVM heap after GC: max "
+              f"{peak['gc'][0]:,} MiB, max after full/remark {peak['gc'][1]:,} MiB, committed max "
+              f"{peak['gc'][2]:,} MiB (--driver-memory {args.driver_memory}); "
+              f"load average {os.getloadavg()}")
         for s in summary:
             print("   ", s.strip())
     for (a, na, wa, _), (b, nb, wb, _) in zip(results, results[1:]):

@@ -1,6 +1,7 @@
 """warcio vs FastWARC on the sample's WARC/ARC/WET files: robustness (files read to the end without
 an exception, records seen) and speed (records/s iterating the two crawl files, payloads read).
 
+    pip install -e '.[bench]'     # FastWARC: a benchmark-only dependency
     python benchmarks/warc_readers.py
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702

@@ -3,7 +3,7 @@
     python benchmarks/filter_profile.py [--table out/sample/deduped] [--limit N]
 
 Reads the Delta table's Parquet files with pyarrow (the current version's files from the Delta log),
-runs pass 1 (corpus token counts) and pass 2 (`annotate_batch`) in batches of 2,048 rows as the Spark
+runs `annotate_batch` (token KL against the built reference when the config enables it) in batches of 2,048 rows as the Spark
 job does, and prints seconds per signal (annotate_batch's own timings) and per pass.
 """
 from __future__ import annotations
@@ -54,28 +54,14 @@ def main() -> None:
         tbl = tbl.slice(0, a.limit)
     pdf = tbl.to_pandas()
     print(f"{len(pdf)} documents, {pdf['text'].str.len().sum() / 1e6:.1f} M chars")
-    enc, mc = cfg["token_kl"]["encoding"], cfg["token_kl"]["max_chars"]
-    n_vocab = token_kl.vocab_size(enc)
-    t0 = time.perf_counter()
-    tok_s = count_s = 0.0
-    import numpy as np
-    vec = np.zeros(n_vocab, dtype=np.int64)
-    for s in range(0, len(pdf), a.batch):
-        texts = pdf["text"].iloc[s:s + a.batch].tolist()
-        t1 = time.perf_counter()
-        ids = token_kl.encode_batch(texts, enc, mc)
-        t2 = time.perf_counter()
-        vec += token_kl.count_tokens(ids, n_vocab)
-        t3 = time.perf_counter()
-        tok_s += t2 - t1
-        count_s += t3 - t2
-    p1 = time.perf_counter() - t0
-    print(f"pass 1 (token distribution): {p1:.2f} s  (tokenize {tok_s:.2f} s, count {count_s:.2f} s)")
-    log_q = token_kl.corpus_log_probs(vec, cfg["token_kl"]["alpha"])
+    # token KL is off by default; with it on, a built reference replaces the old corpus pass
+    kl_ref = token_kl.Reference.load(cfg["token_kl"]["reference"] or "models/token_kl") \
+        if cfg["token_kl"]["enabled"] else None
+    p1 = 0.0
     tm: dict = defaultdict(float)
     t0 = time.perf_counter()
     for s in range(0, len(pdf), a.batch):
-        annotate_batch(pdf.iloc[s:s + a.batch].reset_index(drop=True), cfg, log_q, timings=tm)
+        annotate_batch(pdf.iloc[s:s + a.batch].reset_index(drop=True), cfg, kl_ref, timings=tm)
     p2 = time.perf_counter() - t0
     print(f"pass 2 (annotate_batch): {p2:.2f} s")
     for k, v in sorted(tm.items(), key=lambda kv: -kv[1]):

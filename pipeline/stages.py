@@ -251,6 +251,15 @@ def build_stages(cfg: dict) -> list[Stage]:
         if name == "score":
             conf = deep_update({"models": dict(models)}, conf)  # the user's score config wins
             inputs += [os.path.join(conf["models"][k], "metadata.json") for k in models]
+        if name == "filter":
+            # token KL (off by default) reads a built reference: an input, so a rebuilt
+            # reference re-runs the filter; its path made absolute for the stage
+            from curation.filters.defaults import DEFAULTS as FILTER_DEFAULTS
+            tk = (conf.get("token_kl") or {})
+            if tk.get("enabled", FILTER_DEFAULTS["token_kl"]["enabled"]):
+                ref = project_path(tk.get("reference") or "models/token_kl")
+                conf = deep_update(conf, {"token_kl": {"reference": ref}})
+                inputs += [os.path.join(ref, "manifest.json"), os.path.join(ref, "counts.npz")]
         if name == "decontaminate":
             from curation.decontaminate.stage import benchmark_files
             inputs += benchmark_files(public(conf), corpus)   # a changed benchmark re-runs it

@@ -50,17 +50,28 @@ def docs_table(spark, corpus, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def job_output(spark, docs_table):
-    """`jobs/filter.py` run once in-process (the shared session is the active one)."""
+def job_output(spark, docs_table, corpus):
+    """`jobs/filter.py` run once in-process (the shared session is the active one), with token KL
+    on against a small English reference built from Tatoeba (the sample corpus)."""
     import contextlib
     import io
 
     import jobs.filter as job
+    from core import corpus as corpus_files
+    from curation.filters import token_kl
     d, path = docs_table
+    chunks = []
+    for f in corpus_files.tatoeba_files(corpus, english=True)[:8]:
+        lines = corpus_files.tatoeba_lines(f)
+        chunks.extend("\n".join(lines[k:k + 100]) for k in range(0, len(lines), 100))
+    token_kl.build_reference([(f"en-{k}", "en", t) for k, t in enumerate(chunks)], alpha=0.1,
+                             min_tokens=3_000).save(d / "klref")
+    (d / "filter.yaml").write_text(f"token_kl:\n  enabled: true\n  reference: {d / 'klref'}\n")
     out = str(d / "annotated")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert job.main(["--input", path, "--output", out, "--show-rejected", "5"]) == 0
+        assert job.main(["--input", path, "--output", out, "--show-rejected", "5",
+                         "--config", str(d / "filter.yaml")]) == 0
     return d, path, out, buf.getvalue()
 
 
@@ -83,6 +94,8 @@ def test_filter_end_to_end(spark, job_output):
     assert "<EMAIL>" in p["text"] and "jane.doe@example.com" not in p["text"]
     assert p["domain_doc_count"] == 3 and p["domain_pii_doc_share"] == pytest.approx(1 / 3)
     assert rows["udhr-en"]["token_kl"] > 0 and rows["udhr-en"]["token_count"] > 1000
+    assert rows["udhr-en"]["token_kl_lang"] == "en" and rows["udhr-en"]["token_kl_excess"] is not None
+    assert rows["udhr-ru"]["token_kl"] is None          # no Russian reference: no value
     assert rows["code-0"]["c4_curly_brace"] in (True, False)
     # stats: per-reason counts from the stats table
     counters = latest_run(spark, stats_path, "filter")
@@ -98,18 +111,19 @@ def test_filter_end_to_end(spark, job_output):
     assert set(r["doc_id"] for r in rejected(spark, out, "url.block_categories").collect()) == {"casino"}
     # Spark and pandas decisions agree on the stored signals
     pdf = df.toPandas()
-    again = decide_pandas(pdf.drop(columns=["keep", "drop_reasons"]), merge(DEFAULTS, None))
+    again = decide_pandas(pdf.drop(columns=["keep", "drop_reasons"]),
+                          merge(DEFAULTS, {"token_kl": {"enabled": True, "reference": str(d / "klref")}}))
     assert [list(x) for x in again.sort_values("doc_id")["drop_reasons"]] == \
         [list(x) for x in pdf.sort_values("doc_id")["drop_reasons"]]
 
     # decide-only: new thresholds, no recomputation, same signals
     out2 = str(d / "redecided")
     run_filter(spark, out, out2, config={"pii": {"max_domain_pii_doc_share": 0.3, "min_domain_docs": 2},
-                                         "token_kl": {"max_kl": 0.0}}, decide_only=True)
+                                         "token_kl": {"max_excess": -100.0}}, decide_only=True)
     r2 = {r["doc_id"]: r for r in read_table(spark, out2).collect()}
     assert "pii.max_domain_pii_doc_share" in r2["pii"]["drop_reasons"]
-    assert "token_kl.max_kl" in r2["udhr-en"]["drop_reasons"]
-    assert "token_kl.max_kl" not in r2["code-0"]["drop_reasons"]   # code rule set
+    assert "token_kl.max_excess" in r2["udhr-en"]["drop_reasons"]
+    assert "token_kl.max_excess" not in r2["code-0"]["drop_reasons"]   # code rule set
     assert r2["udhr-en"]["token_kl"] == rows["udhr-en"]["token_kl"]
     with pytest.raises(ValueError, match="annotated table"):
         run_filter(spark, path, str(d / "nope"), decide_only=True)
@@ -120,7 +134,8 @@ def test_rerun_is_idempotent_whatever_the_partitioning(spark, job_output):
     first = read_table(spark, out).orderBy("doc_id").toPandas()
     repart = str(d / "documents_1part")
     write_table(read_table(spark, path).repartition(1), repart)
-    run_filter(spark, repart, out)  # replaces the job's output, never appends
+    run_filter(spark, repart, out,  # replaces the job's output, never appends
+               config={"token_kl": {"enabled": True, "reference": str(d / "klref")}})
     second = read_table(spark, out).orderBy("doc_id").toPandas()
     assert len(second) == len(first) == 12
     pd.testing.assert_frame_equal(first, second)

@@ -190,8 +190,7 @@ def test_annotate_and_decide_pandas(corpus):
         "text": [udhr(corpus, "eng"), udhr(corpus, "cmn_hans"), code,
                  gsm["question"] + "\n" + gsm["answer"], "buy cheap pills now\n" * 40, "   "],
     })
-    out = annotate_batch(pdf, _cfg(), log_q=token_kl.corpus_log_probs(
-        token_kl.count_tokens(token_kl.encode_batch(pdf.text.tolist()), token_kl.vocab_size())))
+    out = annotate_batch(pdf, _cfg())
     assert set(SIGNAL_NAMES) <= set(out.columns)
     assert out["filter_error"].isna().all()
     d = decide_pandas(out, _cfg()).set_index("doc_id")

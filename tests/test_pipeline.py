@@ -158,7 +158,10 @@ def test_pipeline_config_and_stage_list():
     assert dec[0] == "/tmp/w/deduped" and dec[1].endswith("configs/evalsets.yaml")
     assert any(p.endswith("math_oai/test.jsonl") for p in dec[2:])        # MATH500
     assert any("gsm8k" in p and p.endswith("test.jsonl") for p in dec[2:])
-    assert by["filter"].inputs == ["/tmp/w/decontaminated"]
+    assert by["filter"].inputs == ["/tmp/w/decontaminated"]          # token KL off by default
+    kl = {s.name: s for s in build_stages(load_pipeline_config(None, {
+        "work_dir": "/tmp/w", "stages": {"filter": {"token_kl": {"enabled": True, "reference": "/r/kl"}}}}))}
+    assert kl["filter"].inputs == ["/tmp/w/decontaminated", "/r/kl/manifest.json", "/r/kl/counts.npz"]
     assert by["score"].inputs == ["/tmp/w/filtered", "/tmp/w/models/quality/metadata.json",
                                   "/tmp/w/models/domain/metadata.json"]
     assert by["score"].config["models"] == {"quality": "/tmp/w/models/quality",

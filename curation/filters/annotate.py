@@ -1,6 +1,6 @@
 """A batch of documents -> the same batch plus one column per signal (no Spark here).
 
-`annotate_batch(pdf, cfg, log_q)` runs every signal over a pandas frame with at least `text`
+`annotate_batch(pdf, cfg, kl_reference)` runs every signal over a pandas frame with at least `text`
 (and, when present, `url`, `lang`, `html_lang`). The Spark stage calls it per Arrow batch through
 `mapInPandas`; tests and notebooks call it directly. The language is identified here once per
 document (fastText on the text: `lid_lang`, `lid_score`, `filter_lang`); the score stage reuses it. A document whose signals fail gets
@@ -36,7 +36,7 @@ SIGNAL_COLUMNS: list[tuple[str, str]] = [
     ("fineweb_terminal_punct_line_frac", "double"), ("fineweb_short_line_frac", "double"),
     ("fineweb_dup_line_char_frac", "double"), ("fineweb_newline_word_ratio", "double"),
     ("dirty_word_count", "int"), ("dirty_word_ratio", "double"),
-    ("token_count", "int"), ("token_kl", "double"),
+    ("token_count", "int"), ("token_kl", "double"), ("token_kl_excess", "double"), ("token_kl_lang", "string"),
     ("url_block_hits", "array<string>"), ("url_soft_banned_count", "int"), ("url_blocked", "boolean"),
     *[(c, "int") for c in pii.COUNT_COLUMNS.values()], ("pii_total", "int"), ("pii_scanned", "boolean"),
     ("filter_error", "string"),
@@ -97,9 +97,11 @@ def resolve_languages(pdf: pd.DataFrame, text_col: str, detect: bool, threshold:
     return langs, src, top, score
 
 
-def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None,
+def annotate_batch(pdf: pd.DataFrame, cfg: dict, kl_reference: "token_kl.Reference | None" = None,
                    timings: dict | None = None) -> pd.DataFrame:
-    """Return `pdf` with every signal column added (and `text` redacted when cfg pii.redact)."""
+    """Return `pdf` with every signal column added (and `text` redacted when cfg pii.redact).
+    Token KL is computed when cfg token_kl.enabled and `kl_reference` (token_kl.Reference) is given:
+    against the reference of the text's fastText language (its top label, else `filter_lang`)."""
     tcol = cfg["text_column"]
     if tcol not in pdf.columns:
         raise KeyError(f"input has no text column {tcol!r}; columns: {list(pdf.columns)}")
@@ -113,15 +115,18 @@ def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None
     tm["lang"] += time.perf_counter() - t0
 
     kl_vals: list[float | None] = [None] * len(texts)
+    kl_excess: list[float | None] = [None] * len(texts)
+    kl_lang: list[str | None] = [None] * len(texts)
     tok_counts = [0] * len(texts)
-    if cfg["token_kl"]["enabled"] and log_q is not None:
+    if cfg["token_kl"]["enabled"] and kl_reference is not None:
         t0 = time.perf_counter()
-        ids = token_kl.encode_batch(texts, cfg["token_kl"]["encoding"], cfg["token_kl"]["max_chars"])
+        ids = token_kl.encode_batch(texts, kl_reference.encoding, cfg["token_kl"]["max_chars"])
         tm["token_kl.tokenize"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         for i, a in enumerate(ids):
             tok_counts[i] = len(a)
-            kl_vals[i] = token_kl.kl_divergence(a, log_q)
+            lg = lid_top[i] if lid_top[i] in kl_reference.counts else langs[i]
+            kl_lang[i], kl_vals[i], kl_excess[i] = kl_reference.score(a, lg)
         tm["token_kl.divergence"] += time.perf_counter() - t0
 
     dw = cfg["dirty_words"]
@@ -181,6 +186,8 @@ def annotate_batch(pdf: pd.DataFrame, cfg: dict, log_q: np.ndarray | None = None
         row["lid_score"] = lid_score[i]
         row["token_count"] = tok_counts[i]
         row["token_kl"] = kl_vals[i]
+        row["token_kl_excess"] = kl_excess[i]
+        row["token_kl_lang"] = kl_lang[i]
         rows.append(row)
     sig = pd.DataFrame(rows, columns=SIGNAL_NAMES, index=pdf.index)
     for c in _INT_COLS:

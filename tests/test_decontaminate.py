@@ -174,3 +174,27 @@ def test_eight_grams_find_short_overlaps(eval_sets):
         idx = ngrams.build_index([("piqa", it.item_id, t)], n)
         pos, _ = ngrams.member_positions(doc, n, idx.distinct_hashes(), ngrams.WordHasher())
         assert (len(pos) > 0) == bool(expect), n
+
+
+def test_scripts_without_spaces_are_matched_per_character(corpus):
+    """A Chinese item (real text: UDHR article 2) inside a web document, re-punctuated and with
+    spaces added: found with 13-grams. Before, a "word" was a run of letters up to the next
+    punctuation (a clause), so the item had too few words for any 13-gram and was never checked.
+    The unit is the one MinHash uses for these scripts (core/text.py NO_SPACE_SCRIPTS)."""
+    from curation.dedup import minhash
+    from test_filter_signals import udhr
+    text = udhr(corpus, "cmn_hans")
+    item = next(ln for ln in text.splitlines() if ln.startswith("人人有资格享有本宣言"))
+    idx = ngrams.build_index([("user_zh", "art2", item)], 13)
+    assert idx.unchecked == {"user_zh": 0} and idx.item_ngrams.tolist()[0] > 30
+    doc = ("今天的新闻：" + item.replace(",", "，").replace("、", " ") + "\n更多内容请看下一页。")
+    pos, _ = ngrams.member_positions(doc, 13, idx.distinct_hashes(), ngrams.WordHasher())
+    assert len(pos) > 20
+    r = ngrams.remove_regions(doc, pos, 13, margin_chars=0, min_piece_chars=1, max_pieces=10,
+                              min_doc_chars=1)
+    assert "种族" not in r.text and "更多内容请看下一页" in r.text
+    # the same units as the MinHash word split, for Chinese, Japanese and Thai
+    for s in ("人人有资格享有", "すべての人間は", "มนุษย์ทั้งหลาย"):
+        assert ngrams.normalised_words(s) == minhash.words(s)
+    # words of scripts with spaces are unchanged
+    assert ngrams.normalised_words("Janet’s ducks 16") == ["janets", "ducks", "16"]

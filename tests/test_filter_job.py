@@ -139,3 +139,23 @@ def test_rerun_is_idempotent_whatever_the_partitioning(spark, job_output):
     second = read_table(spark, out).orderBy("doc_id").toPandas()
     assert len(second) == len(first) == 12
     pd.testing.assert_frame_equal(first, second)
+
+
+
+def test_language_signals_use_the_final_language(spark, tmp_path):
+    """With per-language thresholds computed from the corpus, a document whose fastText score is
+    under the global 0.65 but over its language's computed threshold is that language, and its
+    dirty words are counted with that language's list. ("Arschloch" alone scores 0.645 for `de`;
+    with these four German documents the `de` threshold is ~0.43.) The thresholds used to be
+    computed after the signals and only `filter_lang` re-decided: the document was `de` in the
+    output with the dirty-word count of the English fallback list (0)."""
+    texts = {"short": "Arschloch", "greeting": "Guten Morgen", "house": "Das Haus",
+             "mixed": "Danke schön mein friend"}
+    pdf = pd.DataFrame({"doc_id": list(texts), "source": "crawl", "text": list(texts.values())})
+    path, out = str(tmp_path / "docs"), str(tmp_path / "out")
+    write_table(spark.createDataFrame(pdf).coalesce(1), path)
+    st = run_filter(spark, path, out, config={"lang": {"min_docs_per_language": 3}})
+    assert 0.3 <= st.info["lang.thresholds"]["de"] < 0.6
+    r = {x["doc_id"]: x for x in read_table(spark, out).collect()}["short"]
+    assert 0.6 < r["lid_score"] < 0.65 and r["filter_lang"] == "de"
+    assert r["dirty_word_count"] == 1

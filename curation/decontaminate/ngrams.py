@@ -2,8 +2,9 @@
 n-gram hashes, the benchmark index, and the removal of contaminated regions from one document.
 
 Normalisation (the same on both sides): a word is a maximal run of Unicode letters and digits
-(`[^\\W_]+`), NFKC-folded and lower-cased, with apostrophes inside a word dropped ("Janet’s" =
-"Janet's" = "Janets"); everything else (whitespace, line breaks, punctuation, markdown, underscores)
+(`[^\\W_]+`), or one character of a script written without spaces (core/text.py: Chinese,
+Japanese, Thai, ...), NFKC-folded and lower-cased, with apostrophes inside a word dropped
+("Janet’s" = "Janet's" = "Janets"); everything else (whitespace, line breaks, punctuation, markdown, underscores)
 only separates words. So a benchmark item re-cased, re-spaced, re-punctuated
 or split across lines in a web page gives the same word sequence. Each word keeps its (start, end)
 character span in the original text, so a match can be cut out of the document as it is.
@@ -27,10 +28,16 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-WORD = re.compile(r"[^\W_]+")
+from core.text import NO_SPACE_CLASS
+
+# A letter or digit of a script written with spaces; a character of a script written without
+# them (Chinese, Japanese, Thai, ...: core/text.py, the set MinHash and the filters use) is a word
+# of its own, so a Chinese item's n-grams are n characters, not n clauses.
+_SPACED = f"[^\\W_{NO_SPACE_CLASS}]"
+WORD = re.compile(f"{_SPACED}+|[{NO_SPACE_CLASS}]")
 # Apostrophes join, they do not split: "Janet's", "Janet’s" and "Janets" are one word.
-APOSTROPHES = re.compile(r"(?<=[^\W_])['’ʼ`´](?=[^\W_])")
-WORD_OR_APOS = re.compile(r"[^\W_]+(?:['’ʼ`´][^\W_]+)*")
+APOSTROPHES = re.compile(f"(?<={_SPACED})['’ʼ`´](?={_SPACED})")
+WORD_OR_APOS = re.compile(f"{_SPACED}+(?:['’ʼ`´]{_SPACED}+)*|[{NO_SPACE_CLASS}]")
 
 # Fixed odd multipliers (one per position in the n-gram; n up to 32).
 _rng = np.random.Generator(np.random.PCG64(0x5EED_DEC0))

@@ -36,6 +36,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.text import NO_SPACE_SCRIPTS
+
 EMPTY = np.uint32(0xFFFFFFFF)
 # Fixed odd multipliers that combine n word hashes into one shingle hash (order sensitive).
 _SHINGLE_MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
@@ -53,11 +55,10 @@ _WORD_BYTE = np.zeros(256, dtype=bool)
 for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
     _WORD_BYTE[_c] = True
 _WORD_BYTE[0x80:] = True
-# Code points of scripts written without spaces (the ranges of curation/filters/text.py), all
-# 3-byte UTF-8 sequences: Thai, Lao, Myanmar, Khmer, Hiragana/Katakana, CJK ext. A, CJK unified,
-# CJK compatibility ideographs.
-_NO_SPACE_CP = ((0x0E00, 0x0E7F), (0x0E80, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF),
-                (0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+# Code points of scripts written without spaces (core/text.py, shared with the filters and
+# decontamination), all 3-byte UTF-8 sequences: Thai, Lao, Myanmar, Khmer, Hiragana/Katakana,
+# CJK ext. A, CJK unified, CJK compatibility ideographs.
+_NO_SPACE_CP = NO_SPACE_SCRIPTS
 _LATIN1_PUNCT = np.zeros(256, dtype=bool)
 _LATIN1_PUNCT[[0xA0, 0xA1, 0xAB, 0xB7, 0xBB, 0xBF]] = True
 

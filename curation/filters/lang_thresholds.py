@@ -13,8 +13,11 @@ FineWeb-2's. A language with fewer than `min_docs` documents keeps the fixed `de
 and spread of a handful of scores mean nothing). std is the population standard deviation.
 
 `compute_thresholds` works on arrays (tests, benchmarks); `compute_thresholds_spark` is one
-aggregation over an annotated table (`lid_lang`, `lid_score`), nothing but the per-language table
-reaches the driver. The thresholds are written into the run's stats (`lang.thresholds`).
+aggregation over a table of `lid_lang`, `lid_score` (the stage's fastText pass before the
+signals), nothing but the per-language table reaches the driver. The stage computes them BEFORE
+annotating, so annotate decides every document's language once, with them (and every
+language-dependent signal uses that language); they are written into the run's stats
+(`lang.thresholds`).
 """
 from __future__ import annotations
 
@@ -52,22 +55,3 @@ def compute_thresholds_spark(df, min_docs: int = 50) -> dict[str, float]:
             .where(F.col("n") >= min_docs).collect())
     return {r["lid_lang"]: round(bounded(r["med"], r["sd"] or 0.0), 6)
             for r in sorted(rows, key=lambda r: r["lid_lang"])}
-
-
-def apply_thresholds_spark(df, thresholds: dict, default: float):
-    """`filter_lang` / `filter_lang_source` recomputed from `lid_lang`, `lid_score` and the thresholds
-    (the source's `lang` column, when present, is the fallback, as in annotate.resolve_languages)."""
-    from pyspark.sql import functions as F
-    lid, score = F.col("lid_lang"), F.col("lid_score")
-    tau = F.lit(default)
-    if thresholds:
-        m = F.create_map(*[x for k, v in thresholds.items() for x in (F.lit(k), F.lit(float(v)))])
-        tau = F.coalesce(m[lid], F.lit(default))
-    ok = lid.isNotNull() & score.isNotNull() & (score >= tau)
-    fallback = F.lit(None).cast("string")
-    if "lang" in df.columns:
-        norm = F.split(F.regexp_replace(F.lower(F.trim(F.col("lang").cast("string"))), "_", "-"), "-")[0]
-        fallback = F.when(norm.rlike("^[a-z]{2,3}$"), norm)
-    return (df.withColumn("filter_lang", F.when(ok, lid).otherwise(fallback))
-              .withColumn("filter_lang_source", F.when(ok, F.lit("fasttext"))
-                          .when(fallback.isNotNull(), F.lit("lang")).otherwise(F.lit("none"))))

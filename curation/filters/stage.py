@@ -2,20 +2,22 @@
 
     run_filter(spark, input_path, output_path, config=None, stats_path=None, decide_only=False)
 
-Full run (two distributed passes, nothing collected but a per-language table of language-ID scores):
+Full run (nothing collected but a per-language table of language-ID scores):
  1. token KL reference (when token_kl.enabled): per-language cl100k unigram distributions and their
     length calibration curves, built beforehand from the sample corpus
     (curation/filters/token_kl_reference.py), loaded on the driver and broadcast;
- 2. annotation: `annotate_batch` per Arrow batch (mapInPandas) adds every signal column and
-    replaces `text` with its PII-redacted version; the result is persisted (memory and disk) so
-    step 3's aggregation and join both read it (without that the annotation ran twice); the
-    language of each document is identified here from its text (fastText), then per-language
-    thresholds are computed from the corpus (FineWeb-2's rule, lang_thresholds.py; recorded in the
-    run's stats as `lang.thresholds`) and `filter_lang` re-decided from the stored scores;
- 3. per-domain PII share: documents with any PII / documents, per `domain` (one aggregation, joined
+ 2. language thresholds (lang.per_language_thresholds): fastText's top label and score for every
+    text (`lid_scores`), FineWeb-2's per-language rule over them (one aggregation,
+    lang_thresholds.py; recorded in the run's stats as `lang.thresholds`), BEFORE the signals;
+ 3. annotation: `annotate_batch` per Arrow batch (mapInPandas) decides each document's language
+    once, from its text with those thresholds, adds every signal column (the dirty-word list and
+    the language-conditioned rules use that language) and replaces `text` with its PII-redacted
+    version; the result is persisted (memory and disk) so step 4's aggregation and join both read
+    it (without that the annotation ran twice);
+ 4. per-domain PII share: documents with any PII / documents, per `domain` (one aggregation, joined
     back as `domain_doc_count`, `domain_pii_doc_share`); then `decide_spark` adds `keep` and
     `drop_reasons`, and the table is written with one Delta overwrite.
-`decide_only=True` reads an annotated table and only re-runs step 3's decision with a new config.
+`decide_only=True` reads an annotated table and only re-runs step 4's decision with a new config.
 Every row is kept in the output; the kept documents are `where keep`, the rejected ones `where not
 keep` with their reasons (`rejected()`).
 """
@@ -52,6 +54,25 @@ def load_kl_reference(cfg: dict):
     if not p.is_absolute() and not p.exists() and (PROJECT_ROOT / p).exists():
         p = PROJECT_ROOT / p
     return Reference.load(p), str(p)
+
+
+def lid_scores(df, cfg: dict):
+    """(lid_lang, lid_score) of every document: fastText's top label on the text, as annotate's
+    resolve_languages computes it (the input of the per-language thresholds)."""
+    from curation.filters.annotate import normalise_lang
+    tcol = cfg["text_column"]
+
+    def fn(pdfs):
+        import pandas as pd
+
+        from curation.filters.langid import detect_languages
+        for pdf in pdfs:
+            texts = [t if isinstance(t, str) else "" for t in pdf["t"].tolist()]
+            res = detect_languages(texts, threshold=0.0)
+            yield pd.DataFrame({"lid_lang": [normalise_lang(lg) if sc > 0 else None for lg, sc in res],
+                                "lid_score": [float(sc) for _, sc in res]})
+
+    return df.select(df[tcol].alias("t")).mapInPandas(fn, "lid_lang string, lid_score double")
 
 
 def _annotated_schema(df):
@@ -93,6 +114,21 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: lis
         _log(f"token KL reference {ref_path}: {len(ref.languages)} languages")
         ref_bc = spark.sparkContext.broadcast(ref)
 
+    if cfg["lang"]["detect"] and cfg["lang"]["per_language_thresholds"]:
+        # FineWeb-2's per-language thresholds from this corpus' score distribution, BEFORE the
+        # signals: every language-dependent signal (the dirty-word list, the stop-word and
+        # word-length rules' language) then uses the final language. (They were computed after
+        # the annotation and only `filter_lang` re-decided: a document whose language changed
+        # kept the dirty-word count of the other list.) Costs one extra fastText pass.
+        from curation.filters.lang_thresholds import compute_thresholds_spark
+        th = compute_thresholds_spark(lid_scores(df, cfg), cfg["lang"]["min_docs_per_language"])
+        th.update(cfg["lang"].get("thresholds") or {})
+        if stats is not None:
+            stats.info["lang.thresholds"] = th
+            stats.info["lang.default_threshold"] = cfg["lang"]["min_score"]
+        _log(f"language thresholds (FineWeb-2 rule) for {len(th)} languages: {th}")
+        cfg = {**cfg, "lang": {**cfg["lang"], "thresholds": th}}
+
     schema = _annotated_schema(df)
     names = schema.fieldNames()
     keep_in = [c for c in df.columns if c not in SIGNAL_NAMES and c not in DERIVED]
@@ -109,7 +145,7 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: lis
         for pdf in pdfs:
             yield annotate_batch(pdf, c, kl_ref)[names]
 
-    _log("pass 1/2: signals per document")
+    _log("signals per document")
     annotated = df.select(*keep_in).mapInPandas(fn, schema)
     if persist:
         # the per-domain aggregation and the join both read the signals: without this the
@@ -117,17 +153,6 @@ def annotate(spark, df, cfg: dict, stats: RunStats | None = None, persisted: lis
         from pyspark import StorageLevel
         annotated = annotated.persist(StorageLevel.MEMORY_AND_DISK)
         persisted.append(annotated)
-    if cfg["lang"]["detect"] and cfg["lang"]["per_language_thresholds"]:
-        # FineWeb-2's per-language thresholds from this corpus' score distribution (one
-        # aggregation), then the language of every document re-decided from its stored score
-        from curation.filters.lang_thresholds import apply_thresholds_spark, compute_thresholds_spark
-        th = compute_thresholds_spark(annotated, cfg["lang"]["min_docs_per_language"])
-        th.update(cfg["lang"].get("thresholds") or {})
-        if stats is not None:
-            stats.info["lang.thresholds"] = th
-            stats.info["lang.default_threshold"] = cfg["lang"]["min_score"]
-        _log(f"language thresholds (FineWeb-2 rule) for {len(th)} languages: {th}")
-        annotated = apply_thresholds_spark(annotated, th, cfg["lang"]["min_score"]).select(*names)
     if "domain" in annotated.columns:
         per_domain = (annotated.groupBy("domain").agg(
             F.count(F.lit(1)).cast("int").alias("domain_doc_count"),
@@ -199,7 +224,7 @@ def run_filter(spark, input_path: str, output_path: str, config: dict | None = N
             df = df.repartition(spark.sparkContext.defaultParallelism)
         annotated = annotate(spark, df, cfg, stats, persisted=persisted)
     decided = decide_spark(annotated, cfg)
-    _log("pass 2/2: decide and write" if not decide_only else "writing")
+    _log("decide and write" if not decide_only else "writing")
     write_table(decided, output_path, job="filter",
                 user_metadata={"curation.job": "filter", "run_id": stats.run_id,
                                "config_hash": stats.config_hash})

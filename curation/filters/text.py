@@ -12,18 +12,12 @@ import re
 import string
 import unicodedata
 
+from core.text import NO_SPACE_CLASS
+
 _PUNCT = "".join(sorted(set(string.punctuation) | set("“”‘’«»„‚‹›…–—·•、。，！？：；（）《》「」『』【】")))
-# Characters of scripts written without spaces between words.
-NO_SPACE_RANGES = (
-    "\u0e00-\u0e7f"      # Thai
-    "\u0e80-\u0eff"      # Lao
-    "\u1000-\u109f"      # Myanmar
-    "\u1780-\u17ff"      # Khmer
-    "\u3040-\u30ff"      # Hiragana, Katakana
-    "\u3400-\u4dbf"      # CJK extension A
-    "\u4e00-\u9fff"      # CJK unified ideographs
-    "\uf900-\ufaff"      # CJK compatibility ideographs
-)
+# Characters of scripts written without spaces between words (core/text.py: the same set for the
+# MinHash shingles and the decontamination n-grams).
+NO_SPACE_RANGES = NO_SPACE_CLASS
 _NO_SPACE_CHAR = re.compile(f"[{NO_SPACE_RANGES}]")
 _SPLIT_NO_SPACE = re.compile(f"([{NO_SPACE_RANGES}])")
 _PARA_SPLIT = re.compile(r"\n\s*\n")
@@ -60,85 +54,191 @@ def is_punct_token(tok: str) -> bool:
 
 # ---------------------------------------------------------------- reference-style tokens
 # The Gopher, FineWeb and C4 implementations that published thresholds were tuned with count words
-# with a tokenizer that keeps punctuation marks as tokens of their own (datatrove splits English with
-# spaCy's rule-based tokenizer: `Hello, world!` -> Hello , world !; `don't` -> do n't;
-# `well-known` -> well - known). Their ratios (symbols per word, alphabetic words, newlines per word,
-# repeated n-gram characters) are defined over those tokens, so `tokens_of` approximates them with
-# rules of our own: whitespace chunks; URLs and e-mail addresses whole; leading and trailing
-# punctuation peeled off one mark at a time (an ellipsis `...` stays one token); English clitics
-# ('s, n't, 're, 've, 'll, 'd, 'm) split off; hyphens, slashes and dashes between word characters
-# split (and digit-hyphen-digit: dates). Abbreviations keep their final period (`U.S.`, `e.g.`,
-# `Dr.`); `@handles`, `/paths` and words cut at a hyphen (`Hoch-`) stay whole. In scripts without spaces
-# every character is a token (as in `words_of`). docs/BENCHMARKS.md measures the agreement.
+# with a tokenizer that keeps punctuation marks as tokens of their own: datatrove's
+# `split_into_words` (src/datatrove/utils/text.py, word_tokenizers.py) runs spaCy's rule-based
+# English tokenizer (`spacy.blank("en")`) on every text. Its ratios (alphabetic words, symbols per
+# word, newlines per word, repeated n-gram characters) are defined over those tokens, so `tokens_of`
+# follows the same procedure, with rules written here from that tokenizer's documented design
+# (spaCy "Tokenization" docs: prefixes, suffixes, infixes, special cases) and checked against it by
+# benchmarks/filter_parity.py:
+#  1. whitespace chunks; a URL or e-mail address is one token (a final mark split off);
+#  2. from each chunk, repeatedly: stop if what is left is a special case; split ONE prefix mark;
+#     stop if the rest is a special case; split ONE suffix (the longest that matches);
+#  3. split what is left at its infixes;
+#  4. adjacent pieces that form a special case are joined again (`):`, `a.`).
+# Prefixes: quotes, brackets and the other punctuation below, currency and other symbols
+# (Unicode Sc / So), `§ % = — –`, `+` before a non-digit, runs of dots. NOT prefixes: `.`, `-`,
+# `/`, `@`, `→` and other math symbols (`.x`, `-verteidiger`, `/usr`, `@handle`, `→Kommentaren` stay
+# whole). Suffixes: the same marks, `'s`, units and currency after a digit (`20.32g` -> `20.32 g`),
+# and `.` after a lower-case or caseless (Arabic, ...) letter, a digit, a mark or two capitals
+# (`30.11.` -> `30.11 .`, `u.a.` -> `u.a .`, `AB.` -> `AB .`, but `WissaT.` and `A.` stay whole). Infixes: dots and symbols
+# (Unicode So), `- – — -- ~` between a letter or digit and a letter, `: < > = /` likewise, `,`
+# between letters, `+ - * ^` between digits, `.` between a lower-case and an upper-case letter.
+# Special cases: a few abbreviations (`Mr.`, `e.g.`, `U.S.`, months, ...), single letters with a
+# period, emoticons. English clitics ('s, n't, 're, 've, 'll, 'd, 'm) are split off the end as the
+# reference's exceptions split them, also when written without the apostrophe (`dont`). In scripts
+# without spaces every character is a token (as in `words_of`). docs/BENCHMARKS.md measures the
+# agreement with datatrove, and names the cases that still differ.
 _URLISH = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)\S+$|^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$", re.I)
-_CLITIC = re.compile(r"(?i)(n't|n’t|'s|’s|'re|’re|'ve|’ve|'ll|’ll|'d|’d|'m|’m)$")
-_INFIX = re.compile(r"(?<=[^\W\d_])(--|[/,])(?=[^\W\d_])|(?<=[^\W_])-(?=[^\W\d_])|(?<=\d)-(?=\d)"
-                    r"|(?<=[^\W\d_])[–—](?=\w)|(?<=\d)—(?=\w)"
-                    r"|(?<=[a-z]{2})(\.)(?=[A-Z])|(\.\.\.|…)")
-_KEEP_PREFIX = frozenset("@")        # @handles stay whole
+_CLITIC = re.compile(r"(?i)(n't|n’t|'re|’re|'ve|’ve|'ll|’ll|'d|’d|'m|’m)$")
 # contractions written without the apostrophe, split as the reference tokenizer splits them
 _NO_APOSTROPHE = {"im": 1, "cannot": 3, "dont": 2, "cant": 2, "wont": 2, "isnt": 2, "doesnt": 4,
                   "didnt": 3, "ive": 1, "youre": 3, "thats": 4}
-_ABBREV = frozenset({"mr", "mrs", "ms", "dr", "st", "vs", "etc", "inc", "jr", "sr", "co", "ltd",
-                     "prof", "no", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
-                     "oct", "nov", "dec", "mt", "ft", "corp", "gov", "gen", "rev", "sen", "rep"})
+_PUNCT_MARKS = frozenset("…,:;!?¿؟¡()[]{}<>_#*&。？！，、；：～·।،۔؛٪")
+_QUOTES = frozenset("'\"”“`‘´’‚„»«「」『』（）〔〕【】《》〈〉⟦⟧")
+_PREFIX_EXTRA = frozenset("§%=—–")
+_SUFFIX_EXTRA = frozenset("—–")
+_PERIOD_AFTER = frozenset("%²-+")
+# unit and currency symbols split off a number (a number's unit is a token of its own)
+_UNITS = sorted({"km", "km²", "km³", "m", "m²", "m³", "dm", "dm²", "dm³", "cm", "cm²", "cm³", "mm",
+                 "mm²", "mm³", "ha", "µm", "nm", "yd", "in", "ft", "kg", "g", "mg", "µg", "t", "lb",
+                 "oz", "m/s", "km/h", "kmh", "mph", "hPa", "Pa", "mbar", "mb", "MB", "kb", "KB",
+                 "gb", "GB", "tb", "TB", "T", "G", "M", "K", "%"}, key=len, reverse=True)
+_SPECIAL = frozenset(
+    {"Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Inc.", "Jr.", "Co.", "Ltd.", "Prof.", "Mt.", "Corp.",
+     "Gov.", "Gen.", "Rev.", "Sen.", "Rep.", "vs.", "e.g.", "i.e.", "E.g.", "I.e.", "a.m.", "p.m.",
+     "U.S.", "U.K.", "U.S.A.", "Ph.D.", "and/or", "Jan.", "Feb.", "Mar.", "Apr.", "Jun.", "Jul.",
+     "Aug.", "Sep.", "Sept.", "Oct.", "Nov.", "Dec.", ":)", ":(", "):", "(:", ";)", ";(", ":P", ":p", ":D", ":/",
+     ":-)", ":-(", ";-)", "<3", "^_^", "o.O", "O.o"}
+    | {c + "." for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"})
+_HYPHENS = ("---", "——", "--", "-", "–", "—", "~")
 
 
 def _is_punct_char(c: str) -> bool:
     return not c.isalnum() and not c.isspace() and not unicodedata.category(c).startswith("M")
 
 
+def _is_symbol(c: str) -> bool:
+    return unicodedata.category(c) in ("So", "Sc")
+
+
+def _prefix_len(s: str) -> int:
+    c = s[0]
+    if c == "." or c == "…":
+        n = len(s) - len(s.lstrip("."))
+        return 1 if c == "…" else (n if n >= 2 else 0)
+    if c in _PUNCT_MARKS or c in _QUOTES or c in _PREFIX_EXTRA or _is_symbol(c):
+        return 1
+    if c == "+" and not (len(s) > 1 and s[1].isdigit()):
+        return 1
+    return 0
+
+
+def _suffix_len(s: str) -> int:
+    """Length of the longest suffix of `s` the reference splits off (0: none)."""
+    if len(s) < 2:
+        return 0
+    c = s[-1]
+    if c == ".":
+        n = len(s) - len(s.rstrip("."))
+        if n >= 2:
+            return n if n < len(s) else 0
+        p = s[-2]
+        if p.isdigit() or (p.isalpha() and not p.isupper()) or p in _PERIOD_AFTER or p in _PUNCT_MARKS or p in _QUOTES \
+                or (p.isupper() and len(s) > 2 and s[-3].isupper()) or (p in "FfCcKk" and s[-3:-2] == "°"):
+            return 1
+        return 0
+    for cl in ("'s", "'S", "’s", "’S"):
+        if s.endswith(cl) and len(s) > 2:
+            return 2
+    m = _CLITIC.search(s)
+    if m and m.start() > 0:
+        return len(m.group(0))
+    if c == "…" or c in _PUNCT_MARKS or c in _QUOTES or c in _SUFFIX_EXTRA or _is_symbol(c):
+        return 1
+    if c == "+" and s[-2].isdigit():
+        return 1
+    for u in _UNITS:                      # a unit after a number: `20.32g`, `500M`, `5%`
+        if s.endswith(u) and len(s) > len(u) and s[-len(u) - 1].isdigit():
+            return len(u)
+    return 0
+
+
+def _is_letter(c: str) -> bool:
+    return c.isalpha()
+
+
+def _infix_split(body: str, out: list[str]) -> None:
+    pieces, start, i, n = [], 0, 0, len(body)
+    while i < n:
+        c = body[i]
+        prev = body[i - 1] if i > 0 else ""
+        nxt = body[i + 1] if i + 1 < n else ""
+        k = 0
+        if c == "." and body.startswith("..", i):
+            k = len(body[i:]) - len(body[i:].lstrip("."))
+        elif c == "…" or _is_symbol(c):
+            k = 1
+        elif i > 0 and c in "+-*^" and prev.isdigit() and (nxt.isdigit() or nxt == "-"):
+            k = 1
+        elif i > 0 and c == "." and prev.islower() and nxt.isupper():
+            k = 1
+        elif i > 0 and c == "," and _is_letter(prev) and _is_letter(nxt):
+            k = 1
+        elif i > 0 and c in ":<>=/" and (_is_letter(prev) or prev.isdigit()) and _is_letter(nxt):
+            k = 1
+        elif i > 0 and (_is_letter(prev) or prev.isdigit()):
+            for h in _HYPHENS:
+                if body.startswith(h, i) and i + len(h) < n and _is_letter(body[i + len(h)]):
+                    k = len(h)
+                    break
+        if k:
+            if i > start:
+                pieces.append(body[start:i])
+            pieces.append(body[i:i + k])
+            i += k
+            start = i
+        else:
+            i += 1
+    if start < n:
+        pieces.append(body[start:])
+    out.extend(pieces)
+
+
 def _chunk_tokens(chunk: str, out: list[str]) -> None:
-    if _URLISH.match(chunk) and chunk[-1] not in ".,;:!?)]}\"'":
-        out.append(chunk)
+    if _URLISH.match(chunk):
+        if chunk[-1] in ".,;:!?)]}\"'":
+            out.extend((chunk[:-1], chunk[-1]))
+        else:
+            out.append(chunk)
         return
     head: list[str] = []
-    i, j = 0, len(chunk)
-    while i < j and _is_punct_char(chunk[i]) and chunk[i] not in _KEEP_PREFIX \
-            and not (chunk[i] == "/" and i + 1 < j and chunk[i + 1].isalpha()):   # /usr, /www
-        if chunk.startswith("...", i):
-            head.append("..."); i += 3
-        else:
-            head.append(chunk[i]); i += 1
     tail: list[str] = []
-    while j > i:
-        c = chunk[j - 1]
-        if chunk.endswith("...", i, j) and j - 3 >= i:
-            tail.append("..."); j -= 3
-            continue
-        if c == "." and j - 1 > i:
-            body = chunk[i:j - 1]
-            if "." in body or body.lower() in _ABBREV or (len(body) == 1 and body.isalpha()):
-                break          # an abbreviation keeps its period
-        if (c in "-/" and j - 1 > i and chunk[j - 2].isalpha()) or \
-                (c == "+" and j - 1 > i and (chunk[j - 2].isalnum() or chunk[j - 2] == "+")):
-            break              # a word cut at a hyphen (`Hoch-` in `Hoch- und Tiefbau`) stays whole
-        if _is_punct_char(c):
-            tail.append(c); j -= 1
-            continue
-        m = _CLITIC.search(chunk, i, j)
-        if m and m.start() > i:
-            tail.append(m.group(0)); j = m.start()
-            continue
-        break
-    out.extend(head)
-    body = chunk[i:j]
-    if body:
-        if _URLISH.match(body):
-            out.append(body)
-        elif body.lower() in _NO_APOSTROPHE:
-            k = _NO_APOSTROPHE[body.lower()]
-            out.extend((body[:k], body[k:]))
+    s = chunk
+    while s:
+        if s in _SPECIAL or _URLISH.match(s):
+            break
+        n = _prefix_len(s)
+        if n:
+            head.append(s[:n])
+            s = s[n:]
+            if not s or s in _SPECIAL:
+                break
+        m = _suffix_len(s)
+        if m:
+            tail.append(s[-m:])
+            s = s[:-m]
+        if not n and not m:
+            break
+    pieces = head
+    if s:
+        if s in _SPECIAL or _URLISH.match(s):
+            pieces.append(s)
+        elif s.lower() in _NO_APOSTROPHE:
+            k = _NO_APOSTROPHE[s.lower()]
+            pieces.extend((s[:k], s[k:]))
         else:
-            pos = 0
-            for m in _INFIX.finditer(body):
-                if m.start() > pos:
-                    out.append(body[pos:m.start()])
-                out.append(m.group(0))
-                pos = m.end()
-            if pos < len(body):
-                out.append(body[pos:])
-    out.extend(reversed(tail))
+            _infix_split(s, pieces)
+    pieces.extend(reversed(tail))
+    # special cases spanning split pieces are joined again: `ok):` -> ok ):, `a.B` -> a. B
+    i = 0
+    while i < len(pieces):
+        if i + 1 < len(pieces) and pieces[i] + pieces[i + 1] in _SPECIAL:
+            out.append(pieces[i] + pieces[i + 1])
+            i += 2
+        else:
+            out.append(pieces[i])
+            i += 1
 
 
 def tokens_of(text: str) -> list[str]:

@@ -302,3 +302,145 @@ def _logged_version(spark, path: str) -> int | None:
     from delta.tables import DeltaTable
     row = DeltaTable.forPath(spark, path).history(1).select("version").first()
     return int(row[0]) if row else None
+
+
+# ---- reading a table without Spark (the trainer's side) -----------------------------------------
+
+class DeltaReadError(RuntimeError):
+    """A Delta table this small reader does not read (it says what, instead of reading wrong rows)."""
+
+
+_PRIMITIVE = {"string": "string", "long": "int64", "integer": "int32", "short": "int16",
+              "byte": "int8", "double": "float64", "float": "float32", "boolean": "bool",
+              "binary": "binary", "date": "date32"}
+
+
+def arrow_type(t):
+    """The Arrow type of a Delta schema type (the JSON of the log's `schemaString`)."""
+    import pyarrow as pa
+    if isinstance(t, str):
+        if t in _PRIMITIVE:
+            return pa.type_for_alias(_PRIMITIVE[t])
+        if t == "timestamp":
+            return pa.timestamp("us", tz="UTC")
+        if t == "timestamp_ntz":
+            return pa.timestamp("us")
+        if t.startswith("decimal("):
+            p, s = t[8:-1].split(",")
+            return pa.decimal128(int(p), int(s))
+        raise DeltaReadError(f"Delta type {t!r} is not read here")
+    kind = t.get("type")
+    if kind == "array":
+        return pa.list_(arrow_type(t["elementType"]))
+    if kind == "struct":
+        return pa.struct([pa.field(f["name"], arrow_type(f["type"]), f.get("nullable", True))
+                          for f in t["fields"]])
+    if kind == "map":
+        return pa.map_(arrow_type(t["keyType"]), arrow_type(t["valueType"]))
+    raise DeltaReadError(f"Delta type {t!r} is not read here")
+
+
+def _log_actions(path: str):
+    """The actions of the table's current snapshot, in log order: the last checkpoint's (named by
+    `_last_checkpoint`, single or multi-part Parquet) then every JSON commit after it."""
+    import pyarrow.parquet as pq
+    from core import fs
+    log = fs.join(path, "_delta_log")
+    names = set(fs.listdir(log)) if fs.exists(log) else set()
+    commits = sorted(int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit())
+    if not commits and not any(".checkpoint." in n for n in names):
+        raise DeltaReadError(f"{path}: no Delta table here (no commit in {log})")
+    start = 0
+    if "_last_checkpoint" in names:
+        lc = json.loads(fs.read_text(fs.join(log, "_last_checkpoint")))
+        v, parts = int(lc["version"]), lc.get("parts")
+        if "v2Checkpoint" in lc:
+            raise DeltaReadError(f"{path}: V2 checkpoints are not read here; read it with Spark")
+        files = [f"{v:020d}.checkpoint.parquet"] if not parts else \
+            [f"{v:020d}.checkpoint.{i:010d}.{int(parts):010d}.parquet" for i in range(1, int(parts) + 1)]
+        for name in files:
+            with fs.open(fs.join(log, name)) as fh:
+                t = pq.read_table(fh)
+            cols = [c for c in ("protocol", "metaData", "add", "remove") if c in t.column_names]
+            for row in t.select(cols).to_pylist():
+                for c in cols:
+                    if row.get(c) is not None:
+                        yield {c: row[c]}
+        start = v + 1
+    for v in commits:
+        if v < start:
+            continue
+        for line in fs.read_text(fs.join(log, f"{v:020d}.json")).splitlines():
+            if line.strip():
+                yield json.loads(line)
+
+
+def _as_dict(m) -> dict:
+    """A map of the log: a JSON object in a commit, (key, value) pairs in a Parquet checkpoint."""
+    return dict(m or {}) if not isinstance(m, list) else {k: v for k, v in m}
+
+
+def delta_snapshot(path: str) -> tuple[list[dict], dict]:
+    """(the live `add` actions, the `metaData` action) of the latest version of the Delta table at
+    `path`, read from its log without Spark (the files Delta itself would read)."""
+    live: dict[str, dict] = {}
+    meta, protocol = None, {}
+    for a in _log_actions(str(path)):
+        if a.get("add"):
+            live[a["add"]["path"]] = a["add"]
+        elif a.get("remove"):
+            live.pop(a["remove"]["path"], None)
+        elif a.get("metaData"):
+            meta = a["metaData"]
+        elif a.get("protocol"):
+            protocol = a["protocol"]
+    if meta is None:
+        raise DeltaReadError(f"{path}: the Delta log has no metaData action")
+    meta = dict(meta, configuration=_as_dict(meta.get("configuration")))
+    for a in live.values():
+        a["partitionValues"] = _as_dict(a.get("partitionValues"))
+    conf = meta["configuration"]
+    if conf.get("delta.columnMapping.mode", "none") != "none":
+        raise DeltaReadError(f"{path}: column mapping ({conf['delta.columnMapping.mode']}) is not "
+                             f"read here; read the table with Spark")
+    if any(a.get("deletionVector") for a in live.values()):
+        raise DeltaReadError(f"{path}: the table has deletion vectors, not read here; read it with "
+                             f"Spark or run OPTIMIZE/REORG first")
+    meta = dict(meta, _protocol=protocol)
+    return [live[k] for k in sorted(live)], meta
+
+
+def read_delta(path: str, columns: list[str] | None = None):
+    """The latest version of the Delta table at `path` as one pyarrow Table, without Spark (for the
+    trainer, which never imports Spark): the Parquet files named by the log's live `add` actions,
+    partition values as columns, the table's own schema (an empty table keeps its columns). Refuses
+    (DeltaReadError) what it would read wrong: deletion vectors, column mapping, V2 checkpoints,
+    partition columns of a type other than string."""
+    from urllib.parse import unquote
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from core import fs
+    adds, meta = delta_snapshot(path)
+    schema = pa.schema([pa.field(f["name"], arrow_type(f["type"]), f.get("nullable", True))
+                        for f in json.loads(meta["schemaString"])["fields"]])
+    parts = list(meta.get("partitionColumns") or [])
+    for p in parts:
+        if schema.field(p).type != pa.string():
+            raise DeltaReadError(f"{path}: partition column {p!r} is {schema.field(p).type}, only "
+                                 f"string partition columns are read here")
+    tables = []
+    for a in adds:
+        rel = unquote(a["path"])
+        uri = rel if fs.scheme(rel) or rel.startswith("/") else fs.join(str(path), rel)
+        with fs.open(uri) as fh:
+            t = pq.read_table(fh)
+        for p in parts:
+            t = t.append_column(p, pa.array([(a.get("partitionValues") or {}).get(p)] * t.num_rows,
+                                            pa.string()))
+        for f in schema:             # a column added after this file was written: nulls
+            if f.name not in t.column_names:
+                t = t.append_column(f.name, pa.nulls(t.num_rows, f.type))
+        tables.append(t.select(schema.names).cast(schema))
+    out = pa.concat_tables(tables) if tables else schema.empty_table()
+    return out.select(columns) if columns else out

@@ -1,9 +1,14 @@
-"""Post-training data as tables: converters, curation, Parquet with a fixed schema.
+"""Post-training data as tables: converters, per-record curation, the tables' schema, and the
+trainer's reader (Delta without Spark, Parquet, JSONL).
 
-    python -m trainer.posttrain_data --out out/posttrain [--corpus ../shared/corpus] [--user FILE.jsonl]
+    spark-submit jobs/posttrain_data.py --output out/posttrain [--corpus ../shared/corpus] [--user FILE.jsonl]
 
-Three kinds of table (Parquet, one file per table and split; schemas in ``SCHEMAS``, documented in
-docs/stages/posttrain.md):
+The job (pipeline/posttrain_data.py: the Spark wiring) converts the sources with the functions here,
+curates them (``check_record`` per record, ``exact_key`` and MinHash near dedup of ``near_text``,
+``Contamination``) and writes one Delta table per table and split; the trainer's steps read them
+with ``read_records`` (a Delta table's current files found through its log by
+``core.tables.read_delta``: the trainer never imports Spark). Schemas in ``schemas()``, documented
+in docs/stages/posttrain.md:
 
 - ``preferences``: ``id, source, split, prompt (messages), responses (list, best first),
   pii_redactions``. From HH-RLHF (``posttrain/hh-rlhf/harmless-base/test.jsonl.gz``): both sides
@@ -21,34 +26,36 @@ docs/stages/posttrain.md):
 User JSONL: one record per line, any of ``{"messages": [...]}`` (SFT), ``{"prompt", "response"}``
 (SFT), ``{"prompt", "chosen", "rejected"}`` or ``{"prompt", "responses": [...]}`` (preferences),
 ``{"prompt", "answer", "checker"}`` (prompts); ``prompt`` is a string (one user message) or a
-message list. A record that fits none is kept out with its line number and reason.
+message list; ``split`` (``train`` | ``heldout``) optional. A record that fits none is kept out
+with its line number and reason.
 
 Curation, the same kinds of step as pre-training, reusing the pre-training functions:
-1. format and length: roles and order (chat_format.check_dialog; user/assistant alternate after an
-   optional system message), non-empty replies, at most ``max_tokens`` tokens rendered;
-2. PII: emails, phone numbers, IPs, ... redacted with ``curation.filters.pii`` (counted per record);
-3. quality: Gopher repetition rules (``curation.filters.repetition``, the thresholds of
-   ``curation/filters/defaults.py``) on every reply of at least 30 words;
-4. exact dedup: ``curation.dedup.exact.normalized_hash`` of the whole record's text;
-5. near dedup: MinHash (``curation.dedup.minhash``, 112 permutations, word 5-grams) with LSH
-   banding (``curation.dedup.lsh``, 14 x 8) on the prompt text, candidates confirmed at an
-   estimated Jaccard >= 0.8; the first record of a cluster (file order) is kept.
-6. decontamination: a record sharing a 13-word n-gram with any registered evaluation set
+1. decontamination: a record sharing a 13-word n-gram with any registered evaluation set
    (``configs/evalsets.yaml``; the decontamination stage's normalisation and hashing,
-   ``curation/decontaminate/ngrams.py``) is dropped, counted per table and benchmark.
-Every dropped record is counted by reason (``report.json``); nothing is dropped silently.
+   ``curation/decontaminate/ngrams.py``) is dropped;
+2. format: roles and order (chat_format.check_dialog; user/assistant alternate after an optional
+   system message; an SFT dialogue ends with the assistant), non-empty messages, distinct
+   responses, a known split; every dialogue renders and parses back unchanged
+   (chat_format.encode_dialog / parse_dialog);
+3. PII: emails, phone numbers, IPs, ... redacted with ``curation.filters.pii`` (counted per record);
+4. quality: Gopher repetition rules (``curation.filters.repetition``, the thresholds of
+   ``curation/filters/defaults.py``) on every reply of at least 30 words;
+5. length: at most ``max_tokens`` tokens rendered;
+6. exact dedup: ``curation.dedup.exact.normalized_hash`` of the record's prompt and replies;
+7. near dedup of prompts: MinHash + LSH (``curation.dedup``; in the job, the dedup stage's own
+   distributed edges, exact-Jaccard verification and connected components).
+``curate`` runs 2-7 in process (tests, benchmarks); the job records every drop with its reason.
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
 import re
-import sys
 from pathlib import Path
 
-def _schemas():
+def schemas():
+    """The Arrow schema of every table (the Delta tables have the same columns and types)."""
     import pyarrow as pa
     msg = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     return {
@@ -67,9 +74,21 @@ class DataError(ValueError):
     pass
 
 
+SPLITS = ("train", "heldout")
+KINDS = ("preferences", "prompts", "sft")
+
+
 # ---- reading and writing ------------------------------------------------------------------------
 def read_records(path: str | Path) -> list[dict]:
-    """Records of a Parquet file/directory or a JSONL (.gz) file."""
+    """Records of a Delta table (the latest version, read from its log without Spark by
+    ``core.tables.read_delta``; ordered by ``id``), a Parquet file/directory or a JSONL (.gz) file."""
+    from core.tables import has_delta_log, is_delta_table
+    p = str(path)
+    if has_delta_log(p) or ("://" in p and is_delta_table(None, p)):
+        from core.tables import read_delta
+        t = read_delta(p)
+        recs = t.to_pylist()
+        return sorted(recs, key=lambda r: str(r["id"])) if "id" in t.column_names else recs
     p = Path(path)
     if p.suffix == ".parquet" or p.is_dir():
         import pyarrow.parquet as pq
@@ -90,7 +109,7 @@ def write_table(path: str | Path, records: list[dict], kind: str) -> Path:
     """Write ``records`` as Parquet with the ``kind`` schema (atomically)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    schema = _schemas()[kind]
+    schema = schemas()[kind]
     rows = [{f.name: r.get(f.name) for f in schema} for r in records]
     table = pa.Table.from_pylist(rows, schema=schema)
     p = Path(path)
@@ -132,19 +151,25 @@ def parse_hh(text: str) -> list[dict]:
     return out
 
 
-def convert_hh(path: str | Path, heldout_share: float = 0.1, source: str = "hh-rlhf/harmless-base"
-               ) -> tuple[list[dict], dict]:
-    """Preference records from an HH-RLHF file; returns (records, rejected reasons counts)."""
+def convert_hh(path: str | Path, heldout_share: float = 0.1, source: str = "hh-rlhf/harmless-base",
+               rejects: list | None = None) -> tuple[list[dict], dict]:
+    """Preference records from an HH-RLHF file; returns (records, rejected reasons counts). With
+    ``rejects``, each line left out is appended as (``<file>:<line>``, reason, the line's JSON)."""
     recs, reasons = [], {}
+
+    def bad(n, why, r):
+        reasons[why] = reasons.get(why, 0) + 1
+        if rejects is not None:
+            rejects.append((f"{path}:{n + 1}", f"convert: {why}", json.dumps(r, ensure_ascii=False)))
+
     for n, r in enumerate(read_records(path)):
         try:
             c, j = parse_hh(r["chosen"]), parse_hh(r["rejected"])
-        except (KeyError, DataError) as e:
-            reasons[f"unparsable: {type(e).__name__}"] = reasons.get(f"unparsable: {type(e).__name__}", 0) + 1
+        except (KeyError, TypeError, DataError) as e:
+            bad(n, f"unparsable: {type(e).__name__}", r)
             continue
         if c[:-1] != j[:-1] or c[-1]["role"] != "assistant" or j[-1]["role"] != "assistant":
-            reasons["chosen and rejected differ before the last assistant turn"] = reasons.get(
-                "chosen and rejected differ before the last assistant turn", 0) + 1
+            bad(n, "chosen and rejected differ before the last assistant turn", r)
             continue
         prompt = c[:-1]
         recs.append({"id": _id(source, str(n)), "source": source,
@@ -257,16 +282,92 @@ def _texts(rec: dict, kind: str) -> tuple[list[dict], list[str]]:
     return rec["messages"][:-1], [rec["messages"][-1]["content"]]
 
 
+def _dialogues(rec: dict, kind: str) -> list[list[dict]]:
+    """The whole dialogues a record stands for: the prompt with each reply (preferences), the
+    prompt (prompts), the dialogue (sft)."""
+    prompt, replies = _texts(rec, kind)
+    if kind == "prompts":
+        return [list(prompt)]
+    return [list(prompt) + [{"role": "assistant", "content": c}] for c in replies]
+
+
+def check_record(r: dict, kind: str, tok=None, max_tokens: int = 2048) -> tuple[dict | None, str | None]:
+    """The per-record curation steps of a record of table ``kind``: format, PII redaction, quality,
+    and (with ``tok``) the chat-format round trip and the length. Returns (a curated copy, None) or
+    (None, the reason it is dropped). The input is not changed."""
+    from curation.filters.pii import find_pii, redact
+    from trainer.chat_format import ChatFormatError, check_dialog, encode_dialog, parse_dialog
+    r = json.loads(json.dumps(r))      # a deep copy; the input stays as it was
+    try:
+        prompt, replies = _texts(r, kind)
+        check_dialog(list(prompt) + ([{"role": "assistant", "content": "x"}] if kind != "sft" else []))
+    except (ChatFormatError, KeyError, IndexError, TypeError):
+        return None, "format: bad messages"
+    if kind == "sft" and r["messages"][-1]["role"] != "assistant":
+        return None, "format: sft dialogue does not end with an assistant reply"
+    full = r["messages"] if kind == "sft" else list(prompt) + [{"role": "assistant", "content": ""}]
+    if not _order_ok(full):
+        return None, "format: roles do not alternate user/assistant"
+    if any(not isinstance(c, str) or not c.strip() for c in replies) or \
+            any(not m["content"].strip() for m in prompt):
+        return None, "format: empty message"
+    if kind == "preferences" and (len(replies) < 2 or len(set(replies)) < len(replies)):
+        return None, "format: identical responses" if len(replies) >= 2 else "format: fewer than 2 responses"
+    if kind != "sft" and r.get("split", "train") not in SPLITS:
+        return None, f"format: split must be one of {SPLITS}"
+    # PII: redact in every message and reply
+    n_pii = 0
+    for m in prompt:
+        spans = find_pii(m["content"])
+        n_pii += len(spans)
+        m["content"] = redact(m["content"], spans) if spans else m["content"]
+    new_replies = []
+    for c in replies:
+        spans = find_pii(c)
+        n_pii += len(spans)
+        new_replies.append(redact(c, spans) if spans else c)
+    if kind == "preferences":
+        r["responses"] = new_replies
+        r["pii_redactions"] = n_pii
+    elif kind == "sft":
+        r["messages"][-1]["content"] = new_replies[0]
+    rep = next((x for x in map(_repetitive, new_replies) if x), None)
+    if rep:
+        return None, f"quality: repetitive reply ({rep})"
+    if tok is not None:
+        longest = 0
+        for d in _dialogues(r, kind):
+            ids = encode_dialog(tok, d).ids
+            back = [{"role": m["role"], "content": m["content"]} for m in parse_dialog(tok, ids)]
+            if back != [{"role": m["role"], "content": m["content"]} for m in d]:
+                return None, "format: does not round-trip through the chat format"
+            longest = max(longest, len(ids))
+        if longest > max_tokens:
+            return None, f"length: more than {max_tokens} tokens"
+    return r, None
+
+
+def exact_key(r: dict, kind: str) -> str:
+    """The exact-dedup key: ``normalized_hash`` of the record's prompt and replies."""
+    from curation.dedup.exact import normalized_hash
+    prompt, replies = _texts(r, kind)
+    return normalized_hash(dialog_text(prompt) + "\n" + "\n".join(replies))
+
+
+def near_text(r: dict, kind: str) -> str:
+    """The text near dedup compares: the prompt's messages."""
+    return dialog_text(_texts(r, kind)[0])
+
+
 def curate(records: list[dict], kind: str, tok=None, max_tokens: int = 2048, near_threshold: float = 0.8
            ) -> tuple[list[dict], dict]:
-    """Curated copies of ``records`` (a table of ``kind``) and the count dropped per reason."""
+    """Curated copies of ``records`` (a table of ``kind``) and the count dropped per reason, in
+    process (the Spark job, pipeline/posttrain_data.py, runs the same per-record steps and the
+    dedup stage's distributed near dedup)."""
     import numpy as np
 
-    from curation.dedup.exact import normalized_hash
     from curation.dedup.lsh import band_hashes
     from curation.dedup.minhash import estimate_jaccard, signatures
-    from curation.filters.pii import find_pii, redact
-    from trainer.chat_format import ChatFormatError, check_dialog, encode_dialog
     reasons: dict[str, int] = {}
 
     def drop(why):
@@ -274,64 +375,21 @@ def curate(records: list[dict], kind: str, tok=None, max_tokens: int = 2048, nea
 
     kept = []
     for r in records:
-        r = json.loads(json.dumps(r))      # a deep copy; the input stays as it was
-        prompt, replies = _texts(r, kind)
-        try:
-            check_dialog(list(prompt) + ([{"role": "assistant", "content": "x"}] if kind != "sft" else []))
-        except ChatFormatError:
-            drop("format: bad messages")
-            continue
-        full = list(prompt) + ([] if kind == "sft" else [{"role": "assistant", "content": ""}])
-        if kind == "sft" and r["messages"][-1]["role"] != "assistant":
-            drop("format: sft dialogue does not end with an assistant reply")
-            continue
-        if not _order_ok(full if kind != "sft" else r["messages"]):
-            drop("format: roles do not alternate user/assistant")
-            continue
-        if any(not c.strip() for c in replies) or any(not m["content"].strip() for m in prompt):
-            drop("format: empty message")
-            continue
-        if kind == "preferences" and len(set(replies)) < len(replies):
-            drop("format: identical responses")
-            continue
-        # PII: redact in every message and reply
-        n_pii = 0
-        for m in prompt:
-            spans = find_pii(m["content"])
-            n_pii += len(spans)
-            m["content"] = redact(m["content"], spans) if spans else m["content"]
-        new_replies = []
-        for c in replies:
-            spans = find_pii(c)
-            n_pii += len(spans)
-            new_replies.append(redact(c, spans) if spans else c)
-        if kind == "preferences":
-            r["responses"] = new_replies
-            r["pii_redactions"] = n_pii
-        elif kind == "sft":
-            r["messages"][-1]["content"] = new_replies[0]
-        rep = next((x for x in map(_repetitive, new_replies) if x), None)
-        if rep:
-            drop(f"quality: repetitive reply ({rep})")
-            continue
-        if tok is not None:
-            longest = max([len(encode_dialog(tok, list(prompt) + [{"role": "assistant", "content": c}]).ids)
-                           for c in new_replies] or [len(encode_dialog(tok, prompt).ids)])
-            if longest > max_tokens:
-                drop(f"length: more than {max_tokens} tokens")
-                continue
-        kept.append(r)
+        c, why = check_record(r, kind, tok, max_tokens)
+        if why:
+            drop(why)
+        else:
+            kept.append(c)
     # exact dedup on the whole record, then near dedup on the prompt
     seen, exact = set(), []
     for r in kept:
-        prompt, replies = _texts(r, kind)
-        key = normalized_hash(dialog_text(prompt) + "\n" + "\n".join(replies))
+        key = exact_key(r, kind)
         if key in seen:
             drop("dedup: exact duplicate")
             continue
         seen.add(key)
         exact.append(r)
-    texts = [dialog_text(_texts(r, kind)[0]) for r in exact]
+    texts = [near_text(r, kind) for r in exact]
     if len(texts) > 1:
         sig, has = signatures(texts, num_perm=112, ngram=5)
         bands = band_hashes(sig, 14, 8)
@@ -355,34 +413,55 @@ def curate(records: list[dict], kind: str, tok=None, max_tokens: int = 2048, nea
     return exact, reasons
 
 
+class Contamination:
+    """The n-gram index of every registered evaluation set (configs/evalsets.yaml: GSM8K test,
+    MATH500, PIQA, ...; ``only`` limits the sets), with the decontamination stage's own
+    normalisation and hashing (curation/decontaminate/ngrams.py). ``members`` (sorted int64) and
+    ``first`` (hash -> benchmark) are plain data, so a Spark job can broadcast them."""
+
+    def __init__(self, corpus: str | Path | None = None, n: int = 13, only: list[str] | None = None,
+                 members=None, first: dict | None = None):
+        self.n = n
+        if members is None:
+            from curation.decontaminate import ngrams
+            from curation.decontaminate.stage import eval_items, resolve_config
+            cfg = resolve_config({"ngram": n, **({"evalsets": {"only": list(only)}} if only else {})})
+            index = ngrams.build_index(eval_items(cfg, corpus), n)
+            members = index.distinct_hashes()
+            first = {}
+            for h, b in zip(index.hashes.tolist(), index.benchmark.tolist()):
+                first.setdefault(h, b)
+        self.members, self.first = members, first
+        self._hasher = None
+
+    def benchmark_of(self, r: dict, kind: str) -> str | None:
+        """The evaluation set a record shares an n-gram with (its prompt, replies, reference
+        solution), or None."""
+        import numpy as np
+
+        from curation.decontaminate import ngrams
+        if self._hasher is None:
+            self._hasher = ngrams.WordHasher()
+        prompt, replies = _texts(r, kind)
+        text = dialog_text(prompt) + "\n" + "\n".join(replies)
+        if kind == "prompts" and r.get("reference"):
+            text += "\n" + r["reference"]
+        _, hits = ngrams.member_positions(text, self.n, self.members, self._hasher)
+        return self.first[int(np.asarray(hits)[0])] if len(hits) else None
+
+
 def decontaminate(tables: dict[str, list[dict]], corpus: str | Path | None = None, n: int = 13,
                   only: list[str] | None = None) -> tuple[dict[str, list[dict]], dict]:
     """Drop every record that shares an ``n``-word n-gram with an item of a registered evaluation
-    set (configs/evalsets.yaml: GSM8K test, MATH500, PIQA, ...), with the decontamination stage's
-    own normalisation and hashing (curation/decontaminate/ngrams.py); ``only`` limits the sets.
-    Returns the kept tables and the count dropped per (table, benchmark)."""
-    import numpy as np
-
-    from curation.decontaminate import ngrams
-    from curation.decontaminate.stage import eval_items, resolve_config
-    cfg = resolve_config({"ngram": n, **({"evalsets": {"only": list(only)}} if only else {})})
-    index = ngrams.build_index(eval_items(cfg, corpus), n)
-    members = index.distinct_hashes()
-    first = {}
-    for h, b in zip(index.hashes.tolist(), index.benchmark.tolist()):
-        first.setdefault(h, b)
-    hasher = ngrams.WordHasher()
+    set (``Contamination``). Returns the kept tables and the count dropped per (table, benchmark)."""
+    index = Contamination(corpus, n, only)
     out, dropped = {}, {}
     for kind, recs in tables.items():
         keep = []
         for r in recs:
-            prompt, replies = _texts(r, kind)
-            text = dialog_text(prompt) + "\n" + "\n".join(replies)
-            if kind == "prompts" and r.get("reference"):
-                text += "\n" + r["reference"]
-            _, hits = ngrams.member_positions(text, n, members, hasher)
-            if len(hits):
-                key = f"{kind}: {first[int(np.asarray(hits)[0])]}"
+            b = index.benchmark_of(r, kind)
+            if b:
+                key = f"{kind}: {b}"
                 dropped[key] = dropped.get(key, 0) + 1
             else:
                 keep.append(r)
@@ -390,63 +469,31 @@ def decontaminate(tables: dict[str, list[dict]], corpus: str | Path | None = Non
     return out, dropped
 
 
-# ---- the command --------------------------------------------------------------------------------
-def build_tables(out: str | Path, corpus: str | Path | None = None, user: list[str] | None = None,
-                 heldout_share: float = 0.1, max_tokens: int = 2048, sources=("hh", "gsm8k", "math"),
-                 decontaminate_ngram: int | None = 13, log=print) -> dict:
-    from core.tokenizer import get_tokenizer
+# ---- the sources ---------------------------------------------------------------------------------
+HH_FILE = "posttrain/hh-rlhf/harmless-base/test.jsonl.gz"
+
+
+def convert_sources(corpus: str | Path | None = None, user: list[str] | None = None,
+                    heldout_share: float = 0.1, sources=("hh", "gsm8k", "math"),
+                    rejects: list | None = None) -> dict[str, list[dict]]:
+    """Every source converted: {"preferences": [...], "prompts": [...], "sft": [...]}. A record
+    that cannot be converted is appended to ``rejects`` as (key, reason, example): key
+    ``<file>:<line>``."""
     from core.paths import corpus_dir
     corpus = Path(corpus) if corpus else corpus_dir()
-    out = Path(out)
-    tok = get_tokenizer()
-    report: dict = {"tables": {}, "dropped": {}, "invalid_user_records": {}}
-    tables: dict[str, list[dict]] = {"preferences": [], "prompts": [], "sft": []}
+    rejects = rejects if rejects is not None else []
+    tables: dict[str, list[dict]] = {k: [] for k in KINDS}
     if "hh" in sources:
-        recs, bad = convert_hh(corpus / "posttrain/hh-rlhf/harmless-base/test.jsonl.gz", heldout_share)
+        recs, _ = convert_hh(corpus / HH_FILE, heldout_share, rejects=rejects)
         tables["preferences"] += recs
-        report["dropped"]["hh-rlhf conversion"] = bad
     if "gsm8k" in sources:
         tables["prompts"] += convert_gsm8k(corpus / "math/gsm8k/train.jsonl")
     if "math" in sources:
         tables["prompts"] += convert_math_train(corpus)
     for u in user or []:
-        t, bad = convert_user_jsonl(u, heldout_share)
+        t, bad = convert_user_jsonl(u, heldout_share, source=f"user/{Path(u).name}")
         for k, v in t.items():
             tables[k] += v
-        report["invalid_user_records"][u] = bad
-    if decontaminate_ngram:
-        tables, report["dropped"]["decontamination"] = decontaminate(tables, corpus, decontaminate_ngram)
-    for kind, recs in tables.items():
-        kept, reasons = curate(recs, kind, tok, max_tokens)
-        report["dropped"][kind] = reasons
-        splits = sorted({r.get("split", "train") for r in kept}) if kind != "sft" else ["train"]
-        for sp in splits:
-            part = [r for r in kept if kind == "sft" or r.get("split", "train") == sp]
-            p = write_table(out / kind / f"{sp}.parquet", part, kind)
-            report["tables"][f"{kind}/{sp}"] = {"path": str(p), "rows": len(part)}
-            log(f"[posttrain-data] {kind}/{sp}: {len(part)} rows -> {p}")
-        report["tables"][f"{kind}:input_rows"] = len(recs)
-    (out / "report.json").write_text(json.dumps(report, indent=1))
-    return report
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m trainer.posttrain_data", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="out/posttrain")
-    ap.add_argument("--corpus", help="sample corpus (default ../shared/corpus)")
-    ap.add_argument("--user", action="append", help="user JSONL file (repeatable)")
-    ap.add_argument("--heldout-share", type=float, default=0.1)
-    ap.add_argument("--max-tokens", type=int, default=2048)
-    ap.add_argument("--sources", default="hh,gsm8k,math", help="comma list of hh, gsm8k, math ('' = none)")
-    ap.add_argument("--decontaminate-ngram", type=int, default=13,
-                    help="drop records sharing an n-gram with a registered evaluation set (0 = off)")
-    a = ap.parse_args(argv)
-    srcs = tuple(s for s in a.sources.split(",") if s)
-    rep = build_tables(a.out, a.corpus, a.user, a.heldout_share, a.max_tokens, srcs, a.decontaminate_ngram or None)
-    print(json.dumps(rep, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        for line, why in bad.items():
+            rejects.append((f"{u}:{line.split()[-1]}", f"convert: {why.split(':')[0]}", why))
+    return tables

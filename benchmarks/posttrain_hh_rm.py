@@ -1,10 +1,13 @@
 """Reward model on real preference data: HH-RLHF harmless-base (the sample corpus), tiny model, CPU.
 
     python benchmarks/posttrain_hh_rm.py [--out runs/bench-hh-rm] [--pretrain-steps 150] [--epochs 1]
+        [--tables out/posttrain]
 
 1. The preference table: trainer.posttrain_data.convert_hh + curate (format, PII, repetition,
    exact/near dedup, <= --max-len tokens) on posttrain/hh-rlhf/harmless-base/test.jsonl.gz, split by
-   a hash of the prompt into train and held-out (10%).
+   a hash of the prompt into train and held-out (10%). With --tables, the Delta tables
+   preferences/train and preferences/heldout written by `jobs/posttrain_data.py` instead (run it
+   with --max-tokens equal to --max-len), read without Spark.
 2. A pre-trained start: the tiny preset trained with the project's trainer (trainer.loop.Trainer
    on a token-shard mix written by fixtures/demo_mix.py) on the *training* dialogues rendered in the
    chat format, each prompt with both of its replies (no preference label is used). The ids are the
@@ -36,6 +39,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--max-len", type=int, default=384)
+    ap.add_argument("--tables", default=None, help="folder of the posttrain_data job's Delta tables")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from core.paths import corpus_dir
@@ -46,18 +50,24 @@ def main() -> int:
     from trainer.chat_format import encode_dialog
     from trainer.model import build_model, preset_config
     from trainer.posttrain import CompactTokenizer, OptimSettings, load_model, save_model
-    from trainer.posttrain_data import convert_hh, curate
+    from trainer.posttrain_data import convert_hh, curate, read_records
     from trainer.reward import RewardConfig, RewardModel, evaluate_reward, train_reward
     corpus = Path(a.corpus) if a.corpus else corpus_dir()
     out = Path(a.out)
     t0 = time.perf_counter()
-    recs, bad = convert_hh(corpus / "posttrain/hh-rlhf/harmless-base/test.jsonl.gz", heldout_share=0.1)
-    kept, why = curate(recs, "preferences", get_tokenizer(), max_tokens=a.max_len)
-    train = [r for r in kept if r["split"] == "train"]
-    held = [r for r in kept if r["split"] == "heldout"]
-    t1 = time.perf_counter()
-    print(f"HH-RLHF harmless-base: {len(recs)} converted ({sum(bad.values())} unparsable), {len(kept)} after "
-          f"curation (dropped: {json.dumps(why)}); train {len(train)}, held-out {len(held)} [{t1 - t0:.0f} s]")
+    if a.tables:
+        train = [r for r in read_records(Path(a.tables) / "preferences" / "train") if r["source"].startswith("hh-rlhf")]
+        held = [r for r in read_records(Path(a.tables) / "preferences" / "heldout") if r["source"].startswith("hh-rlhf")]
+        kept, why = train + held, {"from": a.tables}
+        print(f"HH-RLHF harmless-base from the Delta tables of {a.tables}: train {len(train)}, held-out {len(held)}")
+    else:
+        recs, bad = convert_hh(corpus / "posttrain/hh-rlhf/harmless-base/test.jsonl.gz", heldout_share=0.1)
+        kept, why = curate(recs, "preferences", get_tokenizer(), max_tokens=a.max_len)
+        train = [r for r in kept if r["split"] == "train"]
+        held = [r for r in kept if r["split"] == "heldout"]
+        t1 = time.perf_counter()
+        print(f"HH-RLHF harmless-base: {len(recs)} converted ({sum(bad.values())} unparsable), {len(kept)} after "
+              f"curation (dropped: {json.dumps(why)}); train {len(train)}, held-out {len(held)} [{t1 - t0:.0f} s]")
 
     dialogs = [[*r["prompt"], {"role": "assistant", "content": c}] for r in kept for c in r["responses"]]
     tok = CompactTokenizer.from_texts([m["content"] for d in dialogs for m in d])

@@ -342,7 +342,8 @@ def arrow_type(t):
 
 def _log_actions(path: str):
     """The actions of the table's current snapshot, in log order: the last checkpoint's (named by
-    `_last_checkpoint`, single or multi-part Parquet) then every JSON commit after it."""
+    `_last_checkpoint`, else the newest single-file checkpoint listed; single or multi-part
+    Parquet) then every JSON commit after it."""
     import pyarrow.parquet as pq
     from core import fs
     log = fs.join(path, "_delta_log")
@@ -351,8 +352,13 @@ def _log_actions(path: str):
     if not commits and not any(".checkpoint." in n for n in names):
         raise DeltaReadError(f"{path}: no Delta table here (no commit in {log})")
     start = 0
-    if "_last_checkpoint" in names:
-        lc = json.loads(fs.read_text(fs.join(log, "_last_checkpoint")))
+    lc = json.loads(fs.read_text(fs.join(log, "_last_checkpoint"))) if "_last_checkpoint" in names else None
+    if lc is None:      # the hint is optional: the newest single-file checkpoint in the listing
+        cps = [int(n[:20]) for n in names if len(n) == 39 and n.endswith(".checkpoint.parquet")]
+        lc = {"version": max(cps)} if cps else None
+    if lc is None and commits and commits[0] != 0:
+        raise DeltaReadError(f"{path}: the log starts at version {commits[0]} and has no checkpoint")
+    if lc is not None:
         v, parts = int(lc["version"]), lc.get("parts")
         if "v2Checkpoint" in lc:
             raise DeltaReadError(f"{path}: V2 checkpoints are not read here; read it with Spark")
@@ -383,13 +389,17 @@ def _as_dict(m) -> dict:
 def delta_snapshot(path: str) -> tuple[list[dict], dict]:
     """(the live `add` actions, the `metaData` action) of the latest version of the Delta table at
     `path`, read from its log without Spark (the files Delta itself would read)."""
-    live: dict[str, dict] = {}
+    def key(x):         # a file is (path, deletion vector): a DELETE adds (f, dv) and removes (f, none)
+        dv = x.get("deletionVector") or {}
+        return x["path"], dv.get("storageType"), dv.get("pathOrInlineDv"), dv.get("offset")
+
+    live: dict[tuple, dict] = {}
     meta, protocol = None, {}
     for a in _log_actions(str(path)):
         if a.get("add"):
-            live[a["add"]["path"]] = a["add"]
+            live[key(a["add"])] = a["add"]
         elif a.get("remove"):
-            live.pop(a["remove"]["path"], None)
+            live.pop(key(a["remove"]), None)
         elif a.get("metaData"):
             meta = a["metaData"]
         elif a.get("protocol"):
@@ -407,7 +417,7 @@ def delta_snapshot(path: str) -> tuple[list[dict], dict]:
         raise DeltaReadError(f"{path}: the table has deletion vectors, not read here; read it with "
                              f"Spark or run OPTIMIZE/REORG first")
     meta = dict(meta, _protocol=protocol)
-    return [live[k] for k in sorted(live)], meta
+    return [live[k] for k in sorted(live, key=str)], meta
 
 
 def read_delta(path: str, columns: list[str] | None = None):

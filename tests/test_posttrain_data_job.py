@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from core.tables import OutputRefused, read_delta
+from core.tables import DeltaReadError, OutputRefused, read_delta
 from trainer.posttrain_data import read_records, schemas
 
 U = lambda c: {"role": "user", "content": c}          # noqa: E731
@@ -125,12 +125,17 @@ def test_read_delta_follows_the_log(spark, tmp_path, built):
     spark.sql(f"CREATE TABLE delta.`{p}` (id INT, s STRING) USING delta "
               f"TBLPROPERTIES ('delta.checkpointInterval' = '2')")              # version 0
     for i in range(1, 4):   # version 1 (overwrite: removes), 2 (a checkpoint), 3 (after it)
-        spark.createDataFrame([(i, str(i)), (10 * i, None)], "id INT, s STRING").write.format("delta") \
+        spark.createDataFrame([(i, str(i)), (10 * i, None)], "id INT, s STRING").coalesce(1).write.format("delta") \
             .mode("overwrite" if i == 1 else "append").save(p)
     assert json.loads((tmp_path / "t" / "_delta_log" / "_last_checkpoint").read_text())["version"] == 2
     want = sorted(tuple(r) for r in spark.read.format("delta").load(p).collect())
     assert sorted(zip(*read_delta(p).to_pydict().values())) == want == \
         [(1, "1"), (2, "2"), (3, "3"), (10, None), (20, None), (30, None)]
+    # deletion vectors (rows deleted without rewriting files) are refused, not read wrong
+    spark.sql(f"ALTER TABLE delta.`{p}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    spark.sql(f"DELETE FROM delta.`{p}` WHERE id = 10")        # one of the two rows of a file
+    with pytest.raises(DeltaReadError, match="deletion vectors"):
+        read_delta(p)
     # an empty table keeps its columns (the fixture's prompts/train: its only record went)
     t = read_delta(str(built["out"] / "prompts" / "train"))
     assert t.num_rows == 0 and t.schema.names == schemas()["prompts"].names

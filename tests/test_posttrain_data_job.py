@@ -164,3 +164,19 @@ def test_rounds_reads_the_delta_tables(built, tmp_path):
     rep = r.run()
     assert [s["step"] for s in rep["steps"]] == ["init", "bootstrap_sft"]
     assert rep["steps"][1]["result"]["steps"] == 1
+
+
+@pytest.mark.parametrize("yaml_text,line", [
+    ("heldout_share: 1.5\n", "heldout_share = 1.5: must be a number in [0, 1)"),
+    ("sources: [hh, wiki]\n", "sources.1 = 'wiki': must be one of 'hh', 'gsm8k', 'math'"),
+])
+def test_bad_value_is_refused_before_spark(tmp_path, capsys, yaml_text, line):
+    """One line naming the key, exit status 2, before Spark starts (its master does not exist)."""
+    from jobs.cli import run
+    from jobs.posttrain_data import main
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml_text)
+    assert run(main, ["--config", str(cfg), "--master", "no-such-master://", "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(": error: " + line), err
+    assert not (tmp_path / "o").exists()

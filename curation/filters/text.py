@@ -196,6 +196,13 @@ def _infix_split(body: str, out: list[str]) -> None:
 
 
 def _chunk_tokens(chunk: str, out: list[str]) -> None:
+    if chunk.isalpha():                   # most chunks: a plain word has no affix, infix or unit
+        k = _NO_APOSTROPHE.get(chunk.lower())
+        if k is None:
+            out.append(chunk)
+        else:
+            out.extend((chunk[:k], chunk[k:]))
+        return
     if _URLISH.match(chunk):
         if chunk[-1] in ".,;:!?)]}\"'":
             out.extend((chunk[:-1], chunk[-1]))

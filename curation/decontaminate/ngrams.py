@@ -187,12 +187,22 @@ def member_positions(text: str | None, n: int, members: np.ndarray | None,
 
 # --------------------------------------------------------------------------- removal
 
+_NO_SPACE_CHAR = re.compile(f"[{NO_SPACE_CLASS}]")
+
+
+def _no_space_at(text: str, i: int) -> bool:
+    """A character of a script without spaces on either side of position i: a cut there splits no
+    word (each such character is a word of its own)."""
+    return (i > 0 and _NO_SPACE_CHAR.match(text, i - 1) is not None) or \
+        (i < len(text) and _NO_SPACE_CHAR.match(text, i) is not None)
+
+
 def _widen_to_space(text: str, a: int, b: int, cap: int = 64) -> tuple[int, int]:
     stop = max(0, a - cap)
-    while a > stop and not text[a - 1].isspace():
+    while a > stop and not text[a - 1].isspace() and not _no_space_at(text, a):
         a -= 1
     stop = min(len(text), b + cap)
-    while b < stop and not text[b].isspace():
+    while b < stop and not text[b].isspace() and not _no_space_at(text, b):
         b += 1
     return a, b
 
@@ -211,7 +221,8 @@ def remove_regions(text: str, positions: Sequence[int], n: int, margin_chars: in
     """Cut every contaminated region out of `text`: the characters from the first to the last word
     of each matched n-gram (word `positions` of the n-gram starts), widened by `margin_chars` on
     each side (and on to the next whitespace, so no word is cut in half; at most 64 characters
-further); overlapping regions merge. The pieces left are stripped; pieces shorter than
+    further; in scripts without spaces every character boundary is a word boundary); overlapping
+    regions merge. The pieces left are stripped; pieces shorter than
     `min_piece_chars` go too. The document is dropped when more than `max_pieces` pieces are left
     or the kept text is shorter than `min_doc_chars` (NeMo Curator's rule: a document that falls
     apart is not worth keeping)."""

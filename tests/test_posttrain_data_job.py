@@ -141,7 +141,11 @@ def test_read_delta_follows_the_log(spark, tmp_path, built):
     assert t.num_rows == 0 and t.schema.names == schemas()["prompts"].names
 
 
-def test_rounds_reads_the_delta_tables(built, tmp_path):
+def test_rounds_reads_the_delta_tables(built, tmp_path, spark):
+    import shutil
+
+    from pyspark.sql import functions as F
+
     from trainer.model import build_model, preset_config
     from trainer.posttrain import CompactTokenizer, save_model
     from trainer.rounds import Rounds, load_config
@@ -151,16 +155,23 @@ def test_rounds_reads_the_delta_tables(built, tmp_path):
     init = tmp_path / "init"
     save_model(init, build_model(preset_config("tiny", vocab_size=tok.vocab_size, max_seq_len=64), seed=0),
                {"step": "test"}, tokenizer=tok)
+    # a copy of the held-out pairs, replaced once: only the current version may be read (the old
+    # version's Parquet file is still in the folder, as Delta keeps it until a VACUUM)
+    held = tmp_path / "heldout"
+    shutil.copytree(out / "preferences" / "heldout", held)
+    again = spark.read.format("delta").load(str(held)).withColumn("id", F.lit("replaced")).localCheckpoint()
+    again.write.format("delta").mode("overwrite").save(str(held))
+    assert len(list(held.glob("*.parquet"))) == 2
     cfg = load_config(None, [f"out_dir={tmp_path / 'run'}", f"init={init}", "device=cpu", "rounds=0",
                              f"data.sft={out / 'sft' / 'train'}", f"data.prompts={out / 'prompts' / 'train'}",
                              f"data.heldout_prompts={out / 'prompts' / 'heldout'}",
                              f"data.preferences={out / 'preferences' / 'train'}",
-                             f"data.heldout_preferences={out / 'preferences' / 'heldout'}",
+                             f"data.heldout_preferences={held}",
                              "sft.steps=1", "sft.seq_len=64", "sft.log_every=0", "eval.max_new_tokens=3"])
     r = Rounds(cfg, log=lambda s: None)
     assert sorted(m[0]["content"] for m in r.gold_sft) == ["Sort: 2 1", "Write to <EMAIL> about the picnic"]
     assert r.prompts == [] and [p["answer"] for p in r.heldout_prompts] == ["1 3"]
-    assert [p["responses"] for p in r.heldout_prefs] == [["8 9", "9 8"]]
+    assert [(p["id"], p["responses"]) for p in r.heldout_prefs] == [("replaced", ["8 9", "9 8"])]
     rep = r.run()
     assert [s["step"] for s in rep["steps"]] == ["init", "bootstrap_sft"]
     assert rep["steps"][1]["result"]["steps"] == 1

@@ -5,28 +5,37 @@
 
 Arms (identical trainer recipe `configs/ablation/train.yaml`, identical token budgets per stage):
   raw      the pipeline's `documents` table (every extracted document of every source: no dedup,
-           no filters, no scoring) sampled uniformly by document, i.e. in natural proportions
-           (`configs/ablation/raw.yaml`), for the pre-training stage and, with another seed,
-           for the annealing stage;
-  curated  the pipeline's `scored` table, kept rows only, through the default mix specs
-           (`configs/mix/pretrain.yaml` then `configs/mix/anneal.yaml`), as the pipeline does.
+           no filters, no scoring), passed through the same decontamination as the curated arm
+           (the decontamination stage's library, `run_decontaminate`, with the pipeline's config:
+           13-grams of every registered evaluation set, regions removed), then sampled uniformly
+           by document, i.e. in natural proportions (`configs/ablation/raw.yaml`), for the
+           pre-training stage and, with another seed, for the annealing stage;
+  curated  the pipeline's `scored` table (documents -> dedup -> decontaminate -> filter -> score),
+           kept rows only, through the default mix specs (`configs/mix/pretrain.yaml` then
+           `configs/mix/anneal.yaml`), as the pipeline does.
+So both arms are decontaminated the same way and the comparison measures curation, not leakage.
+The decontamination counts of both arms (per benchmark: documents matched, items found,
+documents dropped) are printed and go to results.json.
 
 Evaluation text neither arm saw, tokenized with the same tokenizer (cl100k_base+llama3), written
 as one shard directory in the trainer's format (`out/ablation/eval/`, one source per set):
-  gsm8k_test   GSM8K test (question + answer); the pipeline trains on GSM8K train only
-  math500      MATH500 (problem + solution). Since issue 15 the pipeline's math source is the MATH
-               training split (MATH500 excluded) and the curated arm's table is decontaminated
-               (13-grams); the removal below stays as a check (it should now remove nothing)
+  gsm8k_test   GSM8K test (question + answer); registered evaluation set, removed from both arms
+               by decontamination; the pipeline trains on GSM8K train only
+  math500      MATH500 (problem + solution); registered evaluation set, removed from both arms by
+               decontamination; the pipeline's math source is the MATH training split
   code         a stable-hash slice (default 5%) of TheAlgorithms files, removed from both arms
+               (not a registered evaluation set: removed by the check below)
   articles     main text of the English readability test pages (expected.html.gz; not in the crawl)
-Removal is by document: a document whose whitespace-normalised text starts with an evaluation
-key (a GSM8K question, a MATH500 problem, the first 2,000 characters of a held-out code file or
-of an article) is dropped from pre-filtered copies of `documents` and `scored`
-(out/ablation/tables/), counted per reason. Both arms then read only those copies.
+After decontamination, a check removes by document: a document whose whitespace-normalised text
+starts with an evaluation key (a GSM8K question, a MATH500 problem, the first 2,000 characters of
+a held-out code file or of an article) is dropped from copies of both arms' tables
+(out/ablation/tables/), counted per reason (for GSM8K and MATH500 it should remove nothing).
 
 Each arm's final (averaged) model is evaluated with the trainer's own `heldout_loss` (per-token
 next-token loss, document-masked attention, pieces of the last training sequence length) on the
-same rows of every set. Results: out/ablation/results.json, a printed table, and a plot.
+same rows of every set, and (`--harness-tasks`, default piqa,arc_easy) with the downstream
+harness (`trainer.evaluate.evaluate_checkpoint`). Results: out/ablation/results.json, a printed
+table, and a plot.
 """
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # noqa: E401,E702
 
@@ -166,7 +175,45 @@ def exclusion_fn(keys: dict):
     return fn
 
 
-def clean_tables(spark, documents: str, scored: str, texts: dict, out: Path, stats) -> dict:
+def contamination_counts(spark, contamination_path: str) -> dict:
+    """Per benchmark, from a decontamination run's `_contamination` table (one row per (document,
+    benchmark, item) match): documents matched, items found, documents dropped."""
+    from pyspark.sql import functions as F
+    from core.tables import read_table
+    rows = (read_table(spark, contamination_path).groupBy("benchmark")
+            .agg(F.countDistinct("doc_id").alias("docs"), F.countDistinct("item_id").alias("items"),
+                 F.countDistinct(F.when(F.col("action") == "document_dropped", F.col("doc_id")))
+                 .alias("dropped")).collect())
+    return {r["benchmark"]: {"docs": int(r["docs"]), "items": int(r["items"]),
+                             "dropped": int(r["dropped"])} for r in rows}
+
+
+def decontaminate_raw(spark, documents: str, out: Path, cfg: dict | None, corpus, stats,
+                      curated_table: str | None = None) -> tuple[str, dict]:
+    """The raw arm's table through the decontamination stage's library, as the curated arm's went
+    through the pipeline's stage. Returns (path, info); `info` says whether the config is the one
+    the pipeline's `decontaminated` table was written with (its commit's config hash)."""
+    from core.config import config_hash
+    from core.tables import find_commit
+    from curation.decontaminate.stage import resolve_config, run_decontaminate
+    p = str(out / "raw_decontaminated")
+    st = run_decontaminate(spark, documents, p, config=cfg, corpus=corpus)
+    for k, v in st.counters.items():
+        stats.set(f"raw.decontaminate.{k}", v)
+    info = {"config_hash": config_hash(resolve_config(cfg)), "pipeline_config_hash": None}
+    if curated_table:
+        hit = find_commit(spark, curated_table, lambda m: m.get("curation.job") == "decontaminate")
+        info["pipeline_config_hash"] = hit[1].get("config_hash") if hit else None
+    info["same_config"] = info["config_hash"] == info["pipeline_config_hash"]
+    return p, info
+
+
+def clean_tables(spark, documents: str, scored: str, texts: dict, out: Path, stats,
+                 original: str | None = None) -> dict:
+    """Copies of both arms' tables without the documents that start with an evaluation key.
+    `documents` is the raw arm's table (already decontaminated), `original` the table it came from
+    (the pipeline's `documents`): a document matched in any of the three (by doc_id, which neither
+    decontamination nor filtering changes) leaves both arms. Counts per table and reason."""
     from pyspark.sql import functions as F
     from core.tables import read_table, table_version, write_table
     keys, short = {}, 0
@@ -175,19 +222,27 @@ def clean_tables(spark, documents: str, scored: str, texts: dict, out: Path, sta
         short += len(texts[name]) - len(ks)
         keys[f"eval.{name}"] = ks
     stats.set("eval_keys.too_short", short)
-    docs = read_table(spark, documents, version=table_version(spark, documents))
-    excl = docs.select("doc_id", "text").mapInArrow(exclusion_fn(keys), "doc_id string, reason string")
-    excl_path = str(out / "excluded")
-    write_table(excl.join(docs.select("doc_id", "source"), "doc_id"), excl_path)
-    excl = read_table(spark, excl_path)
-    for r in excl.groupBy("reason", "source").count().collect():
-        stats.add(f"excluded.{r['reason']}.{r['source']}", r["count"])
-        stats.add(f"excluded.{r['reason']}", r["count"])
-    ids = excl.select("doc_id").distinct()
+    fn = exclusion_fn(keys)
+    checked = [("raw", documents), ("curated", scored)] + ([("original", original)] if original else [])
+    excluded = None
+    for label, src in checked:
+        df = read_table(spark, src, version=table_version(spark, src))
+        excl = df.select("doc_id", "text").mapInArrow(fn, "doc_id string, reason string")
+        excl_path = str(out / f"excluded_{label}")
+        write_table(excl.join(df.select("doc_id", "source"), "doc_id"), excl_path)
+        excl = read_table(spark, excl_path)
+        for reason in keys:
+            stats.set(f"excluded.{label}.{reason}", 0)
+        for r in excl.groupBy("reason", "source").count().collect():
+            stats.add(f"excluded.{label}.{r['reason']}.{r['source']}", r["count"])
+            stats.add(f"excluded.{label}.{r['reason']}", r["count"])
+        ids = excl.select("doc_id")
+        excluded = ids if excluded is None else excluded.union(ids)
+    excluded = excluded.distinct()
     paths = {}
     for name, src in (("documents", documents), ("scored", scored)):
         df = read_table(spark, src, version=table_version(spark, src))
-        kept = df.join(F.broadcast(ids), "doc_id", "left_anti")
+        kept = df.join(F.broadcast(excluded), "doc_id", "left_anti")
         p = str(out / name)
         write_table(kept, p)
         paths[name] = p
@@ -199,6 +254,27 @@ def clean_tables(spark, documents: str, scored: str, texts: dict, out: Path, sta
     for r in read_table(spark, paths["scored"]).where("keep").groupBy("stream").count().collect():
         stats.set(f"curated.kept_docs.{r['stream']}", r["count"])
     return paths
+
+
+def prepare_tables(spark, args, texts: dict, out: Path, stats) -> tuple[dict, dict]:
+    """Both arms' tables: raw decontaminated like the curated arm, then both without the
+    evaluation texts. Returns (paths, decontamination report of both arms)."""
+    from core.config import load_config
+    from core.tables import companion_path
+    from curation.decontaminate.stage import DEFAULTS
+    cfg = load_config(DEFAULTS, args.decontaminate_config) if args.decontaminate_config else None
+    curated_table = args.decontaminated or str(Path(args.scored).parent / "decontaminated")
+    raw_path, info = decontaminate_raw(spark, args.documents, out, cfg, args.corpus, stats,
+                                       curated_table)
+    if not info["same_config"]:
+        log(f"WARNING: the raw arm's decontamination config ({info['config_hash']}) is not the one "
+            f"of {curated_table} ({info['pipeline_config_hash']})")
+    report = {"config": info,
+              "raw": contamination_counts(spark, companion_path(raw_path, "_contamination")),
+              "curated": contamination_counts(spark, companion_path(curated_table, "_contamination"))}
+    paths = clean_tables(spark, raw_path, args.scored, texts, out, stats, original=args.documents)
+    report["excluded"] = {k: v for k, v in stats.counters.items() if k.startswith("excluded.")}
+    return paths, report
 
 
 # ------------------------------------------------------------------------------ the mixes
@@ -300,6 +376,23 @@ def evaluate_arms(eval_dir: Path, eval_info: dict, out: Path, seq: int) -> dict:
     return res
 
 
+def evaluate_harness(args, out: Path) -> dict:
+    """Downstream tasks on both arms' final models, one after the other (trainer.evaluate)."""
+    tasks = [t for t in (args.harness_tasks or "").split(",") if t]
+    if not tasks:
+        return {}
+    import torch
+    from trainer.evaluate import evaluate_checkpoint
+    torch.set_num_threads(1)
+    res = {}
+    for arm in ("raw", "curated"):
+        r = evaluate_checkpoint(out / "train" / arm, tasks, limit=args.harness_limit,
+                                corpus=args.corpus, log=log)
+        res[arm] = {t: {k: v for k, v in r["tasks"][t].items() if isinstance(v, (int, float))}
+                    for t in tasks}
+    return res
+
+
 def plot(results: dict, path: Path, budget: int) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -329,6 +422,15 @@ def main() -> None:
     ap.add_argument("--work", default=str(PROJECT_ROOT / "out" / "ablation"))
     ap.add_argument("--documents", default=str(PROJECT_ROOT / "out" / "sample" / "documents"))
     ap.add_argument("--scored", default=str(PROJECT_ROOT / "out" / "sample" / "scored"))
+    ap.add_argument("--decontaminated", default=None,
+                    help="the pipeline's decontaminated table (default: beside --scored); its "
+                         "_contamination table gives the curated arm's counts")
+    ap.add_argument("--decontaminate-config", default=None,
+                    help="decontamination config YAML for the raw arm (default: the stage's defaults, "
+                         "as configs/pipeline.yaml's `decontaminate: null`)")
+    ap.add_argument("--harness-tasks", default="piqa,arc_easy",
+                    help="downstream tasks for both arms' final models ('' for none)")
+    ap.add_argument("--harness-limit", type=int, default=300, help="first N items of every harness task")
     ap.add_argument("--corpus", default=str(corpus_dir()))
     ap.add_argument("--tokens", type=int, default=131072, help="training tokens per arm (both stages)")
     ap.add_argument("--anneal-tokens", type=int, default=32768, help="of which in the annealing stage")
@@ -360,11 +462,18 @@ def main() -> None:
     spark = get_spark("ablation", master=args.master, shuffle_partitions=4)
     t = time.time()
     tables_dir = out / "tables"
-    if args.reuse and (tables_dir / "scored" / "_delta_log").exists():
+    if args.reuse and (tables_dir / "scored" / "_delta_log").exists() \
+            and (out / "decontamination.json").is_file():
         tables = {"documents": str(tables_dir / "documents"), "scored": str(tables_dir / "scored")}
+        decon = json.loads((out / "decontamination.json").read_text())
         log("reusing the cleaned tables")
     else:
-        tables = clean_tables(spark, args.documents, args.scored, texts, tables_dir, stats)
+        tables, decon = prepare_tables(spark, args, texts, tables_dir, stats)
+        (out / "decontamination.json").write_text(json.dumps(decon, indent=1))
+    log("decontamination (documents matched / items found / documents dropped): " + "; ".join(
+        f"{arm}: " + ", ".join(f"{b} {v['docs']}/{v['items']}/{v['dropped']}"
+                               for b, v in sorted(decon[arm].items()))
+        for arm in ("raw", "curated")))
     timing["clean_tables_s"] = round(time.time() - t, 1)
     t = time.time()
     dirs, mixes = build_mixes(spark, mix_specs(args, tables), out, args.reuse)
@@ -378,6 +487,9 @@ def main() -> None:
     t = time.time()
     res = evaluate_arms(eval_dir, eval_info, out, args.eval_seq)
     timing["eval_s"] = round(time.time() - t, 1)
+    t = time.time()
+    harness = evaluate_harness(args, out)
+    timing["harness_s"] = round(time.time() - t, 1)
     timing["total_s"] = round(time.time() - t0, 1)
 
     sets = list(EVAL_SETS) + ["all"]
@@ -387,8 +499,16 @@ def main() -> None:
              else sum(v["rows"] for v in eval_info.values()) * args.seq_len)
         r, c = res["raw"].get(s), res["curated"].get(s)
         print(f"| {s} | {n:,} | {r:.4f} | {c:.4f} | {c - r:+.4f} |")
-    print("\n" + json.dumps({"timing": timing, "mixes": mixes}, indent=1))
-    result = {"results": res, "eval_sets": eval_info, "timing": timing, "mixes": mixes,
+    if harness:
+        print("\n| task | metric | raw | curated |\n| --- | --- | --- | --- |")
+        for task in harness["raw"]:
+            for m in ("acc", "acc_norm"):
+                if m in harness["raw"][task]:
+                    r, c = harness["raw"][task], harness["curated"][task]
+                    print(f"| {task} | {m} | {r[m]:.4f} ± {r.get(m + '_stderr', float('nan')):.4f} "
+                          f"| {c[m]:.4f} ± {c.get(m + '_stderr', float('nan')):.4f} |")
+    print("\n" + json.dumps({"timing": timing, "mixes": mixes, "decontamination": decon}, indent=1))
+    result = {"results": res, "harness": harness, "decontamination": decon, "eval_sets": eval_info, "timing": timing, "mixes": mixes,
               "counters": stats.counters, "tokens_per_arm": args.tokens,
               "anneal_tokens": args.anneal_tokens, "eval_seq": args.eval_seq, "seq_len": args.seq_len}
     (out / "results.json").write_text(json.dumps(result, indent=1))

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,20 @@ def rss_mb() -> float:
     return 0.0
 
 
+@contextmanager
+def bench_bucket(tmp: str):
+    """A local S3 server (SeaweedFS) under `tmp`, `core.fs` pointed at it, with a bucket `bench`;
+    yields the server's filesystem client."""
+    from core import fs
+    with S3Server(Path(tmp) / "s3") as s3:
+        s3.start()
+        os.environ.update(s3.env)
+        fs._FS_CACHE.clear()
+        cli = s3.client()
+        cli.mkdir("bench")
+        yield cli
+
+
 def session():
     from core.spark import get_spark
     return get_spark("bench-extract-remote", master="local[2]", memory="3g", shuffle_partitions=4,
@@ -49,18 +64,12 @@ def session():
 
 
 def overhead(args) -> None:
-    from core import fs
     from curation.extract.stage import run_extract
     files = sorted((corpus_dir() / "crawl").glob("*.warc.gz"))[: args.files]
     if args.file:
         files = [corpus_dir() / "crawl" / args.file]
     mb = sum(f.stat().st_size for f in files) / 1e6
-    with tempfile.TemporaryDirectory() as tmp, S3Server(Path(tmp) / "s3") as s3:
-        s3.start()
-        os.environ.update(s3.env)
-        fs._FS_CACHE.clear()
-        cli = s3.client()
-        cli.mkdir("bench")
+    with tempfile.TemporaryDirectory() as tmp, bench_bucket(tmp) as cli:
         for f in files:
             cli.put_file(str(f), f"bench/crawl/{f.name}")
         spark = session()
@@ -105,12 +114,7 @@ def planning(args) -> None:
     src = sorted((corpus_dir() / "crawl").glob("*.warc.gz"))[0]
     body = _members(src, args.members)
     sizes = [int(s) for s in args.sizes.split(",")]
-    with tempfile.TemporaryDirectory() as tmp, S3Server(Path(tmp) / "s3") as s3:
-        s3.start()
-        os.environ.update(s3.env)
-        fs._FS_CACHE.clear()
-        cli = s3.client()
-        cli.mkdir("bench")
+    with tempfile.TemporaryDirectory() as tmp, bench_bucket(tmp) as cli:
         t = time.perf_counter()
         for n in sizes:    # one prefix per size: the listing of n files lists n objects
             cli.pipe({f"bench/warcs-{n}/CC-BENCH-{i:05d}.warc.gz": body for i in range(n)})

@@ -113,3 +113,16 @@ def test_importing_the_ground_floor_or_the_trainer_does_not_import_spark(module)
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
                          text=True, check=True).stdout.strip()
     assert out == "[]", f"import {module} loads {out}"
+
+
+@pytest.mark.parametrize("path, function, most", [("curation/dedup/stage.py", "dedup_documents", 60),
+                                                  ("mixer/build.py", "build_mix", 90)])
+def test_the_carved_stage_functions_stay_carved(path, function, most):
+    """The two long functions issue 12 carved into named steps (200 and 237 lines before) stay a
+    list of calls: a new step is a function of its own, not a block inlined here."""
+    import ast
+    tree = ast.parse((PROJECT_ROOT / path).read_text())
+    found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    assert found, f"{path} has no function {function}"
+    n_lines = found[0].end_lineno - found[0].lineno + 1
+    assert n_lines <= most, f"{path}:{function} is {n_lines} lines (at most {most})"

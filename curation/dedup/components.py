@@ -66,7 +66,7 @@ def _materialise(df: DataFrame) -> DataFrame:
     return df.localCheckpoint(eager=True)
 
 
-def comps_done(checkpoints) -> None:
+def drop_components_graph(checkpoints) -> None:
     """Delete the last round's saved graph (call once the components have been used)."""
     last = getattr(checkpoints, "_components_last", None)
     if last is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ from core.schema import with_new_text
 from core.validate import Rule, check_schema
 from curation.dedup import lines as line_dedup
 from curation.dedup import lsh, minhash
-from curation.dedup.components import comps_done, connected_components
+from curation.dedup.components import connected_components, drop_components_graph
 from curation.dedup.exact import normalized_hash_col
 from core.stats import RunStats
 from core.tables import (check_input_not_in_output, claim_output, companion_path, crash_point,
@@ -134,7 +135,7 @@ def _survivor_order():
     return [F.col("fetch_time").desc_nulls_last(), F.col("doc_id").asc()]
 
 
-def _fold(alive: DataFrame, key: str, reason: str) -> tuple[DataFrame, DataFrame]:
+def keep_one_per_key(alive: DataFrame, key: str, reason: str) -> tuple[DataFrame, DataFrame]:
     """Keep one row per non-null `key`; returns (alive after, removed(doc_id, rep, reason))."""
     w = Window.partitionBy(key).orderBy(*_survivor_order())
     ranked = (alive.withColumn("_rn", F.row_number().over(w))
@@ -261,12 +262,13 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
     parts = shuffle_partitions(spark, input_path, cfg["spark"])
     previous = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
-    ck = Checkpoints(spark, cfg["spark"]["checkpoint_dir"] or output_path.rstrip("/") + "_checkpoints")
+    checkpoints = Checkpoints(spark, cfg["spark"]["checkpoint_dir"]
+                              or output_path.rstrip("/") + "_checkpoints")
     try:
-        stats = dedup_documents(spark, input_path, output_path, cfg, stats_path, ck)
+        stats = dedup_documents(spark, input_path, output_path, cfg, stats_path, checkpoints)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", previous)
-        ck.close()
+        checkpoints.close()
     return stats
 
 
@@ -303,34 +305,77 @@ class Checkpoints:
 
 
 def dedup_documents(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | None,
-                    ck: "Checkpoints") -> RunStats:
-    """The dedup steps in order (url, exact, near, lines), then the two output tables and the
-    accounting check (documents in - removed = documents out)."""
+                    checkpoints: Checkpoints) -> RunStats:
+    """The stage's steps in order: read and check the documents, then url, exact, near (each
+    folding documents into survivors), resolve every removal to its final survivor, lines, write
+    the two output tables, check the accounting (documents in - removed = documents out)."""
     stats = RunStats("dedup", config_hash(cfg))
     stats.info.update(input=input_path, output=output_path,
                       shuffle_partitions=spark.conf.get("spark.sql.shuffle.partitions"))
     t_start = time.time()
+    docs = read_documents(spark, input_path)
+    metadata = checkpoints.save(metadata_columns(docs, cfg["url"]["recompute"]))
+    n_in = count_documents(metadata, input_path)
+    stats.set("docs.in", n_in)
+    _log(f"{n_in:,} documents in ({time.time() - t_start:.1f} s)")
+
+    folding = Folding(alive=metadata, count=n_in)
+    for step, key in (("url", "_url_key"), ("exact", "_text_hash")):
+        stats.set(f"removed.{step}",
+                  fold_same_key(folding, key, step, checkpoints) if cfg[step]["enabled"] else 0)
+    stats.set("removed.near", fold_near_duplicates(folding, docs, cfg["minhash"], checkpoints, stats)
+              if cfg["minhash"]["enabled"] else 0)
+    removed = resolve_survivors(spark, folding, checkpoints)
+    survivors = checkpoints.save(survivor_keys(folding.alive, removed))
+
+    changed = None
+    if cfg["lines"]["enabled"] and folding.count:
+        changed = remove_repeated_lines(docs, survivors, folding.count, cfg["lines"], checkpoints,
+                                        stats)
+    else:
+        stats.set("removed.lines_too_short", 0)
+        stats.set("lines.removed", 0)
+
+    out, dups = output_frames(spark, docs, metadata, survivors, changed, removed)
+    write_outputs(spark, out, dups, output_path, stats)
+    check_accounting(spark, output_path, n_in, stats)
+    stats.info.update(bands=str(cfg["minhash"]["bands"]), rows=str(cfg["minhash"]["rows"]))
+    stats.record(spark, stats_path)
+    return stats
+
+
+# ---- the steps, in the order dedup_documents runs them ------------------------------------------
+
+def read_documents(spark, input_path: str) -> DataFrame:
+    """The `documents` table with `_node`, a 64-bit id of doc_id that every later join uses."""
     docs = read_table(spark, input_path)
     missing = [c for c in REQUIRED if c not in docs.columns]
     if missing:
         raise ValueError(f"{input_path} is not a documents table: missing columns {missing}")
-    docs = docs.withColumn("_node", F.xxhash64("doc_id"))
+    return docs.withColumn("_node", F.xxhash64("doc_id"))
 
-    # Small per-document metadata, materialised once: everything steps 1-3 shuffle.
+
+def metadata_columns(docs: DataFrame, recompute_url: bool) -> DataFrame:
+    """The small per-document columns steps url, exact and near shuffle (no text): the URL key
+    (`url_canonical`, or recomputed from `url`) and the normalised-text hash."""
     url_key = F.col("url_canonical")
-    if cfg["url"]["recompute"]:
+    if recompute_url:
         from curation.extract.urls import canonicalize_url
 
         @F.pandas_udf(T.StringType())
         def canon(u: pd.Series) -> pd.Series:
             return u.map(lambda x: canonicalize_url(x) if x is not None else None)
         url_key = canon("url")
-    meta = ck.save(docs.select(
-        "doc_id", "_node", "source", "url", "fetch_time", url_key.alias("_url_key"),
-        normalized_hash_col("text").alias("_text_hash")))
-    counts = meta.agg(F.count(F.lit(1)).alias("n"), F.count("doc_id").alias("n_id"),
-                      F.countDistinct("doc_id").alias("d_id"),
-                      F.countDistinct("_node").alias("d_node")).first()
+    return docs.select("doc_id", "_node", "source", "url", "fetch_time", url_key.alias("_url_key"),
+                       normalized_hash_col("text").alias("_text_hash"))
+
+
+def count_documents(metadata: DataFrame, input_path: str) -> int:
+    """The number of documents, after checking that doc_id is set and unique and that no two
+    doc_ids share a node id."""
+    counts = metadata.agg(F.count(F.lit(1)).alias("n"), F.count("doc_id").alias("n_id"),
+                          F.countDistinct("doc_id").alias("d_id"),
+                          F.countDistinct("_node").alias("d_node")).first()
     n_in = int(counts["n"])
     if counts["n_id"] != n_in:
         raise ValueError(f"{input_path}: {n_in - counts['n_id']} documents have a null doc_id")
@@ -339,153 +384,197 @@ def dedup_documents(spark, input_path: str, output_path: str, cfg: dict, stats_p
                          "rows); was the documents table appended to twice?")
     if counts["d_node"] != n_in:
         raise RuntimeError("64-bit node id collision between two doc_ids; cannot continue")
-    stats.set("docs.in", n_in)
-    _log(f"{n_in:,} documents in ({time.time() - t_start:.1f} s)")
+    return n_in
 
-    alive, n_alive = meta, n_in
-    stale: list[DataFrame] = []     # saved frames to delete once `removed` is saved
-    removed_parts: list[DataFrame] = []
-    for step, key in (("url", "_url_key"), ("exact", "_text_hash")):
-        if not cfg[step]["enabled"]:
-            stats.set(f"removed.{step}", 0)
-            continue
-        t0 = time.time()
-        alive, removed = _fold(alive, key, step)
-        alive = ck.save(alive, f"alive-{step}")
-        stale.append(alive)             # read by `removed` until that is saved
-        n_alive_after = alive.count()
-        n = n_alive - n_alive_after
-        n_alive = n_alive_after
-        stats.set(f"removed.{step}", n)
-        removed_parts.append(removed)
-        _log(f"{step}: {n:,} removed ({time.time() - t0:.1f} s)")
 
-    near_map = None
-    if cfg["minhash"]["enabled"]:
-        t0 = time.time()
-        m = cfg["minhash"]
-        texts = docs.join(alive.select("_node"), "_node", "left_semi").select("_node", "text")
-        edges = ck.save(near_duplicate_edges(texts, m), "edges")
-        n_edges = edges.count()
-        stats.set("near.candidate_edges", n_edges)
-        if m["verify"] == "jaccard":
-            candidates = edges
-            edges = ck.save(verify_edges(edges, texts, int(m["ngram"]),
-                                         float(m["verify_threshold"])), "edges-verified")
-            ck.drop(candidates)
-            n_ok = edges.count()
-            stats.set("near.edges_rejected_by_jaccard", n_edges - n_ok)
-        _log(f"near: {n_edges:,} candidate edges ({time.time() - t0:.1f} s)")
-        comps, rounds = connected_components(edges, max_rounds=int(m["max_rounds"]),
-                                             checkpoints=ck)
-        stats.set("near.components_rounds", rounds)
-        members = alive.join(comps.withColumnRenamed("node", "_node"), "_node")
-        w = Window.partitionBy("component").orderBy(*_survivor_order())
-        ranked = members.withColumn("_rn", F.row_number().over(w)).withColumn(
-            "_rep", F.first("doc_id").over(w))
-        near_map = (ranked.where(F.col("_rn") > 1).select(
-            "doc_id", F.col("_rep").alias("rep"), F.lit("near").alias("reason")))
-        near_map = ck.save(near_map, "near-map")
-        ck.drop(edges)
-        comps_done(ck)
-        alive = ck.save(alive.join(near_map.select("doc_id"), "doc_id", "left_anti"), "alive-near")
-        stale.append(near_map)
-        n_near = n_alive - alive.count()
-        n_alive -= n_near
-        stats.set("removed.near", n_near)
-        removed_parts.append(near_map)
-        _log(f"near: {n_near:,} removed in {rounds} component rounds ({time.time() - t0:.1f} s)")
-    else:
-        stats.set("removed.near", 0)
+@dataclass
+class Folding:
+    """What steps url, exact and near leave: the survivors' metadata (`alive`, a saved frame) and
+    their number, each step's removals (doc_id, rep, reason) with `rep` the survivor in that
+    step, and the saved frames those removals read (deleted once they are resolved)."""
+    alive: DataFrame
+    count: int
+    removals: list[DataFrame] = field(default_factory=list)
+    read_by_removals: list[DataFrame] = field(default_factory=list)
 
-    # Resolve every removed document to its final survivor (url -> exact -> near).
-    if removed_parts:
-        removed = removed_parts[0]
-        for part in removed_parts[1:]:
-            removed = removed.unionByName(part)
-        for part in removed_parts[1:]:
-            later = part.select(F.col("doc_id").alias("rep"), F.col("rep").alias("_rep2"))
-            removed = removed.join(later, "rep", "left").select(
-                "doc_id", F.coalesce("_rep2", "rep").alias("rep"), "reason")
-        removed = ck.save(removed, "removed")
-        ck.drop(*[f for f in stale if f is not alive])
-    else:
-        removed = spark.createDataFrame([], "doc_id string, rep string, reason string")
-    # The survivors' keys, one small table: (_node, doc_id, cluster_size). Every later join with
-    # the text is on _node, so the documents are shuffled at most once per step.
+    def advance(self, alive: DataFrame, removals: DataFrame, reason: str, t0: float,
+                note: str = "") -> int:
+        """The step's survivors become `alive`; returns the number it removed."""
+        n_alive = alive.count()
+        n_removed = self.count - n_alive
+        self.alive, self.count = alive, n_alive
+        self.removals.append(removals)
+        _log(f"{reason}: {n_removed:,} removed{note} ({time.time() - t0:.1f} s)")
+        return n_removed
+
+
+def fold_same_key(folding: Folding, key: str, reason: str, checkpoints: Checkpoints) -> int:
+    """Steps url and exact: one survivor per non-null `key`; returns the number removed."""
+    t0 = time.time()
+    alive, removals = keep_one_per_key(folding.alive, key, reason)
+    alive = checkpoints.save(alive, f"alive-{reason}")
+    folding.read_by_removals.append(alive)
+    return folding.advance(alive, removals, reason, t0)
+
+
+def fold_near_duplicates(folding: Folding, docs: DataFrame, minhash_cfg: dict,
+                         checkpoints: Checkpoints, stats: RunStats) -> int:
+    """Step near: MinHash LSH candidate edges (verified by Jaccard if configured), connected
+    components, one survivor per component; returns the number removed."""
+    t0 = time.time()
+    texts = docs.join(folding.alive.select("_node"), "_node", "left_semi").select("_node", "text")
+    edges = near_edges(texts, minhash_cfg, checkpoints, stats)
+    _log(f"near: {stats.counters['near.candidate_edges']:,} candidate edges "
+         f"({time.time() - t0:.1f} s)")
+    components, rounds = connected_components(edges, max_rounds=int(minhash_cfg["max_rounds"]),
+                                              checkpoints=checkpoints)
+    stats.set("near.components_rounds", rounds)
+    removals = checkpoints.save(component_removals(folding.alive, components), "near-map")
+    checkpoints.drop(edges)
+    drop_components_graph(checkpoints)
+    alive = checkpoints.save(folding.alive.join(removals.select("doc_id"), "doc_id", "left_anti"),
+                             "alive-near")
+    folding.read_by_removals.append(removals)
+    return folding.advance(alive, removals, "near", t0, f" in {rounds} component rounds")
+
+
+def near_edges(texts: DataFrame, minhash_cfg: dict, checkpoints: Checkpoints,
+               stats: RunStats) -> DataFrame:
+    """The saved near-duplicate edges: LSH candidates, kept only if their exact shingle Jaccard
+    reaches `verify_threshold` when `verify` is "jaccard"."""
+    edges = checkpoints.save(near_duplicate_edges(texts, minhash_cfg), "edges")
+    n_candidates = edges.count()
+    stats.set("near.candidate_edges", n_candidates)
+    if minhash_cfg["verify"] == "jaccard":
+        candidates = edges
+        edges = checkpoints.save(verify_edges(candidates, texts, int(minhash_cfg["ngram"]),
+                                              float(minhash_cfg["verify_threshold"])),
+                                 "edges-verified")
+        checkpoints.drop(candidates)
+        stats.set("near.edges_rejected_by_jaccard", n_candidates - edges.count())
+    return edges
+
+
+def component_removals(alive: DataFrame, components: DataFrame) -> DataFrame:
+    """(doc_id, rep, "near") for every member of a component but its survivor `rep`."""
+    members = alive.join(components.withColumnRenamed("node", "_node"), "_node")
+    w = Window.partitionBy("component").orderBy(*_survivor_order())
+    ranked = members.withColumn("_rn", F.row_number().over(w)).withColumn(
+        "_rep", F.first("doc_id").over(w))
+    return ranked.where(F.col("_rn") > 1).select(
+        "doc_id", F.col("_rep").alias("rep"), F.lit("near").alias("reason"))
+
+
+def resolve_survivors(spark, folding: Folding, checkpoints: Checkpoints) -> DataFrame:
+    """Every removed document with its final survivor (url -> exact -> near): a document folded
+    by url into a survivor that exact or near folded later points at the later survivor. Saved;
+    the frames the per-step removals read are deleted once it is (but the current survivors)."""
+    if not folding.removals:
+        return spark.createDataFrame([], "doc_id string, rep string, reason string")
+    removed = folding.removals[0]
+    for part in folding.removals[1:]:
+        removed = removed.unionByName(part)
+    for part in folding.removals[1:]:
+        later = part.select(F.col("doc_id").alias("rep"), F.col("rep").alias("_rep2"))
+        removed = removed.join(later, "rep", "left").select(
+            "doc_id", F.coalesce("_rep2", "rep").alias("rep"), "reason")
+    removed = checkpoints.save(removed, "removed")
+    checkpoints.drop(*[f for f in folding.read_by_removals if f is not folding.alive])
+    return removed
+
+
+def survivor_keys(alive: DataFrame, removed: DataFrame) -> DataFrame:
+    """The survivors' keys, one small table (_node, source, cluster_size): every later join with
+    the text is on _node, so the documents are shuffled at most once per step."""
     sizes = removed.groupBy(F.col("rep").alias("doc_id")).agg(
         (F.count(F.lit(1)) + 1).cast("long").alias("cluster_size"))
-    keys = ck.save(alive.select("_node", "doc_id", "source").join(sizes, "doc_id", "left")
-                        .select("_node", "source",
-                                F.coalesce("cluster_size", F.lit(1)).cast("long")
-                                .alias("cluster_size")))
-    n_surv = n_alive
+    return (alive.select("_node", "doc_id", "source").join(sizes, "doc_id", "left")
+            .select("_node", "source",
+                    F.coalesce("cluster_size", F.lit(1)).cast("long").alias("cluster_size")))
 
-    # Line dedup: hash the distinct lines of each eligible survivor (vectorised per batch), count
-    # documents per (bucket, line) in one window, keep the lines above the threshold as a small
-    # per-document list, then rewrite only the documents that have such lines.
-    lc = cfg["lines"]
-    min_chars = int(lc["min_chars"])
-    changed = None
-    if lc["enabled"] and n_surv:
-        t0 = time.time()
-        n_buckets = max(1, math.ceil(n_surv / int(lc["bucket_size"])))
-        eligible = keys.where(~F.col("source").isin(list(lc["skip_sources"]))) \
-            if lc["skip_sources"] else keys
-        lines = (docs.select("_node", "doc_id", "text").join(eligible.select("_node"), "_node",
-                                                              "left_semi")
-                 .select("_node", "text",
-                         F.pmod(F.xxhash64("doc_id", F.lit("lines")), F.lit(n_buckets)).cast("int")
-                         .alias("_bucket"))
-                 .mapInArrow(_line_rows, LINE_SCHEMA))
-        w = Window.partitionBy("_bucket", "_line")
-        bad = ck.save(lines.withColumn("_n", F.count(F.lit(1)).over(w))
-                           .where(F.col("_n") > int(lc["threshold"]))
-                           .groupBy("_node").agg(F.collect_list("_line").alias("_bad")), "bad-lines")
-        # the rewritten texts are written to the checkpoint folder, not cached in memory
-        changed = ck.save(
-            docs.select("_node", "text").join(bad, "_node")
+
+def remove_repeated_lines(docs: DataFrame, survivors: DataFrame, n_survivors: int,
+                          line_cfg: dict, checkpoints: Checkpoints, stats: RunStats) -> DataFrame:
+    """Step lines: the saved rewritten texts (_node, _new_text, lines_removed, _short) of the
+    survivors that hold lines repeated in more than `threshold` documents of their bucket;
+    `_short` marks a text left shorter than `min_chars` (that document is dropped)."""
+    t0 = time.time()
+    n_buckets = max(1, math.ceil(n_survivors / int(line_cfg["bucket_size"])))
+    repeated = checkpoints.save(repeated_lines(docs, survivors, n_buckets, line_cfg), "bad-lines")
+    # the rewritten texts are written to the checkpoint folder, not cached in memory
+    changed = checkpoints.save(rewritten_texts(docs, repeated, int(line_cfg["min_chars"])),
+                               "changed-texts")
+    checkpoints.drop(repeated)
+    totals = changed.agg(F.count(F.lit(1)).alias("docs"), F.sum("lines_removed").alias("lines"),
+                         F.sum(F.col("_short").cast("int")).alias("short")).first()
+    n_docs, n_lines, n_short = (int(totals[k] or 0) for k in ("docs", "lines", "short"))
+    stats.set("lines.docs_changed", n_docs)
+    stats.set("lines.removed", n_lines)
+    stats.set("lines.buckets", n_buckets)
+    stats.set("removed.lines_too_short", n_short)
+    _log(f"lines: {n_lines:,} lines removed from {n_docs:,} documents, {n_short:,} dropped "
+         f"({time.time() - t0:.1f} s)")
+    return changed
+
+
+def repeated_lines(docs: DataFrame, survivors: DataFrame, n_buckets: int,
+                   line_cfg: dict) -> DataFrame:
+    """(_node, _bad: the hashes of the document's lines seen in more than `threshold` documents of
+    its bucket), for the survivors not in `skip_sources`: the distinct lines of each are hashed
+    (vectorised per batch), one window counts documents per (bucket, line)."""
+    eligible = survivors.where(~F.col("source").isin(list(line_cfg["skip_sources"]))) \
+        if line_cfg["skip_sources"] else survivors
+    lines = (docs.select("_node", "doc_id", "text").join(eligible.select("_node"), "_node",
+                                                          "left_semi")
+             .select("_node", "text",
+                     F.pmod(F.xxhash64("doc_id", F.lit("lines")), F.lit(n_buckets)).cast("int")
+                     .alias("_bucket"))
+             .mapInArrow(_line_rows, LINE_SCHEMA))
+    w = Window.partitionBy("_bucket", "_line")
+    return (lines.withColumn("_n", F.count(F.lit(1)).over(w))
+            .where(F.col("_n") > int(line_cfg["threshold"]))
+            .groupBy("_node").agg(F.collect_list("_line").alias("_bad")))
+
+
+def rewritten_texts(docs: DataFrame, repeated: DataFrame, min_chars: int) -> DataFrame:
+    """(_node, _new_text, lines_removed, _short) for the documents that have repeated lines."""
+    return (docs.select("_node", "text").join(repeated, "_node")
             .select("_node", _remove_lines_udf("text", "_bad").alias("r"))
             .select("_node", F.col("r.text").alias("_new_text"),
                     F.col("r.lines_removed").alias("lines_removed"),
-                    (F.length("r.text") < min_chars).alias("_short")), "changed-texts")
-        ck.drop(bad)
-        agg = changed.agg(F.count(F.lit(1)).alias("docs"), F.sum("lines_removed").alias("lines"),
-                          F.sum(F.col("_short").cast("int")).alias("short")).first()
-        n_short = int(agg["short"] or 0)
-        stats.set("lines.docs_changed", int(agg["docs"] or 0))
-        stats.set("lines.removed", int(agg["lines"] or 0))
-        stats.set("lines.buckets", n_buckets)
-        stats.set("removed.lines_too_short", n_short)
-        _log(f"lines: {int(agg['lines'] or 0):,} lines removed from {int(agg['docs'] or 0):,} "
-             f"documents, {n_short:,} dropped ({time.time() - t0:.1f} s)")
-    else:
-        stats.set("removed.lines_too_short", 0)
-        stats.set("lines.removed", 0)
+                    (F.length("r.text") < min_chars).alias("_short")))
 
-    # The output: documents x survivor keys (x changed texts), all joined on _node.
-    survivors = (docs.join(keys.drop("source"), "_node")
-                 .withColumn("cluster_id", F.col("doc_id")))
+
+def output_frames(spark, docs: DataFrame, metadata: DataFrame, survivors: DataFrame,
+                  changed: DataFrame | None, removed: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(deduped, duplicates): the documents x survivor keys (x rewritten texts), all joined on
+    _node; the removals with their survivor, and the documents too short after line removal."""
+    kept = (docs.join(survivors.drop("source"), "_node")
+            .withColumn("cluster_id", F.col("doc_id")))
     if changed is not None:
-        survivors = (with_new_text(survivors.join(changed, "_node", "left")
-                                   .where(F.col("_short").isNull() | ~F.col("_short")))
-                     .withColumn("lines_removed",
-                                 F.coalesce("lines_removed", F.lit(0)).cast("int"))
-                     .drop("_new_text", "_short"))
+        kept = (with_new_text(kept.join(changed, "_node", "left")
+                              .where(F.col("_short").isNull() | ~F.col("_short")))
+                .withColumn("lines_removed", F.coalesce("lines_removed", F.lit(0)).cast("int"))
+                .drop("_new_text", "_short"))
         too_short = changed.where(F.col("_short")).select("_node")
     else:
-        survivors = survivors.withColumn("lines_removed", F.lit(0).cast("int"))
+        kept = kept.withColumn("lines_removed", F.lit(0).cast("int"))
         too_short = spark.createDataFrame([], "_node long")
 
     base_cols = [c for c in docs.columns if c != "_node"]
-    out = survivors.select(*base_cols, "cluster_id", "cluster_size", "lines_removed")
+    out = kept.select(*base_cols, "cluster_id", "cluster_size", "lines_removed")
     dups = (removed.select("doc_id", F.col("rep").alias("duplicate_of"), "reason")
-            .unionByName(too_short.join(meta, "_node").select(
+            .unionByName(too_short.join(metadata, "_node").select(
                 "doc_id", F.lit(None).cast("string").alias("duplicate_of"),
                 F.lit("lines_too_short").alias("reason")).drop("_node"))
-            .join(meta.select("doc_id", "source", "url", "fetch_time"), "doc_id", "left"))
-    # the companion first; the deduped table's commit (naming the companion's version) completes
-    # the run, so a run killed between the two writes leaves the previous pair readable as it was
+            .join(metadata.select("doc_id", "source", "url", "fetch_time"), "doc_id", "left"))
+    return out, dups
+
+
+def write_outputs(spark, out: DataFrame, dups: DataFrame, output_path: str,
+                  stats: RunStats) -> None:
+    """The companion first; the deduped table's commit (naming the companion's version) completes
+    the run, so a run killed between the two writes leaves the previous pair readable as it was."""
     dup_path = companion_path(output_path, "_duplicates")
     meta_info = {"curation.job": "dedup", "run_id": stats.run_id, "config_hash": stats.config_hash}
     write_table(dups.select(*[F.col(f.name).cast(f.dataType) for f in DUPLICATES.fields]),
@@ -495,12 +584,12 @@ def dedup_documents(spark, input_path: str, output_path: str, cfg: dict, stats_p
     write_table(out, output_path, job="dedup",
                 user_metadata={**meta_info, "companions": {"_duplicates": table_version(spark, dup_path)}})
 
+
+def check_accounting(spark, output_path: str, n_in: int, stats: RunStats) -> None:
+    """Documents in - removed (every reason) must equal the documents written."""
     n_out = read_table(spark, output_path).count()
     stats.set("docs.out", n_out)
     removed_total = sum(stats.counters.get(f"removed.{r}", 0) for r in REASONS)
     if n_in - removed_total != n_out:
         raise RuntimeError(f"dedup accounting mismatch: {n_in} in - {removed_total} removed "
                            f"!= {n_out} out")
-    stats.info.update(bands=str(cfg["minhash"]["bands"]), rows=str(cfg["minhash"]["rows"]))
-    stats.record(spark, stats_path)
-    return stats

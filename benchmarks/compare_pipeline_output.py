@@ -2,7 +2,9 @@
 
 For every Delta table under both folders (found by its `_delta_log`):
   * a table with `doc_id` and `text`: the sorted list of (doc_id, sha256(text));
-  * any other table but the run statistics: the sorted list of its rows (every column as text);
+  * any other table but the run statistics: the sorted list of its rows (every column as text;
+    an extraction progress log `*_progress` without its run id and its `seq`, the time of each
+    event in nanoseconds, which differ from run to run);
   * a statistics table (`*stats`): the counters of its latest run per job, without the timing ones
     (`seconds*`, `*_per_s*`, `*per_second`, `spark_jobs*`), reported but not required to match;
 and for every file under the mix folders (`mix/<name>/...`: shards, index.npz, manifests, report)
@@ -23,6 +25,7 @@ import hashlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 TIMING = ("seconds", "_per_s", "per_second", "spark_jobs")
+PER_RUN = {"_progress": ("run_id", "seq")}     # table name ending -> columns that differ per run
 
 
 def delta_tables(root: Path) -> list[str]:
@@ -60,9 +63,10 @@ def table_digest(spark, path: str) -> tuple[str, int, str]:
                          F.sha2(F.col("text").cast("string"), 256)).collect()
         kind = "doc_id+sha256(text)"
     else:
-        cols = sorted(df.columns)
+        per_run = [c for end, cs in PER_RUN.items() if Path(path).name.endswith(end) for c in cs]
+        cols = sorted(c for c in df.columns if c not in per_run)
         rows = df.select(*[F.col(c).cast("string") for c in cols]).collect()
-        kind = "all columns"
+        kind = "all columns" + (f" but {', '.join(per_run)}" if per_run else "")
     lines = sorted("\x1f".join("\x00" if v is None else v for v in r) for r in rows)
     return kind, len(lines), hashlib.sha256("\n".join(lines).encode()).hexdigest()
 

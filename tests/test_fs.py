@@ -22,6 +22,7 @@ def s3(tmp_path_factory):
     try:
         yield srv
     finally:
+        srv.stop()   # was left running after the session (its own process group)
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)

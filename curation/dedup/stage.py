@@ -34,6 +34,7 @@ from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from core.config import ConfigError, config_hash, merge
+from core.outcomes import Outcomes
 from core.schema import with_new_text
 from core.validate import Rule, check_schema
 from curation.dedup import lines as line_dedup
@@ -320,11 +321,12 @@ def dedup_documents(spark, input_path: str, output_path: str, cfg: dict, stats_p
     _log(f"{n_in:,} documents in ({time.time() - t_start:.1f} s)")
 
     folding = Folding(alive=metadata, count=n_in)
+    removals = Outcomes(stats, "removed")          # removed.<reason>, one counter per REASONS
     for step, key in (("url", "_url_key"), ("exact", "_text_hash")):
-        stats.set(f"removed.{step}",
-                  fold_same_key(folding, key, step, checkpoints) if cfg[step]["enabled"] else 0)
-    stats.set("removed.near", fold_near_duplicates(folding, docs, cfg["minhash"], checkpoints, stats)
-              if cfg["minhash"]["enabled"] else 0)
+        removals.set(step, fold_same_key(folding, key, step, checkpoints)
+                     if cfg[step]["enabled"] else 0)
+    removals.set("near", fold_near_duplicates(folding, docs, cfg["minhash"], checkpoints, stats)
+                 if cfg["minhash"]["enabled"] else 0)
     removed = resolve_survivors(spark, folding, checkpoints)
     survivors = checkpoints.save(survivor_keys(folding.alive, removed))
 
@@ -333,7 +335,7 @@ def dedup_documents(spark, input_path: str, output_path: str, cfg: dict, stats_p
         changed = remove_repeated_lines(docs, survivors, folding.count, cfg["lines"], checkpoints,
                                         stats)
     else:
-        stats.set("removed.lines_too_short", 0)
+        removals.set("lines_too_short", 0)
         stats.set("lines.removed", 0)
 
     out, dups = output_frames(spark, docs, metadata, survivors, changed, removed)
@@ -511,7 +513,7 @@ def remove_repeated_lines(docs: DataFrame, survivors: DataFrame, n_survivors: in
     stats.set("lines.docs_changed", n_docs)
     stats.set("lines.removed", n_lines)
     stats.set("lines.buckets", n_buckets)
-    stats.set("removed.lines_too_short", n_short)
+    Outcomes(stats, "removed").set("lines_too_short", n_short)
     _log(f"lines: {n_lines:,} lines removed from {n_docs:,} documents, {n_short:,} dropped "
          f"({time.time() - t0:.1f} s)")
     return changed
@@ -589,7 +591,7 @@ def check_accounting(spark, output_path: str, n_in: int, stats: RunStats) -> Non
     """Documents in - removed (every reason) must equal the documents written."""
     n_out = read_table(spark, output_path).count()
     stats.set("docs.out", n_out)
-    removed_total = sum(stats.counters.get(f"removed.{r}", 0) for r in REASONS)
+    removed_total = Outcomes(stats, "removed").total(REASONS)
     if n_in - removed_total != n_out:
         raise RuntimeError(f"dedup accounting mismatch: {n_in} in - {removed_total} removed "
                            f"!= {n_out} out")

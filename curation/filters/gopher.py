@@ -2,9 +2,11 @@
 `GopherQualityFilter` computes them (src/datatrove/pipeline/filters/gopher_quality_filter.py).
 
 `tokens` are `text.tokens_of(text)`: punctuation marks are tokens; a "word" is a token with at least
-one character that is not punctuation.
+one character outside the reference's punctuation set (`text.is_symbol_token`: ASCII punctuation,
+dashes, double quotes, `’`, `…`, sentence-ending and CJK full-width marks); a lone `€`, `•` or `×` is a
+word, as it is in datatrove.
 
-* gopher_word_count: words (symbol-only tokens excluded);
+* gopher_word_count: words (tokens of punctuation only excluded);
 * gopher_mean_word_len: mean characters per word;
 * gopher_hash_word_ratio: '#' occurrences per token;
 * gopher_ellipsis_word_ratio: ('...' + '…') occurrences per token. Gopher checks the two symbols

@@ -64,18 +64,22 @@ def is_punct_token(tok: str) -> bool:
 #  1. whitespace chunks; a URL or e-mail address is one token (a final mark split off);
 #  2. from each chunk, repeatedly: stop if what is left is a special case; split ONE prefix mark;
 #     stop if the rest is a special case; split ONE suffix (the longest that matches);
-#  3. split what is left at its infixes;
+#  3. keep what is left whole if it is a host name without a scheme (`feiler-artinger.at`,
+#     `docker-compose.yml`, `kath.net/as`: labels, a lower-case top-level label, a path), else split
+#     it at its infixes;
 #  4. adjacent pieces that form a special case are joined again (`):`, `a.`).
 # Prefixes: quotes, brackets and the other punctuation below, currency and other symbols
-# (Unicode Sc / So), `§ % = — –`, `+` before a non-digit, runs of dots. NOT prefixes: `.`, `-`,
+# (Unicode Sc / So), `US$ C$ A$`, `''`, `§ % = — –`, `+` before a non-digit, runs of dots. NOT prefixes: `.`, `-`,
 # `/`, `@`, `→` and other math symbols (`.x`, `-verteidiger`, `/usr`, `@handle`, `→Kommentaren` stay
-# whole). Suffixes: the same marks, `'s`, units and currency after a digit (`20.32g` -> `20.32 g`),
+# whole). Suffixes: the same marks (a currency sign only after a digit: `R$` stays whole), `''`,
+# `'s`, units and currency after a digit (`20.32g` -> `20.32 g`),
 # and `.` after a lower-case or caseless (Arabic, ...) letter, a digit, a mark or two capitals
 # (`30.11.` -> `30.11 .`, `u.a.` -> `u.a .`, `AB.` -> `AB .`, but `WissaT.` and `A.` stay whole). Infixes: dots and symbols
 # (Unicode So), `- – — -- ~` between a letter or digit and a letter, `: < > = /` likewise, `,`
 # between letters, `+ - * ^` between digits, `.` between a lower-case and an upper-case letter.
-# Special cases: a few abbreviations (`Mr.`, `e.g.`, `U.S.`, months, ...), single letters with a
-# period, emoticons. English clitics ('s, n't, 're, 've, 'll, 'd, 'm) are split off the end as the
+# Special cases: a few abbreviations (`Mr.`, `e.g.`, `U.S.`, months, US states: `Fla.`, `Tenn.`, ...),
+# single letters with a period, emoticons (`8)`, `(=`, `):`), `''`, and an hour with am/pm split in
+# two (`9am` -> `9 am`, 1..12 only). Infix symbols are Unicode So only (`x$y` stays whole). English clitics ('s, n't, 're, 've, 'll, 'd, 'm) are split off the end as the
 # reference's exceptions split them, also when written without the apostrophe (`dont`). In scripts
 # without spaces every character is a token (as in `words_of`). docs/BENCHMARKS.md measures the
 # agreement with datatrove, and names the cases that still differ.
@@ -99,9 +103,25 @@ _SPECIAL = frozenset(
      "Gov.", "Gen.", "Rev.", "Sen.", "Rep.", "vs.", "e.g.", "i.e.", "E.g.", "I.e.", "a.m.", "p.m.",
      "U.S.", "U.K.", "U.S.A.", "Ph.D.", "and/or", "Jan.", "Feb.", "Mar.", "Apr.", "Jun.", "Jul.",
      "Aug.", "Sep.", "Sept.", "Oct.", "Nov.", "Dec.", ":)", ":(", "):", "(:", ";)", ";(", ":P", ":p", ":D", ":/",
-     ":-)", ":-(", ";-)", "<3", "^_^", "o.O", "O.o"}
+     ":-)", ":-(", ";-)", "<3", "^_^", "o.O", "O.o", "8)", "(=", "=)", ":-D", "''",
+     # US state and other abbreviations the reference keeps with their period
+     "Ala.", "Ariz.", "Ark.", "Calif.", "Colo.", "Conn.", "Del.", "D.C.", "Fla.", "Ga.", "Ill.", "Ind.",
+     "Kan.", "Kans.", "Ky.", "La.", "Md.", "Mass.", "Mich.", "Minn.", "Miss.", "Mo.", "Mont.", "Neb.",
+     "Nebr.", "Nev.", "N.H.", "N.J.", "N.M.", "N.Y.", "N.C.", "N.D.", "Okla.", "Ore.", "Pa.", "R.I.",
+     "S.C.", "S.D.", "Tenn.", "Va.", "Wash.", "Wis.", "Messrs.", "Bros.", "Adm."}
     | {c + "." for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"})
 _HYPHENS = ("---", "——", "--", "-", "–", "—", "~")
+# special cases that are split into fixed pieces: a clock hour and am/pm (`9am` -> `9 am`)
+_SPLIT_SPECIAL = {f"{h}{x}": (str(h), x) for h in range(1, 13) for x in ("am", "pm", "a.m.", "p.m.")}
+# currency prefixes of more than one character (a single currency sign is a prefix anyway)
+_CURRENCY_PREFIX = ("US$", "C$", "A$")
+# a host name without a scheme (`feiler-artinger.at`, `docker-compose.yml`, `kath.net/as`): labels of
+# letters, digits, `_` and `-`, a top-level label of 2+ lower-case letters (`Haarfarbe.❤️` is no
+# host: a symbol is no letter), an optional port and path;
+# tried on what is left after the affixes, before the infix split
+_HOST_CH = "A-Za-z0-9\u00a1-\uffff"
+_HOST = re.compile(rf"(?:(?:[{_HOST_CH}][{_HOST_CH}_-]{{0,62}})?[{_HOST_CH}]\.)+[^\W\d_A-Z]{{2,63}}"
+                   r"(?::\d{2,5})?(?:[/?#]\S*)?")
 
 
 def _is_punct_char(c: str) -> bool:
@@ -114,6 +134,10 @@ def _is_symbol(c: str) -> bool:
 
 def _prefix_len(s: str) -> int:
     c = s[0]
+    if c == "'" and s.startswith("''"):
+        return 2
+    if c in "UCA" and s.startswith(_CURRENCY_PREFIX):
+        return 3 if c == "U" else 2
     if c == "." or c == "…":
         n = len(s) - len(s.lstrip("."))
         return 1 if c == "…" else (n if n >= 2 else 0)
@@ -138,16 +162,27 @@ def _suffix_len(s: str) -> int:
                 or (p.isupper() and len(s) > 2 and s[-3].isupper()) or (p in "FfCcKk" and s[-3:-2] == "°"):
             return 1
         return 0
+    if c == "'" and s.endswith("''") and len(s) > 2:
+        return 2
     for cl in ("'s", "'S", "’s", "’S"):
         if s.endswith(cl) and len(s) > 2:
             return 2
     m = _CLITIC.search(s)
     if m and m.start() > 0:
         return len(m.group(0))
-    if c == "…" or c in _PUNCT_MARKS or c in _QUOTES or c in _SUFFIX_EXTRA or _is_symbol(c):
+    if c == "…" or c in _PUNCT_MARKS or c in _QUOTES or c in _SUFFIX_EXTRA:
         return 1
-    if c == "+" and s[-2].isdigit():
+    cat = unicodedata.category(c)
+    if cat == "So":
         return 1
+    if cat == "Sc" or c == "+":           # a currency sign or `+` is a suffix only after a digit
+        if s[-2].isdigit():
+            return 1
+        if c == "$" and s[-2] in "UCA":   # `5US$`
+            for cur in _CURRENCY_PREFIX:
+                if s.endswith(cur) and len(s) > len(cur) and s[-len(cur) - 1].isdigit():
+                    return len(cur)
+        return 0
     for u in _UNITS:                      # a unit after a number: `20.32g`, `500M`, `5%`
         if s.endswith(u) and len(s) > len(u) and s[-len(u) - 1].isdigit():
             return len(u)
@@ -167,7 +202,7 @@ def _infix_split(body: str, out: list[str]) -> None:
         k = 0
         if c == "." and body.startswith("..", i):
             k = len(body[i:]) - len(body[i:].lstrip("."))
-        elif c == "…" or _is_symbol(c):
+        elif c == "…" or unicodedata.category(c) == "So":
             k = 1
         elif i > 0 and c in "+-*^" and prev.isdigit() and (nxt.isdigit() or nxt == "-"):
             k = 1
@@ -213,13 +248,13 @@ def _chunk_tokens(chunk: str, out: list[str]) -> None:
     tail: list[str] = []
     s = chunk
     while s:
-        if s in _SPECIAL or _URLISH.match(s):
+        if s in _SPECIAL or s in _SPLIT_SPECIAL or _URLISH.match(s):
             break
         n = _prefix_len(s)
         if n:
             head.append(s[:n])
             s = s[n:]
-            if not s or s in _SPECIAL:
+            if not s or s in _SPECIAL or s in _SPLIT_SPECIAL:
                 break
         m = _suffix_len(s)
         if m:
@@ -229,8 +264,10 @@ def _chunk_tokens(chunk: str, out: list[str]) -> None:
             break
     pieces = head
     if s:
-        if s in _SPECIAL or _URLISH.match(s):
+        if s in _SPECIAL or _URLISH.match(s) or _HOST.fullmatch(s):
             pieces.append(s)
+        elif s in _SPLIT_SPECIAL:
+            pieces.extend(_SPLIT_SPECIAL[s])
         elif s.lower() in _NO_APOSTROPHE:
             k = _NO_APOSTROPHE[s.lower()]
             pieces.extend((s[:k], s[k:]))
@@ -259,6 +296,20 @@ def tokens_of(text: str) -> list[str]:
     return out
 
 
+# What is NOT a word character for Gopher's word count and mean word length: the reference
+# (datatrove gopher_quality_filter.py: a word has a character outside utils/text.py's
+# PUNCTUATION_SET) counts ASCII punctuation, control characters and a fixed set of prose marks
+# (sentence-ending marks, CJK full-width marks, dashes, the closing single quote and double quotes)
+# as punctuation, and every other mark or symbol as a word: `€`, `•`, `‘`, `¿`, `§`, `·`, `×`, `♥`
+# standing alone are words there. The set below is written from that definition (the marks of it
+# that occur in ordinary text; the reference also lists sentence-ending marks of rarer scripts).
+_NON_WORD_CHARS = frozenset(
+    string.punctuation + "".join(chr(i) for i in range(32) if i not in (9, 10)) + "\x7f"
+    + "–—«»“”’„´…‼‽⁇⁈⁉∶～━►"
+    + "、。！，：；？（）《》「」【】〈〉％．｡１"
+    + "։؝؞؟۔।॥၊။።፧፨។៕")
+
+
 def is_symbol_token(tok: str) -> bool:
-    """A token made only of punctuation / symbol characters (not counted as a word by Gopher)."""
-    return all(_is_punct_char(c) for c in tok)
+    """A token with no word character (not counted as a word by Gopher, see _NON_WORD_CHARS)."""
+    return all(c in _NON_WORD_CHARS for c in tok)

@@ -264,7 +264,7 @@ def _chunk_tokens(chunk: str, out: list[str]) -> None:
             break
     pieces = head
     if s:
-        if s in _SPECIAL or _URLISH.match(s) or _HOST.fullmatch(s):
+        if s in _SPECIAL or _URLISH.match(s) or ("." in s and _HOST.fullmatch(s)):
             pieces.append(s)
         elif s in _SPLIT_SPECIAL:
             pieces.extend(_SPLIT_SPECIAL[s])

@@ -29,7 +29,7 @@ from core.config import merge  # noqa: E402
 from core.paths import corpus_dir  # noqa: E402
 from curation.extract import stage as stage_mod  # noqa: E402
 from curation.extract import warc as warc_mod  # noqa: E402
-from curation.extract.warc import RawRecord, new_tally, next_member, plan_file  # noqa: E402
+from curation.extract.warc import RawRecord, new_tally, next_member, plan_file, read_payload  # noqa: E402
 
 HTTP_RECORDS = ("response", "request", "revisit")
 
@@ -72,16 +72,7 @@ def iter_records_fastwarc(path, start=0, end=None, layout=None, max_bytes=0, log
                 ctype = h.get("Content-Type")
             payload, plen, err = None, 0, None
             try:
-                stream = rec.reader
-                payload = stream.read(max_bytes + 1) if max_bytes else stream.read()
-                plen = len(payload)
-                if max_bytes and plen > max_bytes:
-                    bound = max(4 * max_bytes, 64 << 20)
-                    while plen < bound:
-                        b = stream.read(1 << 20)
-                        if not b:
-                            break
-                        plen += len(b)
+                payload, plen = read_payload(rec.reader, max_bytes)
             except Exception as e:  # noqa: BLE001
                 err = f"{type(e).__name__}: {str(e)[:200]}"
             rid = h.get("WARC-Record-ID")
@@ -172,6 +163,8 @@ def main():
           f"load average {os.getloadavg()}")
     compare(files, max_bytes)
     read_best, n = time_reading(files, args.read_rounds, max_bytes)
+    if args.rounds < 1:           # reading alone
+        return
     readers = {"current": warc_mod.iter_records, "fastwarc": iter_records_fastwarc}
     one_pass(files[:1], iter_records_fastwarc)      # warm imports, caches, the sandbox's fork
     tot = {"current": 0.0, "fastwarc": 0.0}

@@ -251,6 +251,24 @@ def is_arc(path: str) -> bool:
     return not head.startswith(b"WARC/") and re.match(_ARC_HEAD, head, re.M) is not None
 
 
+
+def read_payload(stream, max_bytes: int | None) -> tuple[bytes, int]:
+    """A record's payload, kept up to `max_bytes + 1` bytes (all of it when `max_bytes` is 0 or
+    None), and its length. Past the cap the rest is counted without being kept, up to a bound: a
+    decompression bomb (a few KB of gzip that inflate to GBs) is not inflated to the end, and the
+    length is then a floor."""
+    payload = stream.read(max_bytes + 1) if max_bytes else stream.read()
+    plen = len(payload)
+    if max_bytes and plen > max_bytes:
+        bound = max(4 * max_bytes, 64 << 20)
+        while plen < bound:
+            b = stream.read(1 << 20)
+            if not b:
+                break
+            plen += len(b)
+    return payload, plen
+
+
 def _to_raw(rec, path: str, offset: int, max_bytes: int, arc: bool = False) -> RawRecord:
     rt = rec.rec_type or "unknown"
     url = _header(rec, "WARC-Target-URI")
@@ -271,17 +289,7 @@ def _to_raw(rec, path: str, offset: int, max_bytes: int, arc: bool = False) -> R
     payload, plen, err = None, 0, None
     try:
         stream = rec.content_stream() if rec.http_headers is not None else rec.raw_stream
-        payload = stream.read(max_bytes + 1) if max_bytes else stream.read()
-        plen = len(payload)
-        if max_bytes and plen > max_bytes:
-            # count the rest without keeping it, up to a bound: a decompression bomb (a few KB of
-            # gzip that inflate to GBs) is not inflated to the end; payload_len is then a floor
-            bound = max(4 * max_bytes, 64 << 20)
-            while plen < bound:
-                b = stream.read(1 << 20)
-                if not b:
-                    break
-                plen += len(b)
+        payload, plen = read_payload(stream, max_bytes)
     except Exception as e:  # bad chunking, bad gzip/brotli body
         err = f"{type(e).__name__}: {str(e)[:200]}"
     # warcio invents a random WARC-Record-ID for ARC records: not a stable key, so drop it

@@ -50,9 +50,9 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def group_members(pgid: int) -> list[int]:
-    """The live (not zombie) processes of process group `pgid` (Linux /proc)."""
-    out = []
+def proc_stats():
+    """(pid, fields of /proc/<pid>/stat after "pid (comm) ") of every process still readable
+    (Linux /proc): fields[0] state, [1] parent, [2] process group, [11:15] CPU ticks."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -61,10 +61,12 @@ def group_members(pgid: int) -> list[int]:
                 stat = f.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()   # after "pid (comm) "
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            out.append(int(d))
-    return out
+        yield int(d), stat[stat.rfind(")") + 2:].split()
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group `pgid` (Linux /proc)."""
+    return [pid for pid, fields in proc_stats() if fields[0] != "Z" and int(fields[2]) == pgid]
 
 
 def kill_group(p: subprocess.Popen, grace: float = 8.0) -> list[int]:
@@ -403,17 +405,9 @@ def tree_cpu(root: int) -> float:
     including the children they have reaped (Linux /proc; for the test's own report)."""
     tick = os.sysconf("SC_CLK_TCK")
     parent, cpu = {}, {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        parent[int(d)] = int(fields[1])
-        cpu[int(d)] = sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
+    for pid, fields in proc_stats():
+        parent[pid] = int(fields[1])
+        cpu[pid] = sum(int(x) for x in fields[11:15]) / tick   # utime stime cutime cstime
     total = 0.0
     for pid in cpu:
         p = pid

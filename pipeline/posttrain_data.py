@@ -134,7 +134,8 @@ def run_posttrain_data(spark, output: str, config: dict | None = None, stats_pat
 
     from core.config import merge
     from curation.dedup.components import connected_components
-    from curation.dedup.stage import near_duplicate_edges, resolve_config as dedup_config, verify_edges
+    from curation.dedup.stage import Checkpoints, near_duplicate_edges, verify_edges
+    from curation.dedup.stage import resolve_config as dedup_config
 
     cfg = check_schema(merge(DEFAULTS, config or {}), SCHEMA)     # before any work
     user = [str(u) for u in (user or [])]
@@ -145,92 +146,97 @@ def run_posttrain_data(spark, output: str, config: dict | None = None, stats_pat
     stats = RunStats(JOB, config_hash({**cfg, "user": user}))
     out = Outcomes(stats)
 
-    # 1. convert
-    conv_rejects: list = []
-    tables = ptd.convert_sources(corpus, user, float(cfg["heldout_share"]), tuple(cfg["sources"]), conv_rejects)
-    rows, order = [], 0
-    for kind in ptd.KINDS:
-        for r in tables[kind]:
-            rows.append((kind, order, str(r["id"]), r.get("split") or "train",
-                         json.dumps(r, ensure_ascii=False)))
-            order += 1
-        out.add(f"in.{kind}", len(tables[kind]))
-    out.add("in.unconvertible", len(conv_rejects))
-    _log(f"converted {order} records ({', '.join(f'{k} {len(v)}' for k, v in tables.items())}), "
-         f"{len(conv_rejects)} unconvertible")
-    staged_schema = T.StructType([T.StructField("kind", T.StringType()), T.StructField("_order", T.LongType()),
-                                  T.StructField("id", T.StringType()), T.StructField("split", T.StringType()),
-                                  T.StructField("rec", T.StringType())])
-    parallel = max(1, spark.sparkContext.defaultParallelism)
-    staged = spark.createDataFrame(rows, staged_schema).repartition(parallel)
+    # reliable checkpoints beside the output (as dedup's), deleted when the run ends
+    checkpoints = Checkpoints(spark, output.rstrip("/") + "_checkpoints")
+    try:
+        # 1. convert
+        conv_rejects: list = []
+        tables = ptd.convert_sources(corpus, user, float(cfg["heldout_share"]), tuple(cfg["sources"]), conv_rejects)
+        rows, order = [], 0
+        for kind in ptd.KINDS:
+            for r in tables[kind]:
+                rows.append((kind, order, str(r["id"]), r.get("split") or "train",
+                             json.dumps(r, ensure_ascii=False)))
+                order += 1
+            out.add(f"in.{kind}", len(tables[kind]))
+        out.add("in.unconvertible", len(conv_rejects))
+        _log(f"converted {order} records ({', '.join(f'{k} {len(v)}' for k, v in tables.items())}), "
+             f"{len(conv_rejects)} unconvertible")
+        staged_schema = T.StructType([T.StructField("kind", T.StringType()), T.StructField("_order", T.LongType()),
+                                      T.StructField("id", T.StringType()), T.StructField("split", T.StringType()),
+                                      T.StructField("rec", T.StringType())])
+        parallel = max(1, spark.sparkContext.defaultParallelism)
+        staged = spark.createDataFrame(rows, staged_schema).repartition(parallel)
 
-    # 2. per record: decontamination, then check_record
-    n = int(cfg["decontaminate_ngram"] or 0)
-    bc = None
-    if n:
-        index = ptd.Contamination(corpus, n)
-        bc = spark.sparkContext.broadcast((index.members, index.first))
-    checked_schema = T.StructType(staged_schema.fields + [
-        T.StructField("reason", T.StringType()), T.StructField("exact_key", T.StringType()),
-        T.StructField("near_text", T.StringType())])
-    checked = staged.mapInPandas(_check_fn(True, int(cfg["max_tokens"]), bc, n), checked_schema) \
-        .localCheckpoint(eager=True)                      # computed once, read by every step below
-    _log(f"checked every record ({stats.seconds:.1f} s)")
-    # 3.-4. a repeated id, then exact duplicates: the first (by _order) kept
-    dropped = checked.where(F.col("reason").isNotNull())
-    alive = checked.where(F.col("reason").isNull())
-    for key, reason in (("id", "dedup: duplicate id"), ("exact_key", "dedup: exact duplicate")):
-        w = Window.partitionBy("kind", key).orderBy("_order")
-        alive = alive.withColumn("reason", F.when(F.row_number().over(w) > 1, F.lit(reason)))
-        dropped = dropped.unionByName(alive.where(F.col("reason").isNotNull()))
-        alive = alive.where(F.col("reason").isNull())
+        # 2. per record: decontamination, then check_record
+        n = int(cfg["decontaminate_ngram"] or 0)
+        bc = None
+        if n:
+            index = ptd.Contamination(corpus, n)
+            bc = spark.sparkContext.broadcast((index.members, index.first))
+        checked_schema = T.StructType(staged_schema.fields + [
+            T.StructField("reason", T.StringType()), T.StructField("exact_key", T.StringType()),
+            T.StructField("near_text", T.StringType())])
+        checked = checkpoints.save(                           # computed once, read by every step below
+            staged.mapInPandas(_check_fn(True, int(cfg["max_tokens"]), bc, n), checked_schema), "checked")
+        _log(f"checked every record ({stats.seconds:.1f} s)")
+        # 3.-4. a repeated id, then exact duplicates: the first (by _order) kept
+        dropped = checked.where(F.col("reason").isNotNull())
+        alive = checked.where(F.col("reason").isNull())
+        for key, reason in (("id", "dedup: duplicate id"), ("exact_key", "dedup: exact duplicate")):
+            w = Window.partitionBy("kind", key).orderBy("_order")
+            alive = alive.withColumn("reason", F.when(F.row_number().over(w) > 1, F.lit(reason)))
+            dropped = dropped.unionByName(alive.where(F.col("reason").isNotNull()))
+            alive = alive.where(F.col("reason").isNull())
 
-    # 5. near duplicates of prompts: the dedup stage's MinHash/LSH edges, verified, components
-    m = dedup_config(None)["minhash"]
-    texts = alive.select(F.col("_order").alias("_node"), F.col("near_text").alias("text"), "kind")
-    kinds = texts.select("_node", "kind")
-    edges = near_duplicate_edges(texts.select("_node", "text"), m)
-    edges = (edges.join(kinds.withColumnRenamed("_node", "src"), "src")
-             .join(kinds.withColumnRenamed("_node", "dst").withColumnRenamed("kind", "kind_b"), "dst")
-             .where(F.col("kind") == F.col("kind_b")).select("src", "dst"))        # within one table
-    edges = verify_edges(edges, texts.select("_node", "text"), int(m["ngram"]), float(cfg["near_threshold"]))
-    comps, _ = connected_components(edges, verbose=False)
-    near = comps.where(F.col("node") != F.col("component")).select(F.col("node").alias("_order"),
-                                                                   F.lit(True).alias("_near"))
-    alive = (alive.join(near, "_order", "left")
-             .withColumn("reason", F.when(F.col("_near"), F.lit("dedup: near duplicate prompt")))
-             .drop("_near"))
-    # every record with its decision, computed once: the writes below all read this
-    decided = dropped.unionByName(alive).localCheckpoint(eager=True)
-    alive = decided.where(F.col("reason").isNull())
-    _log(f"deduplicated ({stats.seconds:.1f} s)")
+        # 5. near duplicates of prompts: the dedup stage's MinHash/LSH edges, verified, components
+        m = dedup_config(None)["minhash"]
+        texts = alive.select(F.col("_order").alias("_node"), F.col("near_text").alias("text"), "kind")
+        kinds = texts.select("_node", "kind")
+        edges = near_duplicate_edges(texts.select("_node", "text"), m)
+        edges = (edges.join(kinds.withColumnRenamed("_node", "src"), "src")
+                 .join(kinds.withColumnRenamed("_node", "dst").withColumnRenamed("kind", "kind_b"), "dst")
+                 .where(F.col("kind") == F.col("kind_b")).select("src", "dst"))        # within one table
+        edges = verify_edges(edges, texts.select("_node", "text"), int(m["ngram"]), float(cfg["near_threshold"]))
+        comps, _ = connected_components(edges, verbose=False)
+        near = comps.where(F.col("node") != F.col("component")).select(F.col("node").alias("_order"),
+                                                                       F.lit(True).alias("_near"))
+        alive = (alive.join(near, "_order", "left")
+                 .withColumn("reason", F.when(F.col("_near"), F.lit("dedup: near duplicate prompt")))
+                 .drop("_near"))
+        # every record with its decision, computed once: the writes below all read this
+        decided = checkpoints.save(dropped.unionByName(alive), "decided")
+        alive = decided.where(F.col("reason").isNull())
+        _log(f"deduplicated ({stats.seconds:.1f} s)")
 
-    # 6. write: rejects first (findable even if the run stops while writing the tables), then tables
-    rej = decided.where(F.col("reason").isNotNull())
-    parts = [as_rejects(rej.where(F.col("kind") == k), f"{JOB}.{k}", "reason", "id", "rec") for k in ptd.KINDS]
-    if conv_rejects:
-        cdf = spark.createDataFrame(conv_rejects, "key STRING, reason STRING, example STRING")
-        parts.append(as_rejects(cdf, f"{JOB}.convert", "reason", "key", "example"))
-    rejects = parts[0]
-    for p in parts[1:]:
-        rejects = rejects.unionByName(p)
-    write_table(rejects.coalesce(1).sortWithinPartitions("stage", "reason", "key"), paths[f"{JOB}.rejects"],
-                job=f"{JOB}.rejects")
-    for r in rejects.groupBy("stage", "reason").count().collect():
-        out.add(f"dropped.{r['stage'][len(JOB) + 1:]}.{r['reason']}", int(r["count"]))
-    kept = {(r["kind"], r["split"]): int(r["count"]) for r in alive.groupBy("kind", "split").count().collect()}
-    schemas = ptd.schemas()
-    for kind, split in table_names():
-        schema = schemas[kind]
-        ddl = ", ".join(f"`{f.name}`: {spark_ddl(f.type)}" for f in schema)
-        part = alive.where((F.col("kind") == kind) & (F.col("split") == split))
-        df = (part.select(F.from_json("rec", f"STRUCT<{ddl}>").alias("r")).select(
-            *[F.col(f"r.`{f.name}`").alias(f.name) for f in schema]).coalesce(1).sortWithinPartitions("id"))
-        path = paths[f"{JOB}.{kind}.{split}"]
-        write_table(df, path, job=f"{JOB}.{kind}.{split}")
-        k = kept.get((kind, split), 0)
-        out.set(f"kept.{kind}.{split}", k)
-        _log(f"{kind}/{split}: {k:,} rows -> {path} ({stats.seconds:.1f} s)")
+        # 6. write: rejects first (findable even if the run stops while writing the tables), then tables
+        rej = decided.where(F.col("reason").isNotNull())
+        parts = [as_rejects(rej.where(F.col("kind") == k), f"{JOB}.{k}", "reason", "id", "rec") for k in ptd.KINDS]
+        if conv_rejects:
+            cdf = spark.createDataFrame(conv_rejects, "key STRING, reason STRING, example STRING")
+            parts.append(as_rejects(cdf, f"{JOB}.convert", "reason", "key", "example"))
+        rejects = parts[0]
+        for p in parts[1:]:
+            rejects = rejects.unionByName(p)
+        write_table(rejects.coalesce(1).sortWithinPartitions("stage", "reason", "key"), paths[f"{JOB}.rejects"],
+                    job=f"{JOB}.rejects")
+        for r in rejects.groupBy("stage", "reason").count().collect():
+            out.add(f"dropped.{r['stage'][len(JOB) + 1:]}.{r['reason']}", int(r["count"]))
+        kept = {(r["kind"], r["split"]): int(r["count"]) for r in alive.groupBy("kind", "split").count().collect()}
+        schemas = ptd.schemas()
+        for kind, split in table_names():
+            schema = schemas[kind]
+            ddl = ", ".join(f"`{f.name}`: {spark_ddl(f.type)}" for f in schema)
+            part = alive.where((F.col("kind") == kind) & (F.col("split") == split))
+            df = (part.select(F.from_json("rec", f"STRUCT<{ddl}>").alias("r")).select(
+                *[F.col(f"r.`{f.name}`").alias(f.name) for f in schema]).coalesce(1).sortWithinPartitions("id"))
+            path = paths[f"{JOB}.{kind}.{split}"]
+            write_table(df, path, job=f"{JOB}.{kind}.{split}")
+            k = kept.get((kind, split), 0)
+            out.set(f"kept.{kind}.{split}", k)
+            _log(f"{kind}/{split}: {k:,} rows -> {path} ({stats.seconds:.1f} s)")
+    finally:
+        checkpoints.close()
     stats.info["output"] = output
     stats.record(spark, stats_path)
     return stats

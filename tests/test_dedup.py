@@ -60,6 +60,40 @@ def test_minhash_scratch_memory_is_bounded(corpus):
     assert all(buf.size <= minhash.SCRATCH_KEEP_ELEMS for buf in minhash._scratch_cache.values())
 
 
+def test_worker_memory_is_bounded_by_text_slices(corpus, monkeypatch):
+    """Under spark-submit a Python worker gets Arrow batches of 10,000 rows: the MinHash and line
+    steps work on slices of at most `max_bytes` of text, with the same rows as the whole batch,
+    and the hash powers kept in the worker stay under POW_KEEP_ELEMS after a longer text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from curation.dedup import stage
+    texts = math_solutions(corpus, 300) + [None, ""]
+    rb = pa.RecordBatch.from_arrays([pa.array(np.arange(len(texts), dtype=np.int64)),
+                                     pa.array(texts), pa.array(np.zeros(len(texts), np.int32))],
+                                    names=["_node", "text", "_bucket"])
+    cap = sum(len(t.encode()) for t in texts if t) // 7
+    slices = list(stage.text_slices([rb, rb.slice(0, 0)], max_bytes=cap))
+    assert len(slices) >= 7 and sum(x.num_rows for x in slices) == rb.num_rows
+    assert all(x.num_rows == 1 or pc.sum(pc.binary_length(x.column("text"))).as_py() <= cap
+               for x in slices)
+    fn = stage.band_rows_fn(16, 5, 4, 4, 1, max_bytes=1 << 40)
+    whole = pa.Table.from_batches(list(fn([rb]))).to_pylist()
+    fn = stage.band_rows_fn(16, 5, 4, 4, 1, max_bytes=cap)
+    assert pa.Table.from_batches(list(fn([rb]))).to_pylist() == whole and whole
+    monkeypatch.setattr(stage, "BATCH_TEXT_BYTES", cap)
+    lines_whole = sorted(map(tuple, pa.Table.from_batches(
+        list(stage._line_rows([rb]))).to_pandas().itertuples(index=False)))
+    monkeypatch.setattr(stage, "BATCH_TEXT_BYTES", 1 << 40)
+    assert lines_whole == sorted(map(tuple, pa.Table.from_batches(
+        list(stage._line_rows([rb]))).to_pandas().itertuples(index=False)))
+    monkeypatch.setattr(minhash, "POW_KEEP_ELEMS", 1 << 16)
+    monkeypatch.setattr(minhash, "_pow_cache", {})
+    h_long, _ = minhash.shingle_hashes([texts[0] * 200], 5)   # longer than the cap
+    assert max((len(v) for v in minhash._pow_cache.values()), default=0) <= 1 << 16
+    monkeypatch.undo()
+    assert np.array_equal(minhash.shingle_hashes([texts[0] * 200], 5)[0], h_long)
+
+
 def test_shingles_never_cross_documents():
     s1, _ = minhash.shingle_hashes(["a b c d e f"], 3)
     s2, _ = minhash.shingle_hashes(["x y", "a b c d e f", "z"], 3)

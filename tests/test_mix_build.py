@@ -203,3 +203,28 @@ def test_manifest_checksums_are_verified_by_the_trainer(built, tmp_path):
     (mix / "index.npz").write_bytes(bytes(idx))
     with pytest.raises(ShardFormatError, match=r"index\.npz: sha256 differs"):
         TokenShards(mix)
+
+
+def test_several_specs_in_one_job_equal_one_job_each(built, tmp_path):
+    """`jobs/mix.py --spec A --output X --spec B --output Y`: each stream is byte-identical to its
+    own single-spec build (the second built after the first in the same session), each spec with
+    the --output after it."""
+    import json
+
+    import yaml
+    from jobs.mix import main
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(yaml.safe_dump(spec()))
+    b.write_text(yaml.safe_dump(spec(stage="second")))
+    x, y = tmp_path / "x", tmp_path / "y"
+    assert main(["--input", built["a"], "--spec", str(a), "--output", str(x),
+                 "--spec", str(b), "--output", str(y)]) == 0
+    ref = built["out_a"]
+    shards = sorted(p.name for p in ref.glob("shard_*"))
+    assert shards
+    for out, stage in ((x, "test"), (y, "second")):
+        assert json.loads((out / "manifest.json").read_text())["stage"] == stage
+        for name in shards:
+            assert (out / name).read_bytes() == (ref / name).read_bytes(), (out, name)
+    with pytest.raises(SystemExit):       # one --output per --spec
+        main(["--input", built["a"], "--spec", str(a), "--spec", str(b), "--output", str(x)])

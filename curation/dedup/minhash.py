@@ -69,11 +69,21 @@ _BYTE_VALUE = np.arange(1, 257, dtype=np.uint64)   # byte + 1, so zero bytes sti
 _pow_cache: dict[str, np.ndarray] = {}
 
 
+POW_KEEP_ELEMS = 1 << 23    # powers kept for reuse up to this length (2 x 64 MiB)
+
+
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """B^j and B^-j (mod 2^64) for j < n, cached and grown geometrically."""
+    """B^j and B^-j (mod 2^64) for j < n, cached and grown geometrically up to POW_KEEP_ELEMS;
+    a longer request (one very long text) is computed for that call and not kept."""
     have = _pow_cache.get("fwd")
+    if n > POW_KEEP_ELEMS:
+        fwd = np.full(n, _BASE, dtype=np.uint64)
+        fwd[0] = 1
+        inv = np.full(n, _BASE_INV, dtype=np.uint64)
+        inv[0] = 1
+        return np.cumprod(fwd), np.cumprod(inv)
     if have is None or len(have) < n:
-        m = max(n, 2 * (0 if have is None else len(have)), 1 << 16)
+        m = min(POW_KEEP_ELEMS, max(n, 2 * (0 if have is None else len(have)), 1 << 16))
         fwd = np.full(m, _BASE, dtype=np.uint64)
         fwd[0] = 1
         inv = np.full(m, _BASE_INV, dtype=np.uint64)

@@ -578,10 +578,14 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     run_key = config_hash({"config": stats.config_hash, "inputs": inputs, "paths_base": paths_base})
     progress = progress_path_of(output_path)
     run_id, done, cleared = unfinished_run(spark, progress, source, run_key)
+    # progress events go out with the next batch's commit: a fresh run's `start` with its first
+    # batch, `complete` with its last (a run killed before its first batch's progress commit
+    # left no file logged, so its re-run starts afresh and replaces the source: the same table)
+    pending = []
     if run_id is None:
         run_id = uuid.uuid4().hex[:12]
-        _progress_append(spark, progress, [{"source": source, "run_key": run_key, "run_id": run_id,
-                                            "event": "start", "seq": time.time_ns()}])
+        pending.append({"source": source, "run_key": run_key, "run_id": run_id,
+                        "event": "start", "seq": time.time_ns()})
     skip = {f for f in files if f in done and tuple(done[f]) == tuple(meta_of[f])}
     todo = [f for f in files if f not in skip]
     stats.set("files.resumed", len(skip))
@@ -656,12 +660,17 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
             out.unpersist()
         counts = {r["input_file"]: r for r in per_file}
         now = time.time_ns()
-        _progress_append(spark, progress, [
+        events = pending + [
             {"source": source, "run_key": run_key, "run_id": run_id, "event": "file", "seq": now,
              "input_file": f, "size": meta_of[f][0], "mtime": meta_of[f][1], "etag": meta_of[f][2],
              "batch": bi, "records": int(counts[f]["read"]) if f in counts else 0,
              "documents": int(counts[f]["documents"]) if f in counts else 0,
-             "rejects": int(counts[f]["rejects"]) if f in counts else 0} for f in batch])
+             "rejects": int(counts[f]["rejects"]) if f in counts else 0} for f in batch]
+        if bi == len(batches) - 1:
+            events.append({"source": source, "run_key": run_key, "run_id": run_id,
+                           "event": "complete", "seq": now + 1})
+        _progress_append(spark, progress, events)     # one commit per batch
+        pending = []
         cleared = True
         _add_counts(stats, agg)
         bytes_done += sum((known_size.get(f) or 0) for f in batch)
@@ -672,8 +681,10 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
              f"{len(skip) + sum(len(b) for b in batches[:bi + 1])}/{len(files)} done, "
              f"{int(stats.counters.get('documents', 0))} documents, "
              f"{stats.counters.get('documents', 0) / el:.1f} documents/s, ETA {eta:.0f} s")
-    _progress_append(spark, progress, [{"source": source, "run_key": run_key, "run_id": run_id,
-                                        "event": "complete", "seq": time.time_ns()}])
+    if not batches:     # every file was done already: the resumed run only completes
+        _progress_append(spark, progress, pending + [
+            {"source": source, "run_key": run_key, "run_id": run_id, "event": "complete",
+             "seq": time.time_ns()}])
     stats.set("tasks", n_tasks)
     stats.set("spark_tasks", n_groups)
     for k in ("documents", "rejects", "records.seen", "corrupt.ranges"):

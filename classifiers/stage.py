@@ -271,6 +271,7 @@ def run_score(spark, input_path: str, output_path: str, config: dict | None = No
     check_input_not_in_output(input_path, output_path)
     claim_output(spark, output_path, "score", overwrite)
     stats = RunStats(job="score", config_hash=config_hash(cfg))
+    stats.claim(spark, stats_path, overwrite)
     df = read_table(spark, input_path)
     scored, info = score_dataframe(spark, df, cfg)
     stats.info.update(info)

@@ -12,14 +12,21 @@ platform needs, HTTP(S) and Azure included). URIs:
 | `dbfs:/x` | `/dbfs/x` where the FUSE mount exists (Databricks), else fsspec's `dbfs` |
 | `s3://`, `s3a://` | `s3fs` (extra `s3`) |
 | `gs://`, `gcs://` | `gcsfs` (extra `gcs`) |
-| `abfs://`, `abfss://`, `az://` | `adlfs` (extra `azure`) |
+| `abfss://container@ACCOUNT.dfs.core.windows.net/...`, `abfs://`, `az://` | `adlfs` (extra `azure`; the Blob API, for the account the URI names) |
 | `hdfs://` | pyarrow's HDFS binding through fsspec (needs libhdfs on the machine) |
 | `http://`, `https://` | fsspec's HTTP filesystem, read-only (`aiohttp`) |
 
 Credentials come only from the standard environment of each machine (for S3: `AWS_ACCESS_KEY_ID`
 / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, `AWS_PROFILE`, an instance profile;
-`AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3` for an S3-compatible server), never from the project's
-config files. Nothing here stores a secret.
+`AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3` for an S3-compatible server; for GCS: Application
+Default Credentials, `STORAGE_EMULATOR_HOST` for an emulator, which is then used anonymously; for
+Azure: `AZURE_STORAGE_CONNECTION_STRING`, or `AZURE_STORAGE_ACCOUNT_KEY` / `AZURE_STORAGE_SAS_TOKEN`
+/ a service principal's `AZURE_STORAGE_CLIENT_ID`... for the account the URI names), never from the
+project's config files. Nothing here stores a secret.
+
+Tested against real servers on 127.0.0.1 (tests/test_fs.py, tests/test_fs_stores.py): SeaweedFS
+(`s3://`), fake-gcs-server (`gs://`), Azurite's Blob service (`abfss://`, `abfs://`, `az://`), an
+HTTP server with byte ranges. `hdfs://` and `dbfs:/` (off Databricks) have no server in the tests.
 
 Reading byte ranges (`open_input(uri, start, end)`): on an object store the reader fetches
 `block` bytes per ranged GET and never asks for a byte at or past `end`, so a task that processes a
@@ -115,8 +122,9 @@ def parent(uri: str) -> str:
 
 
 def get_fs(uri):
-    """(fsspec filesystem, path inside it) for a URI; one filesystem object per scheme and process
-    (it holds connection pools). Local paths give fsspec's local filesystem."""
+    """(fsspec filesystem, path inside it) for a URI; one filesystem object per scheme (and Azure
+    storage account) and process (it holds connection pools). Local paths give fsspec's local
+    filesystem."""
     import fsspec
     u = normalize(uri)
     s = scheme(u)
@@ -125,11 +133,21 @@ def get_fs(uri):
     proto = SCHEME_ALIASES.get(s, s)
     if s == "abfss":
         u = "abfs://" + u.split("://", 1)[1]
-    key = (proto, os.getpid())
+    account = _azure_account(u) if proto in ("abfs", "az") else None
+    key = (proto, account, os.getpid())
     fs = _FS_CACHE.get(key)
     if fs is None:
+        opts = _storage_options(proto)
+        if account:
+            opts.update(_azure_account_options(account, uri))
         try:
-            fs = fsspec.filesystem(proto, **_storage_options(proto))
+            if proto == "gs" and _gcs_emulator():
+                # an emulator speaks the JSON API only: gcsfs's default class would also ask a
+                # gRPC control plane for each bucket's layout, which hangs against an emulator
+                from gcsfs.core import GCSFileSystem
+                fs = GCSFileSystem(**opts)
+            else:
+                fs = fsspec.filesystem(proto, **opts)
         except ImportError as e:
             extra = {"s3": "s3", "gs": "gcs", "abfs": "azure", "az": "azure"}.get(proto)
             hint = f" (pip install 'curation[{extra}]')" if extra else ""
@@ -149,19 +167,75 @@ def _storage_options(proto: str) -> dict:
         if os.environ.get("AWS_NO_SIGN_REQUEST", "").lower() in ("1", "true", "yes"):
             opts["anon"] = True   # public buckets (Common Crawl) without credentials
         return opts
+    if proto == "gs" and _gcs_emulator():
+        # an emulator takes no credentials (Google's own client goes anonymous there too);
+        # without this gcsfs first probes for credentials, the metadata server included
+        return {"token": "anon"}
     if proto in ("http", "https"):
         return {"block_size": 0}   # no whole-file reads behind our back: ranges only
     return {}
 
 
+def _gcs_emulator() -> bool:
+    """`STORAGE_EMULATOR_HOST` names a GCS emulator (the variable gcsfs and Google's clients
+    read; `default` or empty means the real service)."""
+    return os.environ.get("STORAGE_EMULATOR_HOST", "default") not in ("", "default")
+
+
+def _azure_authority(uri: str) -> tuple[str, str] | None:
+    """(container, host) of `abfss://container@host/...`, None for `abfs://container/...`."""
+    if scheme(uri) not in ("abfs", "abfss", "az"):
+        return None
+    auth = uri.split("://", 1)[1].split("/", 1)[0]
+    if "@" not in auth:
+        return None
+    container, host = auth.split("@", 1)
+    return container, host
+
+
+def _azure_account(uri: str) -> str | None:
+    """The storage account an Azure URI names (`container@ACCOUNT.dfs.core.windows.net`)."""
+    a = _azure_authority(uri)
+    if a is None:
+        return None
+    host = a[1].lower()
+    for suffix in (".dfs.core.windows.net", ".blob.core.windows.net"):
+        if host.endswith(suffix):
+            return host[:-len(suffix)]
+    raise ValueError(f"{uri}: not an Azure storage host ({a[1]}); expected "
+                     f"container@ACCOUNT.dfs.core.windows.net")
+
+
+def _azure_account_options(account: str, uri: str) -> dict:
+    """adlfs options for the account a URI names. A connection string in the environment names
+    its own account (and endpoint): it must be the same one, never silently another."""
+    cs = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if cs:
+        parts = dict(p.split("=", 1) for p in cs.split(";") if "=" in p)
+        named = parts.get("AccountName", "").lower()
+        if named != account:
+            raise ValueError(f"{uri} names storage account {account!r}, but "
+                             f"AZURE_STORAGE_CONNECTION_STRING is for account {named!r}")
+        return {}
+    return {"account_name": account}
+
+
 def _qualify(fs, path: str, like: str) -> str:
-    """A path returned by fsspec (protocol stripped) as a URI spelled like `like`."""
+    """A path returned by fsspec (protocol stripped) as a URI spelled like `like` (an Azure URI
+    keeps its `container@account.dfs.core.windows.net` authority)."""
     s = scheme(like)
     if s == "":
         return path
     if s in ("http", "https"):
         return path if scheme(path) else fs.unstrip_protocol(path)
-    return f"{s}://{path.lstrip('/')}" if s not in ("dbfs",) else fs.unstrip_protocol(path)
+    if s == "dbfs":
+        return fs.unstrip_protocol(path)
+    path = path.lstrip("/")
+    auth = _azure_authority(like)
+    if auth is not None:
+        container, _, rest = path.partition("/")
+        return f"{s}://{container}@{auth[1]}/{rest}"
+    return f"{s}://{path}"
 
 
 # ------------------------------------------------------------------------------------ metadata
@@ -425,7 +499,7 @@ def rm(uri, recursive: bool = True, missing_ok: bool = True) -> None:
 
 
 def put(local_path: str, uri: str) -> None:
-    """Copy a local file or folder to `uri`."""
+    """Copy a local file to `uri`, or a local folder's contents into the folder `uri`."""
     u = normalize(uri)
     if is_local(u):
         if os.path.isdir(local_path):
@@ -435,7 +509,12 @@ def put(local_path: str, uri: str) -> None:
             shutil.copyfile(local_path, u)
         return
     fs, p = get_fs(u)
-    fs.put(local_path, p, recursive=os.path.isdir(local_path))
+    if os.path.isdir(local_path):
+        # the folder's contents into `uri`, as on the local disk: without the trailing slash
+        # fsspec would nest the folder inside `uri` once `uri` exists (a second upload)
+        fs.put(local_path.rstrip("/") + "/", p, recursive=True)
+    else:
+        fs.put(local_path, p)
 
 
 def get(uri: str, local_path: str) -> None:

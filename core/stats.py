@@ -5,6 +5,13 @@ A job collects named counters (`records.response`, `rejected.too_large`, `bytes.
 `RunStats`, then `record()` appends one row per counter to the stats Delta table (job, run id,
 config hash, metric, value, time) and prints a short summary. Counters that come from Spark are
 computed with one aggregation (`count_by`), never by collecting documents.
+
+A stats table is owned like a job's output (core/tables.py): it is created with the ownership
+marker `curation.job = "stats"` (any job of this project may append its runs to it), and a job
+refuses to append to, or replace, a path that holds anything else (another job's table, a Delta
+table some other tool made, a folder of other files) unless it was given `overwrite`, which
+replaces that table with a new stats table. `claim(spark, path, overwrite)` checks before the
+job's work; `record` checks again when it writes.
 """
 from __future__ import annotations
 
@@ -15,6 +22,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+STATS_JOB = "stats"        # the ownership marker (core.tables MARK_JOB) of every stats table
+
 
 @dataclass
 class RunStats:
@@ -24,6 +33,19 @@ class RunStats:
     started: float = field(default_factory=time.time)
     counters: dict[str, float] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
+    replace_ok: set = field(default_factory=set)    # stats paths claimed with overwrite
+
+    def claim(self, spark, stats_path: str | None, overwrite: bool = False) -> None:
+        """Check, before the job's work, that its counters may go to `stats_path`: absent, empty
+        or a stats table of this project; anything else is refused (core.tables.OutputRefused,
+        naming the table and what holds it) unless `overwrite`, in which case `record` replaces
+        it."""
+        if not stats_path:
+            return
+        from core.tables import claim_output
+        st = claim_output(spark, stats_path, STATS_JOB, overwrite)
+        if overwrite and not (st.kind == "delta" and st.job == STATS_JOB):
+            self.replace_ok.add(stats_path)
 
     def add(self, metric: str, value: float = 1) -> None:
         self.counters[metric] = self.counters.get(metric, 0) + value
@@ -51,13 +73,19 @@ class RunStats:
         return "\n".join(lines)
 
     def record(self, spark, stats_path: str | None, echo: bool = True) -> None:
-        """Append this run's counters to the stats table (if a path is given) and print them."""
+        """Append this run's counters to the stats table (if a path is given) and print them.
+        The table is created with the stats marker; a path that is not a stats table of this
+        project is refused (before anything is written), unless `claim` was given `overwrite`."""
         self.set("seconds", round(self.seconds, 3))
         if echo:
             print(self.summary(), file=sys.stderr, flush=True)
         if not stats_path:
             return
         from pyspark.sql import types as T
+
+        from core.tables import write_table
+        if stats_path not in self.replace_ok:     # else claimed with overwrite: replaced below
+            self.claim(spark, stats_path)
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         rows = [(self.job, self.run_id, self.config_hash, k, float(v), now,
                  json.dumps(self.info, sort_keys=True)) for k, v in sorted(self.counters.items())]
@@ -67,8 +95,8 @@ class RunStats:
             T.StructField("value", T.DoubleType()), T.StructField("recorded_at", T.TimestampType()),
             T.StructField("info", T.StringType()),
         ])
-        spark.createDataFrame(rows, schema).write.format("delta").mode("append") \
-            .option("mergeSchema", "true").save(stats_path)
+        write_table(spark.createDataFrame(rows, schema), stats_path, mode="append", job=STATS_JOB,
+                    merge_schema=True)
 
 
 def count_by(df, column: str) -> dict[str, int]:

@@ -105,9 +105,13 @@ def claim_output(spark, path: str, job: str, overwrite: bool = False) -> PathSta
         print(f"[{job.split('.')[0]}] --overwrite: replacing {path}, {st.describe()}",
               flush=True)
         return st
+    hint = ""
+    if st.kind == "delta" and st.job is None:   # e.g. written before tables carried the marker
+        hint = (f" (if it is one, written before tables carried the marker, mark it instead: "
+                f"ALTER TABLE {_sql_path(path)} SET TBLPROPERTIES ('{MARK_JOB}' = '{job}'))")
     raise OutputRefused(f"refusing to write {path}: it holds {st.describe()}, not a {job!r} "
                         f"output of this project; choose another path, or pass --overwrite "
-                        f"(overwrite=True) to replace it")
+                        f"(overwrite=True) to replace it{hint}")
 
 
 def check_input_not_in_output(inputs, output: str) -> None:
@@ -138,12 +142,12 @@ def table_properties(spark, path: str) -> dict:
 
 def write_table(df, path: str, partition_by: Iterable[str] | None = None, mode: str = "overwrite",
                 user_metadata: str | dict | None = None, job: str | None = None,
-                replace_where: str | None = None) -> None:
+                replace_where: str | None = None, merge_schema: bool = False) -> None:
     """Write `df` as the Delta table at `path` in one commit, replacing it (default), or only the
     rows matching `replace_where`. With `job`, a table that is not yet the job's own (a new path,
     or one taken over after `claim_output(..., overwrite=True)`) is created or replaced with the
     job's marker in its properties, in that same commit. `user_metadata` (JSON when a dict) is the
-    commit's `userMetadata`."""
+    commit's `userMetadata`. `merge_schema` lets an append add columns (the stats table's)."""
     spark = df.sparkSession
     partition_by = list(partition_by or [])
     um = None if user_metadata is None else (
@@ -170,6 +174,8 @@ def write_table(df, path: str, partition_by: Iterable[str] | None = None, mode: 
             w = w.option("replaceWhere", replace_where)
         elif mode == "overwrite":
             w = w.option("overwriteSchema", "true")
+        if merge_schema and mode == "append":
+            w = w.option("mergeSchema", "true")
         if partition_by:
             w = w.partitionBy(*partition_by)
         w.save(path)

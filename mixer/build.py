@@ -715,6 +715,7 @@ def build_mix(spark, spec, output_dir: str, input_path: str | None = None,
     check_input_not_in_output([x["table"] or input_path for x in spec["sources"]
                                if x["table"] or input_path], out)
     claim_mix_output(out, overwrite)
+    stats.claim(spark, stats_path, overwrite)
     fs.makedirs(fs.parent(out))
     # a folder of this run's own (removed at the end), inside `work_dir` when one is given
     work_parent = fs.normalize(work_dir) if work_dir else fs.parent(out)
@@ -776,6 +777,6 @@ def run_mix(spark, input_path: str | None, output_path: str, config=None,
     build runs (default: beside the output)."""
     spec = resolve_spec(spec_path or config)
     stats = build_mix(spark, {**spec, "_resolved": True}, output_path, input_path=input_path,
-                      work_dir=work_dir, overwrite=overwrite)
+                      stats_path=stats_path, work_dir=work_dir, overwrite=overwrite)
     stats.record(spark, stats_path, echo=True)
     return stats

@@ -44,6 +44,8 @@ def run_pipeline(spark, config: dict | None = None, only=None, until: str | None
     stages = select(build_stages(cfg), only=only, until=until, start=start)
     check_values(stages)
     stats = RunStats("pipeline", config_hash=config_hash(cfg))
+    stats_path = stats_path or work_path(cfg, "pipeline_stats")
+    stats.claim(spark, stats_path, overwrite)
     t0 = time.time()
     try:
         results = run_stages(spark, stages, work_path(cfg), force=_expand(stages, force),
@@ -54,7 +56,7 @@ def run_pipeline(spark, config: dict | None = None, only=None, until: str | None
         stats.set(f"stage.{r.name}.seconds", round(r.seconds, 3))
         stats.add(f"stages.{r.status}")
     stats.set("wall_seconds", round(time.time() - t0, 3))
-    stats.record(spark, stats_path or work_path(cfg, "pipeline_stats"))
+    stats.record(spark, stats_path)
     return results
 
 

@@ -23,8 +23,11 @@ Steps (each dropped record is a row of `<out>/rejects` with its reason; counts i
    `<out>/prompts/{train,heldout}`, `<out>/sft/train`; every one written on each run, empty if
    need be, so no stale split survives), ordered by `id`, plus `<out>/rejects`.
 
-Ownership (core/tables.py): every output is claimed before any work; a table of another job or
-tool is refused unless `overwrite`.
+Ownership (core/tables.py): every output, and the stats table, is claimed before any work; a
+table of another job or tool is refused unless `overwrite`. The frames computed once and read by
+several steps, and each connected-components round, are saved in a checkpoint folder
+(`core/checkpoints.py`; `checkpoint_dir`, default `<output>_checkpoints`), deleted when the run
+ends or fails.
 """
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ DEFAULTS = {
     "max_tokens": 2048,
     "decontaminate_ngram": 13,       # 0: off
     "near_threshold": 0.8,           # exact word-5-gram Jaccard of two prompts
+    "checkpoint_dir": None,          # intermediate frames are written here (None: <output>_checkpoints)
 }
 
 SCHEMA = {
@@ -53,6 +57,7 @@ SCHEMA = {
     "max_tokens": Rule(int, ge=1),
     "decontaminate_ngram": Rule(int, ge=0),
     "near_threshold": Rule(float, gt=0, le=1),
+    "checkpoint_dir": Rule(str, null=True, nonempty=True),
 }
 
 JOB = "posttrain_data"
@@ -133,8 +138,9 @@ def run_posttrain_data(spark, output: str, config: dict | None = None, stats_pat
     from pyspark.sql.window import Window
 
     from core.config import merge
-    from curation.dedup.components import connected_components
-    from curation.dedup.stage import Checkpoints, near_duplicate_edges, verify_edges
+    from core.checkpoints import Checkpoints, checkpoint_folder
+    from curation.dedup.components import connected_components, drop_components_graph
+    from curation.dedup.stage import near_duplicate_edges, verify_edges
     from curation.dedup.stage import resolve_config as dedup_config
 
     cfg = check_schema(merge(DEFAULTS, config or {}), SCHEMA)     # before any work
@@ -144,10 +150,11 @@ def run_posttrain_data(spark, output: str, config: dict | None = None, stats_pat
     for job, path in paths.items():                       # before any work
         claim_output(spark, path, job, overwrite)
     stats = RunStats(JOB, config_hash({**cfg, "user": user}))
+    stats.claim(spark, stats_path, overwrite)
     out = Outcomes(stats)
 
-    # reliable checkpoints beside the output (as dedup's), deleted when the run ends
-    checkpoints = Checkpoints(spark, output.rstrip("/") + "_checkpoints")
+    # reliable checkpoints beside the output (as dedup's), deleted when the run ends or fails
+    checkpoints = Checkpoints(spark, checkpoint_folder(output, cfg["checkpoint_dir"]), JOB)
     try:
         # 1. convert
         conv_rejects: list = []
@@ -198,7 +205,7 @@ def run_posttrain_data(spark, output: str, config: dict | None = None, stats_pat
                  .join(kinds.withColumnRenamed("_node", "dst").withColumnRenamed("kind", "kind_b"), "dst")
                  .where(F.col("kind") == F.col("kind_b")).select("src", "dst"))        # within one table
         edges = verify_edges(edges, texts.select("_node", "text"), int(m["ngram"]), float(cfg["near_threshold"]))
-        comps, _ = connected_components(edges, verbose=False)
+        comps, _ = connected_components(edges, checkpoints, verbose=False)
         near = comps.where(F.col("node") != F.col("component")).select(F.col("node").alias("_order"),
                                                                        F.lit(True).alias("_near"))
         alive = (alive.join(near, "_order", "left")
@@ -206,6 +213,7 @@ def run_posttrain_data(spark, output: str, config: dict | None = None, stats_pat
                  .drop("_near"))
         # every record with its decision, computed once: the writes below all read this
         decided = checkpoints.save(dropped.unionByName(alive), "decided")
+        drop_components_graph(checkpoints)
         alive = decided.where(F.col("reason").isNull())
         _log(f"deduplicated ({stats.seconds:.1f} s)")
 

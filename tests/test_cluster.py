@@ -31,8 +31,9 @@ from pathlib import Path
 import pytest
 
 from cluster_fixtures import (HttpServer, Recipe, S3Server, SparkStandalone, java_available,
-                              tree_cpu, weed_binary)
+                              table_rows, tree_cpu, weed_binary)
 from test_classifiers_fixtures import small_models  # noqa: F401  (session fixture)
+from warc_fixtures import first_records
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -66,19 +67,11 @@ def readme_recipe() -> tuple[list[str], str]:
     return names, "\n".join(lines)
 
 
-def _gzip_members(path: Path, n: int) -> bytes:
-    """The first `n` gzip members (WARC records) of a record-gzipped WARC, as bytes."""
-    from warc_fixtures import member_starts
-    starts = member_starts(path)
-    data = path.read_bytes()
-    return data[:starts[n]] if n < len(starts) else data
-
-
 def make_inputs(corpus: Path, raw: Path) -> None:
     (raw / "crawl").mkdir(parents=True)
     (raw / "text").mkdir()
     for name, n in (("crawl-2024-01.warc.gz", 31), ("crawl-2024-06.warc.gz", 21)):
-        (raw / "crawl" / name).write_bytes(_gzip_members(corpus / "crawl" / name, n))
+        (raw / "crawl" / name).write_bytes(first_records(corpus / "crawl" / name, n))
     with gzip.open(corpus / "code" / "thealgorithms.jsonl.gz", "rt") as f:
         code = [next(f) for _ in range(40)]
     with gzip.open(raw / "text" / "thealgorithms.jsonl.gz", "wt") as g:
@@ -86,13 +79,6 @@ def make_inputs(corpus: Path, raw: Path) -> None:
     with open(corpus / "math" / "gsm8k" / "train.jsonl") as f:
         math = [next(f) for _ in range(40)]
     (raw / "text" / "gsm8k.jsonl").write_text("".join(math))
-
-
-def table_rows(spark, path: str) -> set[tuple]:
-    from pyspark.sql import functions as F
-    df = spark.read.format("delta").load(path)
-    return {(r["doc_id"], r["h"]) for r in
-            df.select("doc_id", F.sha1(F.col("text")).alias("h")).collect()}
 
 
 def run_local(spark, names, cmds, env_values, tmp):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from fixtures import documents as samples
-from curation.dedup.components import connected_components
+from core.checkpoints import MARKER, Checkpoints
+from curation.dedup.components import connected_components, drop_components_graph
 from curation.dedup.exact import normalized_hash, normalized_hash_col
 from curation.dedup.minhash import jaccard
 from core.schema import DOCUMENTS
@@ -118,18 +119,41 @@ def _union_find(edges):
     return {x: find(x) for x in parent}
 
 
-def test_connected_components_match_union_find_any_partitioning(spark):
+def _held_blocks(spark, before: set) -> list:
+    """The RDDs with blocks in executor memory or on executor disk that were not there `before`
+    (Delta's own cached log state aside)."""
+    return [r.name() for r in spark.sparkContext._jsc.sc().getRDDStorageInfo()
+            if r.id() not in before and "_delta_log" not in (r.name() or "")]
+
+
+def _rdd_ids(spark) -> set:
+    return {r.id() for r in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
+
+
+def test_connected_components_match_union_find_any_partitioning(spark, tmp_path):
+    """Connected components equal union-find's whatever the partitioning; each round's graph is a
+    file in the run's checkpoint folder (never executor-local `localCheckpoint` blocks, which die
+    with their executor), the previous round's deleted, the last one once the result is used."""
     rnd = random.Random(3)
     edges = [(rnd.randrange(60) * 7919 % 10007 - 5000, rnd.randrange(60) * 7919 % 10007 - 5000)
              for _ in range(45)]
     edges += [(10_000 + i, 10_000 + i + 1) for i in range(8)]           # a chain: several rounds
     edges += [(7, 7), (20_000, 20_001), (20_001, 20_000)]               # loop, duplicate
     expect = _union_find([e for e in edges if e[0] != e[1]])
-    for parts in (1, 3):
-        df = spark.createDataFrame(edges, "src long, dst long").repartition(parts)
-        comps, rounds = connected_components(df, verbose=False)
-        got = {r.node: r.component for r in comps.collect()}
-        assert got == expect and rounds >= 2
+    before = _rdd_ids(spark)
+    folder = tmp_path / "cc_checkpoints"
+    with Checkpoints(spark, str(folder), "test") as ck:
+        for parts in (1, 3):
+            df = spark.createDataFrame(edges, "src long, dst long").repartition(parts)
+            comps, rounds = connected_components(df, ck, verbose=False)
+            got = {r.node: r.component for r in comps.collect()}
+            assert got == expect and rounds >= 2
+            # one saved graph (the last round's) besides the marker, gone once dropped
+            assert len([p for p in folder.iterdir() if p.name != MARKER]) == 1
+            drop_components_graph(ck)
+            assert [p.name for p in folder.iterdir()] == [MARKER]
+    assert _held_blocks(spark, before) == []
+    assert not folder.exists()
 
 
 def test_dedup_stage_end_to_end_deterministic_and_idempotent(spark, fixture_docs, tmp_path):
@@ -140,15 +164,22 @@ def test_dedup_stage_end_to_end_deterministic_and_idempotent(spark, fixture_docs
     for parts in (1, 5):                      # two partitionings, the same output path
         inp = tmp_path / f"docs_{parts}"
         _write_docs(spark, rows, inp, parts)
+        cfg = {"lines": {"min_chars": 60}}
+        if parts == 1:      # the checkpoint folder a killed run left (its marker): removed
+            os.makedirs(out + "_checkpoints/007-edges")
+            open(f"{out}_checkpoints/{MARKER}", "w").write("{}")
+        else:               # an empty folder the user made for checkpoints: used, then kept empty
+            cfg["spark"] = {"checkpoint_dir": str(tmp_path / "scratch")}
+            os.makedirs(cfg["spark"]["checkpoint_dir"])
         # RDDs that earlier tests in this session left cached are not this run's
-        before = {r.id() for r in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
-        st = run_dedup(spark, str(inp), out, {"lines": {"min_chars": 60}}, stats_path)
-        # nothing the run materialised stays in executor memory, its checkpoint folder is gone
-        held = [r.name() for r in spark.sparkContext._jsc.sc().getRDDStorageInfo()
-                if r.id() not in before
-                and "_delta_log" not in (r.name() or "")]     # Delta's own cached log state
-        assert held == [], held
+        before = _rdd_ids(spark)
+        st = run_dedup(spark, str(inp), out, cfg, stats_path)
+        # nothing the run materialised (its steps' frames, every components round) stays in
+        # executor memory or on executor disk, and its checkpoint folder is gone
+        assert _held_blocks(spark, before) == []
         assert not os.path.exists(out + "_checkpoints")
+        if parts != 1:
+            assert os.listdir(cfg["spark"]["checkpoint_dir"]) == []
         deduped = read_table(spark, out)
         dups = read_table(spark, out + "_duplicates")
         results.append((
@@ -186,3 +217,30 @@ def test_dedup_stage_end_to_end_deterministic_and_idempotent(spark, fixture_docs
 
     recorded = latest_run(spark, stats_path, "dedup")
     assert recorded["removed.near"] == counters["removed.near"]
+
+
+def test_checkpoint_folder_never_takes_what_it_did_not_make(spark, fixture_docs, tmp_path):
+    """The checkpoint folder is the run's own: a folder holding anything a job of this project did
+    not write is refused before any work, nothing in it deleted; a run that fails midway (here on
+    a repeated doc_id, after its first frame was saved) removes its folder and holds no blocks."""
+    from core.tables import OutputRefused
+    from curation.dedup.stage import run_dedup
+    rows = fixture_docs[0][:12]
+    inp, out = tmp_path / "docs", str(tmp_path / "deduped")
+    _write_docs(spark, rows, inp, 2)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputRefused, match=r"mine.*notes\.txt.*nothing was deleted"):
+        run_dedup(spark, str(inp), out, {"spark": {"checkpoint_dir": str(mine)}})
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert not os.path.exists(out)
+
+    bad = tmp_path / "bad_docs"
+    _write_docs(spark, rows + rows[:1], bad, 2)              # one doc_id twice
+    before = _rdd_ids(spark)
+    with pytest.raises(ValueError, match="doc_id is not unique"):
+        run_dedup(spark, str(bad), out)
+    assert not os.path.exists(out + "_checkpoints")
+    assert _held_blocks(spark, before) == []

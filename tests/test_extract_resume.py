@@ -8,6 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from core.tables import read_table
 from curation.extract.stage import progress_path_of, run_extract
 from warc_fixtures import page, write_warc
@@ -72,3 +74,26 @@ def test_killed_run_resumes_to_the_same_table(spark, tmp_path):
     assert st_clean.counters["files.resumed"] == 0 and st_clean.counters["documents"] == 9
     assert _rows(spark, killed) == _rows(spark, clean)
     assert _rows(spark, killed + "_rejects") == _rows(spark, clean + "_rejects")
+
+
+def test_progress_table_of_another_tool_is_refused(spark, tmp_path):
+    """`<output>_progress` is extract's own like its outputs: a Delta table some other tool made
+    there is refused before any work (named, with its owner) and left as it was, unless
+    overwrite, which replaces it with extract's progress table (a new run, nothing resumed)."""
+    from core.tables import OutputRefused, table_properties
+    inp = tmp_path / "in"
+    inp.mkdir()
+    write_warc(inp / "part-0.warc.gz", [(f"http://site.example/{i}", page(i), None) for i in range(2)])
+    out = str(tmp_path / "documents")
+    spark.range(4).write.format("delta").save(progress_path_of(out))
+    with pytest.raises(OutputRefused, match=r"documents_progress: it holds a Delta table "
+                                            r"\(version 0\) not written by this project"):
+        run_extract(spark, str(inp / "*.warc.gz"), out, config=CFG, source="crawl")
+    assert read_table(spark, progress_path_of(out)).count() == 4
+    assert not os.path.exists(out) and not os.path.exists(out + "_rejects")
+
+    st = run_extract(spark, str(inp / "*.warc.gz"), out, config=CFG, source="crawl", overwrite=True)
+    assert st.counters["documents"] == 2 and st.counters["files.resumed"] == 0
+    assert table_properties(spark, progress_path_of(out))["curation.job"] == "extract.progress"
+    assert [r.event for r in read_table(spark, progress_path_of(out)).orderBy("seq").collect()] == \
+        ["start", "file", "complete"]

@@ -10,26 +10,19 @@ import os
 import pytest
 
 from core import fs
-from cluster_fixtures import HttpServer, S3Server
+from cluster_fixtures import HttpServer, S3Server, environment
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     srv = S3Server(tmp_path_factory.mktemp("seaweed")).start()
-    old = {k: os.environ.get(k) for k in srv.env}
-    os.environ.update(srv.env)
-    fs._FS_CACHE.clear()
     try:
-        yield srv
+        with environment(srv.env):
+            fs._FS_CACHE.clear()   # a filesystem made before holds no endpoint or keys
+            yield srv
     finally:
-        srv.stop()   # was left running after the session (its own process group)
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         fs._FS_CACHE.clear()
-        srv.stop()
+        srv.stop()   # its own process group: it would outlive the session
 
 
 @pytest.fixture(scope="module")

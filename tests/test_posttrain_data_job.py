@@ -38,8 +38,12 @@ def built(spark, tmp_path_factory):
     user.write_text("".join(json.dumps(x) + "\n" for x in LINES))
     out = d / "posttrain"
     cfg = {"sources": [], "decontaminate_ngram": 0}
+    rdds = lambda: spark.sparkContext._jsc.sc().getRDDStorageInfo()     # noqa: E731
+    before = {r.id() for r in rdds()}
     stats = run_posttrain_data(spark, str(out), cfg, str(d / "stats"), user=[str(user)])
-    return {"out": out, "user": user, "stats": stats, "cfg": cfg, "dir": d}
+    # RDDs the run left with blocks in executor memory or on executor disk (Delta's log cache aside)
+    held = [r.name() for r in rdds() if r.id() not in before and "_delta_log" not in (r.name() or "")]
+    return {"out": out, "user": user, "stats": stats, "cfg": cfg, "dir": d, "held": held}
 
 
 def _ids_by_line(user_path):
@@ -101,8 +105,11 @@ def test_delta_schema_and_marker(built):
         _, meta = delta_snapshot(str(out / kind / split))
         assert meta["configuration"]["curation.job"] == f"posttrain_data.{kind}.{split}"
     assert read_delta(str(out / "rejects")).schema.names == ["stage", "reason", "key", "example"]
-    # the run's checkpoints (beside the output, as dedup's) are gone once it ends
+    # the run's checkpoints (beside the output, as dedup's; the connected components' rounds
+    # too) are gone once it ends, and it left no executor-local blocks (no localCheckpoint)
     assert not (out.parent / (out.name + "_checkpoints")).exists()
+    assert built["held"] == []
+    assert delta_snapshot(str(built["dir"] / "stats"))[1]["configuration"]["curation.job"] == "stats"
 
 
 def test_own_outputs_are_claimed_and_foreign_ones_refused(built, spark):
@@ -118,6 +125,14 @@ def test_own_outputs_are_claimed_and_foreign_ones_refused(built, spark):
         run_posttrain_data(spark, str(other), built["cfg"], None, user=[str(built["user"])])
     assert spark.read.format("delta").load(str(other / "sft" / "train")).count() == 3
     assert not (other / "rejects").exists() and not (other / "preferences").exists()   # refused before any work
+    # the stats table too: a Delta table another tool made is neither appended to nor replaced
+    theirs = built["dir"] / "their_stats"
+    spark.range(2).write.format("delta").save(str(theirs))
+    fresh = built["dir"] / "fresh"
+    with pytest.raises(OutputRefused, match=r"their_stats.*not written by this project"):
+        run_posttrain_data(spark, str(fresh), built["cfg"], str(theirs), user=[str(built["user"])])
+    assert spark.read.format("delta").load(str(theirs)).columns == ["id"]
+    assert not fresh.exists()                                                           # before any work
 
 
 def test_read_delta_follows_the_log(spark, tmp_path, built):
@@ -161,7 +176,8 @@ def test_rounds_reads_the_delta_tables(built, tmp_path, spark):
     # version's Parquet file is still in the folder, as Delta keeps it until a VACUUM)
     held = tmp_path / "heldout"
     shutil.copytree(out / "preferences" / "heldout", held)
-    again = spark.read.format("delta").load(str(held)).withColumn("id", F.lit("replaced")).localCheckpoint()
+    cur = spark.read.format("delta").load(str(held))
+    again = spark.createDataFrame(cur.withColumn("id", F.lit("replaced")).collect(), cur.schema).coalesce(1)
     again.write.format("delta").mode("overwrite").save(str(held))
     assert len(list(held.glob("*.parquet"))) == 2
     cfg = load_config(None, [f"out_dir={tmp_path / 'run'}", f"init={init}", "device=cpu", "rounds=0",

@@ -1,5 +1,7 @@
 """The session builder gives real Delta Lake, and table writes replace rather than append."""
-from core.tables import read_table, table_version, write_table
+import pytest
+
+from core.tables import OutputRefused, read_table, table_properties, table_version, write_table
 from core.stats import RunStats, latest_run
 
 
@@ -27,3 +29,33 @@ def test_stats_table_records_each_run(spark, tmp_path):
         st.record(spark, path, echo=False)
     last = latest_run(spark, path, "demo")
     assert last["records"] == 5 and last["rejected.bad"] == 1 and "seconds" in last
+    assert table_properties(spark, path)["curation.job"] == "stats"     # the ownership marker
+
+
+def test_stats_go_only_to_a_stats_table(spark, tmp_path):
+    """A job appends its counters only to a stats table of this project: a Delta table some other
+    tool made, or another job's output, is refused (naming the table and its owner) and left as it
+    was, unless overwrite, which replaces it with a stats table that later runs append to."""
+    theirs, deduped = str(tmp_path / "theirs"), str(tmp_path / "deduped")
+    spark.range(3).write.format("delta").save(theirs)
+    write_table(spark.range(2), deduped, job="dedup")
+    st = RunStats("demo")
+    st.add("records", 1)
+    with pytest.raises(OutputRefused, match=r"theirs: it holds a Delta table \(version 0\) not "
+                                            r"written by this project.*ALTER TABLE"):
+        st.record(spark, theirs, echo=False)
+    with pytest.raises(OutputRefused, match=r"deduped: it holds a Delta table \(version 0\) "
+                                            r"written by the 'dedup' job"):
+        st.claim(spark, deduped)
+    with pytest.raises(OutputRefused, match="deduped"):
+        st.record(spark, deduped, echo=False)
+    assert read_table(spark, theirs).columns == ["id"] and read_table(spark, theirs).count() == 3
+    assert read_table(spark, deduped).columns == ["id"] and table_version(spark, deduped) == 0
+
+    st.claim(spark, theirs, overwrite=True)
+    st.record(spark, theirs, echo=False)
+    RunStats("demo2", counters={"records": 2}).record(spark, theirs, echo=False)
+    assert table_properties(spark, theirs)["curation.job"] == "stats"
+    assert "id" not in read_table(spark, theirs).columns
+    assert latest_run(spark, theirs, "demo")["records"] == 1
+    assert latest_run(spark, theirs, "demo2")["records"] == 2

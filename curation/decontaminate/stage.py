@@ -207,6 +207,7 @@ def run_decontaminate(spark, input_path: str, output_path: str, config: dict | N
     claim_output(spark, rec_path, "decontaminate.contamination", overwrite)
     n = int(cfg["ngram"])
     stats = RunStats("decontaminate", config_hash(cfg))
+    stats.claim(spark, stats_path, overwrite)
     stats.info.update(input=input_path, output=output_path, ngram=str(n), mode=cfg["mode"])
     t0 = time.time()
 
@@ -233,6 +234,7 @@ def run_decontaminate(spark, input_path: str, output_path: str, config: dict | N
 
     # 2-3. document n-grams that hit the index, joined with it on the hash
     members = spark.sparkContext.broadcast(index.distinct_hashes()) if cfg["prefilter"] else None
+    per_item = changed = None       # cached (recomputable, not lineage cuts); released in finally
     try:
         hits = checked.select("doc_id", "text").mapInArrow(hits_fn(n, members), HIT_SPARK)
         matched = hits.join(index_df, "hash")
@@ -295,9 +297,10 @@ def run_decontaminate(spark, input_path: str, output_path: str, config: dict | N
         write_table(out.select(*cols, "contaminated_chars"), output_path, job="decontaminate",
                     user_metadata={**meta, "companions": {
                         "_contamination": table_version(spark, rec_path)}})
-        per_item.unpersist()
-        changed.unpersist()
     finally:
+        for cached in (per_item, changed):      # also when the run fails
+            if cached is not None:
+                cached.unpersist()
         if members is not None:
             members.destroy()
 

@@ -9,9 +9,11 @@ Components in MapReduce and Beyond" (SoCC 2014), written as DataFrame joins and 
 
 Both keep the connectivity and only ever move edges towards smaller ids; the loop stops when the
 graph is a forest of stars, each around the smallest node of its component. Rounds needed grow like O(log^2 n); the graph is
-materialised (checkpointed) each round so the query plan does not grow. Node ids are longs; the
-result (node, component = smallest node id of its component) is the same whatever the
-partitioning, because it depends only on the set of edges.
+saved each round to the run's checkpoint folder (`core/checkpoints.py`: Parquet read back, never
+`localCheckpoint`, whose blocks die with their executor) so the query plan does not grow; each
+round's file replaces the previous one's. Node ids are longs; the result (node, component =
+smallest node id of its component) is the same whatever the partitioning, because it depends only
+on the set of edges.
 """
 from __future__ import annotations
 
@@ -56,42 +58,29 @@ def _is_star_forest(e: DataFrame) -> bool:
     return leaves_with_2.unionByName(roots_as_leaf).limit(1).count() == 0
 
 
-def _materialise(df: DataFrame) -> DataFrame:
-    spark = df.sparkSession
-    try:
-        if spark.sparkContext.getCheckpointDir():
-            return df.checkpoint(eager=True)
-    except Exception:   # noqa: BLE001 - Spark Connect has no checkpoint dir API; fall through
-        pass
-    return df.localCheckpoint(eager=True)
+GRAPH = "components"     # the name of each round's saved graph in the checkpoint folder
 
 
 def drop_components_graph(checkpoints) -> None:
     """Delete the last round's saved graph (call once the components have been used)."""
-    last = getattr(checkpoints, "_components_last", None)
-    if last is not None:
-        checkpoints.drop(last)
-        checkpoints._components_last = None
+    checkpoints.drop_named(GRAPH)
 
 
-def connected_components(edges: DataFrame, max_rounds: int = 100, verbose: bool = True,
-                         checkpoints=None) -> tuple[DataFrame, int]:
+def connected_components(edges: DataFrame, checkpoints, max_rounds: int = 100,
+                         verbose: bool = True) -> tuple[DataFrame, int]:
     """(node, component) for every node that has an edge, and the number of rounds used.
 
     `edges` has long columns `src` and `dst` (direction and duplicates do not matter). The loop
     stops as soon as the graph is a forest of stars (often at once for LSH candidate edges, which
-    are built as stars around each bucket's smallest node).
+    are built as stars around each bucket's smallest node). The result reads the last round's
+    graph, saved in `checkpoints` (a `core.checkpoints.Checkpoints`): `drop_components_graph`
+    deletes it once the result has been used (`close()` does at the latest).
     """
-    if checkpoints is not None:     # reliable: written to the run's checkpoint folder
-        def mat(df, prev=None):
-            out = checkpoints.save(df, "components")
-            if prev is not None:
-                checkpoints.drop(prev)      # the previous round is no longer read
-            checkpoints._components_last = out
-            return out
-    else:
-        def mat(df, prev=None):
-            return _materialise(df)
+    def mat(df, prev=None):
+        out = checkpoints.save(df, GRAPH)
+        if prev is not None:
+            checkpoints.drop(prev)      # the previous round is no longer read
+        return out
     e = mat(_canonical(edges))
     rounds = 0
     while not _is_star_forest(e):

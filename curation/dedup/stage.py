@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
+from core.checkpoints import Checkpoints, checkpoint_folder
 from core.config import ConfigError, config_hash, merge
 from core.outcomes import Outcomes
 from core.schema import with_new_text
@@ -285,57 +286,26 @@ def run_dedup(spark, input_path: str, output_path: str, config: dict | None = No
     check_input_not_in_output(input_path, output_path)
     claim_output(spark, output_path, "dedup", overwrite)
     claim_output(spark, companion_path(output_path, "_duplicates"), "dedup.duplicates", overwrite)
+    stats = RunStats("dedup", config_hash(cfg))
+    stats.claim(spark, stats_path, overwrite)
     parts = shuffle_partitions(spark, input_path, cfg["spark"])
+    checkpoints = Checkpoints(spark, checkpoint_folder(output_path, cfg["spark"]["checkpoint_dir"]),
+                              "dedup")
     previous = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", str(parts))
-    checkpoints = Checkpoints(spark, cfg["spark"]["checkpoint_dir"]
-                              or output_path.rstrip("/") + "_checkpoints")
-    try:
-        stats = dedup_documents(spark, input_path, output_path, cfg, stats_path, checkpoints)
+    try:      # the checkpoint folder goes whether the run ends or fails
+        dedup_documents(spark, input_path, output_path, cfg, stats, stats_path, checkpoints)
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", previous)
         checkpoints.close()
     return stats
 
 
-class Checkpoints:
-    """Reliable checkpoints in a folder: `save(df)` writes the frame as Parquet under the folder
-    and returns it read back (its lineage cut, nothing held in executor memory, and on a cluster
-    a lost executor costs no recomputation from the input: the files are on the shared store,
-    unlike `localCheckpoint` blocks, which die with their executor). `drop(df)` deletes a saved
-    frame after its last use; `close()` deletes the folder."""
-
-    def __init__(self, spark, folder: str):
-        from core import fs
-        self.spark, self.folder, self.fs = spark, folder.rstrip("/"), fs
-        self.n = 0
-        self.paths: dict[int, str] = {}
-        fs.rm(self.folder)
-
-    def save(self, df: DataFrame, name: str = "frame") -> DataFrame:
-        self.n += 1
-        path = f"{self.folder}/{self.n:03d}-{name}"
-        df.write.mode("overwrite").parquet(path)
-        out = self.spark.read.parquet(path)
-        self.paths[id(out)] = path
-        return out
-
-    def drop(self, *dfs) -> None:
-        for df in dfs:
-            path = self.paths.pop(id(df), None) if df is not None else None
-            if path:
-                self.fs.rm(path)
-
-    def close(self) -> None:
-        self.fs.rm(self.folder)
-
-
-def dedup_documents(spark, input_path: str, output_path: str, cfg: dict, stats_path: str | None,
-                    checkpoints: Checkpoints) -> RunStats:
+def dedup_documents(spark, input_path: str, output_path: str, cfg: dict, stats: RunStats,
+                    stats_path: str | None, checkpoints: Checkpoints) -> RunStats:
     """The stage's steps in order: read and check the documents, then url, exact, near (each
     folding documents into survivors), resolve every removal to its final survivor, lines, write
     the two output tables, check the accounting (documents in - removed = documents out)."""
-    stats = RunStats("dedup", config_hash(cfg))
     stats.info.update(input=input_path, output=output_path,
                       shuffle_partitions=spark.conf.get("spark.sql.shuffle.partitions"))
     t_start = time.time()
@@ -453,8 +423,8 @@ def fold_near_duplicates(folding: Folding, docs: DataFrame, minhash_cfg: dict,
     edges = near_edges(texts, minhash_cfg, checkpoints, stats)
     _log(f"near: {stats.counters['near.candidate_edges']:,} candidate edges "
          f"({time.time() - t0:.1f} s)")
-    components, rounds = connected_components(edges, max_rounds=int(minhash_cfg["max_rounds"]),
-                                              checkpoints=checkpoints)
+    components, rounds = connected_components(edges, checkpoints,
+                                              max_rounds=int(minhash_cfg["max_rounds"]))
     stats.set("near.components_rounds", rounds)
     removals = checkpoints.save(component_removals(folding.alive, components), "near-map")
     checkpoints.drop(edges)

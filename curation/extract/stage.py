@@ -451,18 +451,26 @@ def progress_path_of(output_path: str) -> str:
     return output_path.rstrip("/") + "_progress"
 
 
+PROGRESS_JOB = "extract.progress"     # the progress table's ownership marker (core/tables.py)
+
+
 def _progress_append(spark, path: str, rows: list[dict]) -> None:
+    """Append events to the progress table; a new table (or one claimed with overwrite) is created
+    with extract's progress marker in the same commit."""
+    from core.tables import write_table
     names = [f.name for f in _progress_schema().fields]
     df = spark.createDataFrame([tuple(r.get(n) for n in names) for r in rows], _progress_schema())
-    df.coalesce(1).write.format("delta").mode("append").save(path)
+    write_table(df.coalesce(1), path, mode="append", job=PROGRESS_JOB)
 
 
 def unfinished_run(spark, progress_path: str, source: str, run_key: str):
     """(run_id, {file: (size, mtime, etag)} done, cleared) of the last run with this key when it
-    did not complete, else (None, {}, False). One small read of the progress table."""
-    from core.tables import is_delta_table, read_table
+    did not complete, else (None, {}, False). One small read of the progress table; a path that
+    is not extract's progress table (absent, or claimed with overwrite) holds no run."""
+    from core.tables import MARK_JOB, is_delta_table, read_table, table_properties
     from pyspark.sql import functions as F
-    if not is_delta_table(spark, progress_path):
+    if not is_delta_table(spark, progress_path) or \
+            table_properties(spark, progress_path).get(MARK_JOB) != PROGRESS_JOB:
         return None, {}, False
     df = read_table(spark, progress_path).where(
         (F.col("source") == source) & (F.col("run_key") == run_key))
@@ -524,8 +532,8 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     A run that was killed, re-run with the same arguments, skips the files logged as done and
     ends with the same tables as an uninterrupted run.
 
-    The documents table and `<output_path>_rejects` must be new or extract's own (unless
-    `overwrite`); no input may lie inside the output; a source re-run with fewer input files than
+    The documents table, `<output_path>_rejects`, `<output_path>_progress` and the stats table
+    must be new or extract's own (unless `overwrite`); no input may lie inside the output; a source re-run with fewer input files than
     its last run is refused unless `allow_shrink`. The rejects are written first and the
     documents commit names their version (core/tables.py `read_companion`)."""
     import uuid
@@ -561,8 +569,11 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
         check_input_not_in_output(f, rejects_path)
     claim_output(spark, output_path, "extract", overwrite)
     claim_output(spark, rejects_path, "extract.rejects", overwrite)
+    progress = progress_path_of(output_path)
+    claim_output(spark, progress, PROGRESS_JOB, overwrite)
     check_shrink(spark, output_path, source, len(files), allow_shrink)
     stats = RunStats("extract", config_hash=config_hash({**cfg, "format": fmt, "source": source}))
+    stats.claim(spark, stats_path, overwrite)
     stats.info.update({"source": source, "format": fmt, "output": output_path})
     stats.set("files", len(files))
     stats.set("bytes.in", sum(f.size or 0 for f in listed))   # a paths listing gives no sizes
@@ -576,7 +587,6 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     # ---- resume: the files an unfinished run with the same arguments already committed
     inputs = sorted(input_path) if isinstance(input_path, (list, tuple)) else [str(input_path)]
     run_key = config_hash({"config": stats.config_hash, "inputs": inputs, "paths_base": paths_base})
-    progress = progress_path_of(output_path)
     run_id, done, cleared = unfinished_run(spark, progress, source, run_key)
     # progress events go out with the next batch's commit: a fresh run's `start` with its first
     # batch, `complete` with its last (a run killed before its first batch's progress commit

@@ -203,6 +203,7 @@ def run_filter(spark, input_path: str, output_path: str, config: dict | None = N
     check_input_not_in_output(input_path, output_path)
     claim_output(spark, output_path, "filter", overwrite)
     stats = RunStats("filter", config_hash=config_hash(cfg))
+    stats.claim(spark, stats_path, overwrite)
     stats.info["mode"] = "decide_only" if decide_only else "annotate+decide"
     stats.info["input"] = input_path
     df = read_table(spark, input_path)
@@ -225,11 +226,13 @@ def run_filter(spark, input_path: str, output_path: str, config: dict | None = N
         annotated = annotate(spark, df, cfg, stats, persisted=persisted)
     decided = decide_spark(annotated, cfg)
     _log("decide and write" if not decide_only else "writing")
-    write_table(decided, output_path, job="filter",
-                user_metadata={"curation.job": "filter", "run_id": stats.run_id,
-                               "config_hash": stats.config_hash})
-    for p in reversed(persisted):
-        p.unpersist()
+    try:
+        write_table(decided, output_path, job="filter",
+                    user_metadata={"curation.job": "filter", "run_id": stats.run_id,
+                                   "config_hash": stats.config_hash})
+    finally:            # the cached signals are released also when the write fails
+        for p in reversed(persisted):
+            p.unpersist()
     _record_counts(spark, output_path, stats)
     stats.record(spark, stats_path)
     return stats

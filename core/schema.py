@@ -52,9 +52,9 @@ def with_new_text(df, new_text: str = "_new_text"):
     (Spark's `trim` strips only U+0020 and Java's `\\s` is ASCII-only)."""
     from pyspark.sql import functions as F
 
-    from core.text import WHITESPACE
+    from core.text import WHITESPACE_JVM
     new = F.col(new_text)
-    words = F.size(F.array_remove(F.split(new, WHITESPACE), ""))
+    words = F.size(F.array_remove(F.split(new, WHITESPACE_JVM), ""))
     return (df.withColumn("text", F.coalesce(new, F.col("text")))
               .withColumn("n_chars", F.when(new.isNotNull(), F.length(new).cast("int"))
                           .otherwise(F.col("n_chars")))

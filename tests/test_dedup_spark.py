@@ -88,6 +88,24 @@ def test_exact_hash_same_in_spark_and_python(spark):
     assert got == [normalized_hash(t) for t in texts]
 
 
+def test_jvm_whitespace_class_is_the_python_one_over_the_bmp(spark):
+    """core.text.WHITESPACE_JVM (the fast form Spark uses) matches exactly the characters that
+    WHITESPACE matches, in the JVM and in Python's `re`, for every code point of the BMP."""
+    import re
+
+    from core.text import WHITESPACE, WHITESPACE_JVM
+    from pyspark.sql import functions as F
+    chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+    df = spark.createDataFrame([(f"a{c}b",) for c in chars], "t string")
+    got = df.select(F.regexp_replace("t", WHITESPACE, "").alias("x"),
+                    F.regexp_replace("t", WHITESPACE_JVM, "").alias("y")).collect()
+    jvm_explicit = {c for c, r in zip(chars, got) if r["x"] == "ab"}
+    jvm_fast = {c for c, r in zip(chars, got) if r["y"] == "ab"}
+    py = {c for c in chars if re.fullmatch(WHITESPACE, c)}
+    assert jvm_fast == jvm_explicit == py == {c for c in chars if c.isspace()}
+    assert len(py) == 29 and "\u200b" not in py and "\x1c" in py
+
+
 def test_rewritten_text_counts_as_extraction_counts(spark):
     """core.schema.with_new_text (dedup's line removal, decontamination): a rewritten document's
     n_chars and n_words are what extraction gives the same text (len(text), len(text.split())),

@@ -15,7 +15,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING
 
-from core.text import WHITESPACE  # one class that Python `re` and java.util.regex read alike
+from core.text import WHITESPACE, WHITESPACE_JVM  # the same set in Python `re` and java.util.regex
 
 if TYPE_CHECKING:  # the Spark expression is the only part that needs pyspark
     from pyspark.sql import Column
@@ -36,4 +36,4 @@ def normalized_hash_col(text: Column | str = "text") -> Column:
     """The same key as a Spark column expression (runs in the JVM, no Python worker)."""
     from pyspark.sql import functions as F
     c = F.col(text) if isinstance(text, str) else text
-    return F.sha1(F.trim(F.regexp_replace(F.lower(F.coalesce(c, F.lit(""))), WHITESPACE, " ")))
+    return F.sha1(F.trim(F.regexp_replace(F.lower(F.coalesce(c, F.lit(""))), WHITESPACE_JVM, " ")))

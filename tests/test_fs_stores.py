@@ -23,6 +23,7 @@ proxy, Azurite with npm); a store whose emulator could not be installed is skipp
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -57,14 +58,25 @@ def _start(kind: str, root) -> Store:
             pytest.skip("fake-gcs-server is not installed (`bash setup/install.sh` builds it into "
                         ".tools/bin/ with Go from the Go module proxy; it could not here)")
         srv = GcsServer(root).start()
-        return Store("gs", srv, f"gs://{srv.make_bucket('curation-test')}", srv.env)
+        with _stopped_on_error(srv):
+            return Store("gs", srv, f"gs://{srv.make_bucket('curation-test')}", srv.env)
     pytest.importorskip("adlfs", reason="adlfs (the `azure` extra) is not installed")
     if azurite_command() is None:
         pytest.skip("Azurite is not installed (`bash setup/install.sh` installs it into "
                     ".tools/azurite/ with npm; it needs Node.js, which is missing or failed here)")
     srv = AzuriteServer(root).start()
-    cont = srv.make_container("curation-test")
-    return Store("az", srv, f"abfss://{cont}@{srv.account}.dfs.core.windows.net", srv.env)
+    with _stopped_on_error(srv):
+        cont = srv.make_container("curation-test")
+        return Store("az", srv, f"abfss://{cont}@{srv.account}.dfs.core.windows.net", srv.env)
+
+
+@contextlib.contextmanager
+def _stopped_on_error(srv):
+    try:
+        yield
+    except BaseException:
+        srv.stop(grace=1)
+        raise
 
 
 @pytest.fixture(scope="module")

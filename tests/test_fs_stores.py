@@ -13,15 +13,17 @@ temporary folder) and stops by its process id (tests/cluster_fixtures.py):
 What is exercised is what the platform does through core/fs: whole-file writes and reads, metadata
 (size, mtime, ETag), listing and input expansion (globs, folders, a pattern matching nothing),
 ranged reads that fetch no byte past the range, several ranges at once, the mixer's folder
-replacement, upload/download, the hash-verified local cache; extraction (`run_extract` in the
-session's local Spark) from a `*.warc.gz` glob on the store, equal to the same extraction from
-local files; and the trainer's read of a mix from the store into its verified cache.
+replacement, upload/download, the hash-verified local cache; the trainer's read of a mix from the
+store into its verified cache; and one extraction (`run_extract` in the session's local Spark)
+whose input is a `*.warc.gz` glob on each store, equal to the same extraction from local files.
+Both emulators run for the whole module (a few seconds of start-up each).
 
 Installed by `bash setup/install.sh` into `.tools/` (fake-gcs-server with Go from the Go module
 proxy, Azurite with npm); a store whose emulator could not be installed is skipped, saying why.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -56,26 +58,54 @@ def _start(kind: str, root) -> Store:
             pytest.skip("fake-gcs-server is not installed (`bash setup/install.sh` builds it into "
                         ".tools/bin/ with Go from the Go module proxy; it could not here)")
         srv = GcsServer(root).start()
-        return Store("gs", srv, f"gs://{srv.make_bucket('curation-test')}", srv.env)
+        with _stopped_on_error(srv):
+            return Store("gs", srv, f"gs://{srv.make_bucket('curation-test')}", srv.env)
     pytest.importorskip("adlfs", reason="adlfs (the `azure` extra) is not installed")
     if azurite_command() is None:
         pytest.skip("Azurite is not installed (`bash setup/install.sh` installs it into "
                     ".tools/azurite/ with npm; it needs Node.js, which is missing or failed here)")
     srv = AzuriteServer(root).start()
-    cont = srv.make_container("curation-test")
-    return Store("az", srv, f"abfss://{cont}@{srv.account}.dfs.core.windows.net", srv.env)
+    with _stopped_on_error(srv):
+        cont = srv.make_container("curation-test")
+        return Store("az", srv, f"abfss://{cont}@{srv.account}.dfs.core.windows.net", srv.env)
+
+
+@contextlib.contextmanager
+def _stopped_on_error(srv):
+    try:
+        yield
+    except BaseException:
+        srv.stop(grace=1)
+        raise
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """Both emulators, started once for the module: kind -> Store, or the reason it is missing."""
+    out = {}
+    try:
+        for kind in ("gs", "az"):
+            try:
+                out[kind] = _start(kind, tmp_path_factory.mktemp(kind + "-store"))
+            except pytest.skip.Exception as e:
+                out[kind] = str(e)
+        yield out
+    finally:
+        fs._FS_CACHE.clear()
+        for st in out.values():
+            if isinstance(st, Store):   # no grace needed (their data is thrown away); Azurite
+                st.server.stop(grace=1)  # waits for the clients' idle connections to close
 
 
 @pytest.fixture(scope="module", params=["gs", "az"])
-def store(request, tmp_path_factory):
-    st = _start(request.param, tmp_path_factory.mktemp(request.param + "-store"))
-    try:
-        with environment(st.env):
-            fs._FS_CACHE.clear()   # a filesystem made before holds no emulator settings
-            yield st
-    finally:
-        fs._FS_CACHE.clear()
-        st.server.stop()
+def store(request, servers):
+    st = servers[request.param]
+    if not isinstance(st, Store):
+        pytest.skip(st)
+    with environment(st.env):
+        fs._FS_CACHE.clear()   # a filesystem made before holds no emulator settings
+        yield st
+    fs._FS_CACHE.clear()
 
 
 @pytest.fixture(scope="module")
@@ -85,17 +115,6 @@ def crawl(corpus, tmp_path_factory):
     for name, n in CRAWL:
         (d / name).write_bytes(first_records(corpus / "crawl" / name, n))
     return d
-
-
-@pytest.fixture(scope="module")
-def local_docs(spark, crawl, tmp_path_factory):
-    """The extraction of the local files: what every store's extraction must equal."""
-    from curation.extract.stage import run_extract
-    out = str(tmp_path_factory.mktemp("local-docs") / "documents")
-    run_extract(spark, str(crawl / "*.warc.gz"), out, source="crawl")
-    rows = table_rows(spark, out)
-    assert len(rows) >= 5
-    return rows
 
 
 def test_files_metadata_and_listing(store, tmp_path):
@@ -191,14 +210,28 @@ def test_replace_dir_publishes_the_manifests_last(store):
     assert t["manifest.json"] >= t["heldout/manifest.json"], t
 
 
-def test_extract_from_the_store_equals_local(store, spark, crawl, local_docs, tmp_path):
+def test_extract_from_the_stores_equals_local(servers, spark, crawl, tmp_path):
+    """One extraction whose input is a `*.warc.gz` glob on each store (one crawl file in GCS, the
+    other in Azure; both in the one store that is there when the other is missing), in the
+    session's local Spark: the same doc_ids and text hashes as the extraction of the local files."""
     from curation.extract.stage import run_extract
-    for name, _ in CRAWL:
-        fs.put(str(crawl / name), store.uri("t3", "crawl", name))
-    out = str(tmp_path / "documents")
-    with environment(store.env, spark):      # the tasks' Python workers see the store too
-        run_extract(spark, store.uri("t3", "crawl", "*.warc.gz"), out, source="crawl")
-    assert table_rows(spark, out) == local_docs
+    live = [st for st in servers.values() if isinstance(st, Store)]
+    if not live:
+        pytest.skip("; ".join(servers.values()))
+    local = str(tmp_path / "local" / "documents")
+    run_extract(spark, str(crawl / "*.warc.gz"), local, source="crawl")
+    want = table_rows(spark, local)
+    assert len(want) >= 5
+    env = {k: v for st in live for k, v in st.env.items()}
+    out = str(tmp_path / "stores" / "documents")
+    with environment(env, spark):      # the tasks' Python workers see the stores too
+        fs._FS_CACHE.clear()
+        for i, (name, _) in enumerate(CRAWL):
+            fs.put(str(crawl / name), live[i % len(live)].uri("t3", "crawl", name))
+        run_extract(spark, [st.uri("t3", "crawl", "*.warc.gz") for st in live], out,
+                    source="crawl")
+    fs._FS_CACHE.clear()
+    assert table_rows(spark, out) == want
 
 
 def test_trainer_reads_a_mix_from_the_store_through_its_verified_cache(store, corpus, tmp_path):

@@ -11,7 +11,7 @@ marker `curation.job = "stats"` (any job of this project may append its runs to 
 refuses to append to, or replace, a path that holds anything else (another job's table, a Delta
 table some other tool made, a folder of other files) unless it was given `overwrite`, which
 replaces that table with a new stats table. `claim(spark, path, overwrite)` checks before the
-job's work; `record` checks again when it writes.
+job's work; `record` checks only a path that was not claimed (one inspection per run).
 """
 from __future__ import annotations
 
@@ -33,19 +33,18 @@ class RunStats:
     started: float = field(default_factory=time.time)
     counters: dict[str, float] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
-    replace_ok: set = field(default_factory=set)    # stats paths claimed with overwrite
+    claimed: set = field(default_factory=set)       # stats paths `claim` has checked
 
     def claim(self, spark, stats_path: str | None, overwrite: bool = False) -> None:
         """Check, before the job's work, that its counters may go to `stats_path`: absent, empty
         or a stats table of this project; anything else is refused (core.tables.OutputRefused,
         naming the table and what holds it) unless `overwrite`, in which case `record` replaces
-        it."""
+        it. A claimed path is not inspected again by `record`."""
         if not stats_path:
             return
         from core.tables import claim_output
-        st = claim_output(spark, stats_path, STATS_JOB, overwrite)
-        if overwrite and not (st.kind == "delta" and st.job == STATS_JOB):
-            self.replace_ok.add(stats_path)
+        claim_output(spark, stats_path, STATS_JOB, overwrite)
+        self.claimed.add(stats_path)
 
     def add(self, metric: str, value: float = 1) -> None:
         self.counters[metric] = self.counters.get(metric, 0) + value
@@ -84,7 +83,7 @@ class RunStats:
         from pyspark.sql import types as T
 
         from core.tables import write_table
-        if stats_path not in self.replace_ok:     # else claimed with overwrite: replaced below
+        if stats_path not in self.claimed:     # a job that did not claim it first
             self.claim(spark, stats_path)
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         rows = [(self.job, self.run_id, self.config_hash, k, float(v), now,

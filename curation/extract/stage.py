@@ -463,14 +463,14 @@ def _progress_append(spark, path: str, rows: list[dict]) -> None:
     write_table(df.coalesce(1), path, mode="append", job=PROGRESS_JOB)
 
 
-def unfinished_run(spark, progress_path: str, source: str, run_key: str):
+def unfinished_run(spark, progress_path: str, source: str, run_key: str, state):
     """(run_id, {file: (size, mtime, etag)} done, cleared) of the last run with this key when it
-    did not complete, else (None, {}, False). One small read of the progress table; a path that
-    is not extract's progress table (absent, or claimed with overwrite) holds no run."""
-    from core.tables import MARK_JOB, is_delta_table, read_table, table_properties
+    did not complete, else (None, {}, False). `state` is what `claim_output` found at the path: a
+    path that is not extract's progress table (absent, or claimed with overwrite) holds no run;
+    otherwise one small read of the table."""
+    from core.tables import read_table
     from pyspark.sql import functions as F
-    if not is_delta_table(spark, progress_path) or \
-            table_properties(spark, progress_path).get(MARK_JOB) != PROGRESS_JOB:
+    if not (state.kind == "delta" and state.job == PROGRESS_JOB):
         return None, {}, False
     df = read_table(spark, progress_path).where(
         (F.col("source") == source) & (F.col("run_key") == run_key))
@@ -570,7 +570,7 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     claim_output(spark, output_path, "extract", overwrite)
     claim_output(spark, rejects_path, "extract.rejects", overwrite)
     progress = progress_path_of(output_path)
-    claim_output(spark, progress, PROGRESS_JOB, overwrite)
+    progress_state = claim_output(spark, progress, PROGRESS_JOB, overwrite)
     check_shrink(spark, output_path, source, len(files), allow_shrink)
     stats = RunStats("extract", config_hash=config_hash({**cfg, "format": fmt, "source": source}))
     stats.claim(spark, stats_path, overwrite)
@@ -587,7 +587,7 @@ def run_extract(spark, input_path, output_path: str, config: dict | None = None,
     # ---- resume: the files an unfinished run with the same arguments already committed
     inputs = sorted(input_path) if isinstance(input_path, (list, tuple)) else [str(input_path)]
     run_key = config_hash({"config": stats.config_hash, "inputs": inputs, "paths_base": paths_base})
-    run_id, done, cleared = unfinished_run(spark, progress, source, run_key)
+    run_id, done, cleared = unfinished_run(spark, progress, source, run_key, progress_state)
     # progress events go out with the next batch's commit: a fresh run's `start` with its first
     # batch, `complete` with its last (a run killed before its first batch's progress commit
     # left no file logged, so its re-run starts afresh and replaces the source: the same table)

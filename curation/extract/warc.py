@@ -251,7 +251,6 @@ def is_arc(path: str) -> bool:
     return not head.startswith(b"WARC/") and re.match(_ARC_HEAD, head, re.M) is not None
 
 
-
 def read_payload(stream, max_bytes: int | None) -> tuple[bytes, int]:
     """A record's payload, kept up to `max_bytes + 1` bytes (all of it when `max_bytes` is 0 or
     None), and its length. Past the cap the rest is counted without being kept, up to a bound: a

